@@ -1,0 +1,269 @@
+"""Local stack control: a real single-node Kafka broker (KRaft) and a Redis server.
+
+Both run from installed packages and jars (no containers), on the loopback
+addresses and ports in the config, with their state under ``paths.work_dir``.
+``up`` is idempotent; ``down`` stops only the processes whose pid files it wrote,
+and only after checking that the pid still belongs to that process.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from udfs.config import ROOT, Config
+from udfs.errors import StackError
+
+JVM_DIR = ROOT / "scripts" / "jvm"
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    address: str
+    pid: int | None
+    alive: bool
+    answers: bool
+
+
+def _state_dir(cfg: Config, name: str) -> Path:
+    d = cfg.path("work_dir") / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _ours(pid: int | None, marker: str) -> bool:
+    """Alive, and its command line carries our marker (guards against pid reuse)."""
+    return bool(pid) and marker in _cmdline(pid)
+
+
+def _tail(path: Path, n: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+# ------------------------------------------------------------------- kafka
+
+def _kafka_props(cfg: Config, log_dir: Path) -> str:
+    k = cfg.kafka
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@{k.host}:{k.controller_port}",
+        f"listeners=PLAINTEXT://{k.host}:{k.port},CONTROLLER://{k.host}:{k.controller_port}",
+        f"advertised.listeners=PLAINTEXT://{k.host}:{k.port}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        f"log.dirs={log_dir}",
+        "num.partitions=1",
+        "offsets.topic.replication.factor=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "auto.create.topics.enable=false",
+        "log.retention.hours=24",
+        "",
+    ])
+
+
+def _java(cfg: Config) -> list[str]:
+    jars = cfg.jar_path("kafka_dir")
+    if not any(jars.glob("kafka_2.13-*.jar")):
+        raise StackError(f"Kafka jars not found in {jars}: run `make setup` (scripts/setup.sh)")
+    return ["java", f"-Xms{cfg.kafka.heap_mb}m", f"-Xmx{cfg.kafka.heap_mb}m",
+            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={JVM_DIR / 'log4j2.properties'}",
+            "-cp", f"{jars}/*"]
+
+
+def kafka_up(cfg: Config, timeout_s: float = 90) -> str:
+    d = _state_dir(cfg, "kafka")
+    pidfile, props = d / "kafka.pid", d / "server.properties"
+    if _ours(_read_pid(pidfile), str(props)) and _port_open(cfg.kafka.host, cfg.kafka.port):
+        return f"kafka already running on {cfg.kafka.bootstrap}"
+    if _port_open(cfg.kafka.host, cfg.kafka.port):
+        raise StackError(f"port {cfg.kafka.port} is taken by a process we did not start; "
+                         f"choose another with --set kafka.port=N")
+    log_dir = d / "logs"
+    props.write_text(_kafka_props(cfg, log_dir))
+    if not (log_dir / "meta.properties").exists():
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        fmt = subprocess.run(_java(cfg) + ["kafka.tools.StorageTool", "format", "-t", cluster_id,
+                                           "-c", str(props), "--ignore-formatted"],
+                             capture_output=True, text=True)
+        if fmt.returncode != 0:
+            raise StackError(f"formatting KRaft storage failed:\n{fmt.stdout}\n{fmt.stderr}")
+    log = d / "broker.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(_java(cfg) + ["kafka.Kafka", str(props)], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=d)
+    pidfile.write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pidfile.unlink(missing_ok=True)
+            raise StackError(f"Kafka exited with code {proc.returncode}; log {log}:\n{_tail(log)}")
+        if _broker_ready(cfg):
+            create_topics(cfg)
+            return f"kafka up on {cfg.kafka.bootstrap} (pid {proc.pid})"
+        time.sleep(0.5)
+    raise StackError(f"Kafka did not answer on {cfg.kafka.bootstrap} within {timeout_s:.0f}s; "
+                     f"log {log}:\n{_tail(log)}")
+
+
+def _broker_ready(cfg: Config) -> bool:
+    if not _port_open(cfg.kafka.host, cfg.kafka.port):
+        return False
+    from kafka import KafkaAdminClient
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap, request_timeout_ms=3000)
+        try:
+            admin.list_topics()
+            return True
+        finally:
+            admin.close()
+    except Exception:  # noqa: BLE001 - any failure here just means "not yet"
+        return False
+
+
+def create_topics(cfg: Config) -> list[str]:
+    """Create the topics named in config that do not exist yet; return those created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap, request_timeout_ms=10000)
+    try:
+        existing = set(admin.list_topics())
+        new = [NewTopic(t.name, t.partitions, 1,
+                        topic_configs={"cleanup.policy": "compact"} if t.compacted else {})
+               for t in cfg.kafka.topics.all() if t.name not in existing]
+        if new:
+            admin.create_topics(new)
+        return [t.name for t in new]
+    finally:
+        admin.close()
+
+
+# ------------------------------------------------------------------- redis
+
+def redis_up(cfg: Config, timeout_s: float = 20) -> str:
+    d = _state_dir(cfg, "redis")
+    pidfile = d / "redis.pid"
+    marker = f"{cfg.redis.host}:{cfg.redis.port}"
+    if _ours(_read_pid(pidfile), marker) and _port_open(cfg.redis.host, cfg.redis.port):
+        return f"redis already running on {marker}"
+    if _port_open(cfg.redis.host, cfg.redis.port):
+        raise StackError(f"port {cfg.redis.port} is taken by a process we did not start; "
+                         f"choose another with --set redis.port=N")
+    exe = _which("redis-server")
+    log = d / "redis.log"
+    # Persistence off: the online store is rebuilt from Kafka, never restored from disk.
+    cmd = [exe, "--bind", cfg.redis.host, "--port", str(cfg.redis.port), "--save", "",
+           "--appendonly", "no", "--daemonize", "no", "--dir", str(d), "--logfile", str(log)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    import redis
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pidfile.unlink(missing_ok=True)
+            raise StackError(f"redis-server exited with code {proc.returncode}:\n{_tail(log)}")
+        try:
+            if redis.Redis(host=cfg.redis.host, port=cfg.redis.port, socket_timeout=1).ping():
+                return f"redis up on {marker} (pid {proc.pid})"
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.1)
+    raise StackError(f"redis did not answer on {marker} within {timeout_s:.0f}s:\n{_tail(log)}")
+
+
+def _which(name: str) -> str:
+    for d in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin", "/usr/sbin"]:
+        p = Path(d) / name
+        if p.exists() and os.access(p, os.X_OK):
+            return str(p)
+    raise StackError(f"{name} not found: run `make setup` (installs Debian's redis-server)")
+
+
+# ------------------------------------------------------------------- control
+
+def _stop(pidfile: Path, marker: str, name: str, timeout_s: float = 30) -> str:
+    pid = _read_pid(pidfile)
+    if not _ours(pid, marker):
+        pidfile.unlink(missing_ok=True)
+        return f"{name}: not running"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _ours(pid, marker):
+        _reap(pid)
+        time.sleep(0.2)
+    if _ours(pid, marker):
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        _reap(pid)
+    pidfile.unlink(missing_ok=True)
+    return f"{name}: stopped (pid {pid})"
+
+
+def _reap(pid: int) -> None:
+    """Collect a zombie when the stopped process is our own child (tests)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def up(cfg: Config) -> list[str]:
+    return [redis_up(cfg), kafka_up(cfg)]
+
+
+def down(cfg: Config) -> list[str]:
+    kd, rd = _state_dir(cfg, "kafka"), _state_dir(cfg, "redis")
+    return [_stop(kd / "kafka.pid", str(kd / "server.properties"), "kafka"),
+            _stop(rd / "redis.pid", f"{cfg.redis.host}:{cfg.redis.port}", "redis")]
+
+
+def status(cfg: Config) -> list[ServiceStatus]:
+    kd, rd = _state_dir(cfg, "kafka"), _state_dir(cfg, "redis")
+    kpid, rpid = _read_pid(kd / "kafka.pid"), _read_pid(rd / "redis.pid")
+    return [
+        ServiceStatus("kafka", cfg.kafka.bootstrap, kpid,
+                      _ours(kpid, str(kd / "server.properties")),
+                      _port_open(cfg.kafka.host, cfg.kafka.port)),
+        ServiceStatus("redis", cfg.redis.address, rpid,
+                      _ours(rpid, f"{cfg.redis.host}:{cfg.redis.port}"),
+                      _port_open(cfg.redis.host, cfg.redis.port)),
+    ]

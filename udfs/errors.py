@@ -1,0 +1,36 @@
+"""The project's exception hierarchy, drawn in one place.
+
+Every error a user can provoke derives from ``AdstreamError`` so a CLI can
+catch one type and print a message that says what to do.
+"""
+
+
+class AdstreamError(Exception):
+    """Base of every error adstream raises on purpose."""
+
+
+class ConfigError(AdstreamError):
+    """Configuration is invalid; ``key`` names the dotted path at fault."""
+
+    def __init__(self, key: str, reason: str):
+        self.key = key
+        self.reason = reason
+        super().__init__(f"config key '{key}': {reason}")
+
+
+class MessageError(AdstreamError, ValueError):
+    """A message failed validation; ``field`` names the offending field."""
+
+    def __init__(self, schema: str, field: str, reason: str):
+        self.schema = schema
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{schema}: field '{field}': {reason}")
+
+
+class StackError(AdstreamError):
+    """A local service could not be started, reached or stopped."""
+
+
+class ModelError(AdstreamError):
+    """A model could not be trained, exported, loaded or promoted."""

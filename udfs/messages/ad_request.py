@@ -1,0 +1,33 @@
+"""Ad request (topic ``ad-requests.v1``): the ad server asks for ranked ads for one slot."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from udfs.messages.base import Message, Part, spec
+from udfs.messages.clickstream import DEVICES
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestContext(Part):
+    device: str = spec(default="mobile", choices=DEVICES)
+    geo: str = spec(default="", max_len=16)
+    page_category: str | None = spec(default=None, max_len=128)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdRequest(Message):
+    SCHEMA = "ad_request"
+    VERSION = 1
+
+    request_id: str = spec(max_len=128, doc="echoed in the response; the ad server matches on it")
+    user_id: str | None = spec(max_len=128, doc="pseudonymous id; null for an anonymous visitor")
+    ts: int = spec(min=0, doc="epoch milliseconds")
+    slot: str = spec(max_len=64, doc="placement on the page, e.g. 'home_top'")
+    num_ads: int = spec(min=1, max=50)
+    context: RequestContext = spec(default=RequestContext())
+
+    def check(self) -> None:
+        if not self.request_id:
+            raise self.error("request_id", "must not be empty")
+        if not self.slot:
+            raise self.error("slot", "must not be empty")

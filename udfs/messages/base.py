@@ -1,0 +1,217 @@
+"""Shared machinery of the wire formats: JSON objects validated into frozen dataclasses.
+
+A message class is a frozen dataclass deriving from :class:`Message` with a
+``SCHEMA`` name and ``VERSION``. On the wire every message is one JSON object
+carrying ``"schema"`` and ``"v"`` beside its fields. Decoding is strict: a
+missing, mistyped, out-of-range or unknown field, a wrong schema or an unknown
+version raises :class:`~udfs.errors.MessageError` naming the field. Adding a
+field is a new version (a new module constant and topic suffix).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import abc
+import json
+import math
+import types
+import typing
+from typing import Any, ClassVar, Mapping
+
+from udfs.errors import MessageError
+
+_MISSING = dataclasses.MISSING
+
+
+def spec(*, choices: tuple | None = None, min: float | None = None, max: float | None = None,
+         max_len: int | None = 256, default: Any = _MISSING, doc: str = "") -> Any:
+    """A dataclass field with validation rules (kept in the field's metadata)."""
+    meta = {"choices": choices, "min": min, "max": max, "max_len": max_len, "doc": doc}
+    if default is _MISSING:
+        return dataclasses.field(metadata=meta)
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+class Message:
+    SCHEMA: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+
+    # ----------------------------------------------------------- wire
+    def to_dict(self) -> dict:
+        return {"schema": self.SCHEMA, "v": self.VERSION, **_plain(self)}
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | str | Mapping[str, Any]):
+        if isinstance(raw, (bytes, bytearray)):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise MessageError(cls.SCHEMA, "<payload>", f"not UTF-8 ({e.reason})") from None
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise MessageError(cls.SCHEMA, "<payload>", f"not JSON ({e.msg} at {e.pos})") from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, data: Any):
+        if not isinstance(data, Mapping):
+            raise MessageError(cls.SCHEMA, "<payload>", f"expected a JSON object, got {type(data).__name__}")
+        if data.get("schema") != cls.SCHEMA:
+            raise MessageError(cls.SCHEMA, "schema", f"expected {cls.SCHEMA!r}, got {data.get('schema')!r}")
+        v = data.get("v")
+        if v != cls.VERSION:
+            raise MessageError(cls.SCHEMA, "v", f"unsupported version {v!r} (this reader knows {cls.VERSION})")
+        body = {k: val for k, val in data.items() if k not in ("schema", "v")}
+        return _build(cls, body, cls.SCHEMA, "")
+
+    def check(self) -> None:
+        """Cross-field rules; override and raise ``self.error(field, reason)``."""
+
+    def error(self, field: str, reason: str) -> MessageError:
+        return MessageError(self.SCHEMA, field, reason)
+
+    def __post_init__(self) -> None:
+        # Constructing in code goes through the same rules as decoding.
+        _validate_fields(self, self.SCHEMA, "")
+        self.check()
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _build(cls: type, body: Mapping[str, Any], schema: str, prefix: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(body) - names)
+    if unknown:
+        raise MessageError(schema, prefix + unknown[0], "unknown field")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        path = prefix + f.name
+        if f.name not in body:
+            if f.default is _MISSING and f.default_factory is _MISSING:
+                raise MessageError(schema, path, "required field is missing")
+            continue
+        kwargs[f.name] = _coerce(hints[f.name], body[f.name], schema, path)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, schema: str, path: str) -> Any:
+    """Turn JSON values into the annotated type, or raise naming ``path``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise MessageError(schema, path, "must not be null")
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, schema, path)
+    if value is None:
+        raise MessageError(schema, path, "must not be null")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise MessageError(schema, path, f"expected an object, got {type(value).__name__}")
+        try:
+            return _build(tp, value, schema, path + ".")
+        except MessageError as e:
+            if e.schema == schema:
+                raise
+            raise MessageError(schema, f"{path}.{e.field}", e.reason) from None
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise MessageError(schema, path, f"expected a list, got {type(value).__name__}")
+        return tuple(_coerce(args[0], v, schema, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping, abc.Mapping):
+        if not isinstance(value, Mapping):
+            raise MessageError(schema, path, f"expected an object, got {type(value).__name__}")
+        return {str(k): _coerce(args[1], v, schema, f"{path}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise MessageError(schema, path, f"expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MessageError(schema, path, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise MessageError(schema, path, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise MessageError(schema, path, f"expected a string, got {value!r}")
+        return value
+    raise MessageError(schema, path, f"unsupported type {tp!r}")  # pragma: no cover
+
+
+def _validate_fields(obj: Any, schema: str, prefix: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        path = prefix + f.name
+        if v is None:
+            continue
+        _check_type(hints[f.name], v, schema, path)
+        m = f.metadata
+        if m.get("choices") is not None and v not in m["choices"]:
+            raise MessageError(schema, path, f"{v!r} is not one of {', '.join(map(str, m['choices']))}")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise MessageError(schema, path, f"must be finite, got {v!r}")
+            if m.get("min") is not None and v < m["min"]:
+                raise MessageError(schema, path, f"must be >= {m['min']}, got {v!r}")
+            if m.get("max") is not None and v > m["max"]:
+                raise MessageError(schema, path, f"must be <= {m['max']}, got {v!r}")
+        if isinstance(v, str):
+            if m.get("max_len") is not None and len(v) > m["max_len"]:
+                raise MessageError(schema, path, f"longer than {m['max_len']} characters")
+        if isinstance(v, tuple) and m.get("max") is not None and len(v) > m["max"]:
+            raise MessageError(schema, path, f"more than {m['max']} items")
+
+
+def _check_type(tp: Any, v: Any, schema: str, path: str) -> None:
+    """Type check for objects built in code (decoding has already coerced)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        tp = [a for a in args if a is not type(None)][0]
+        origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(v, tuple):
+            raise MessageError(schema, path, f"expected a tuple, got {type(v).__name__}")
+        return
+    if origin in (dict, Mapping, abc.Mapping):
+        if not isinstance(v, Mapping):
+            raise MessageError(schema, path, f"expected a mapping, got {type(v).__name__}")
+        return
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(v, tp):
+            raise MessageError(schema, path, f"expected {tp.__name__}")
+        return
+    if tp is float:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    elif tp is int:
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    else:
+        ok = isinstance(v, tp)
+    if not ok:
+        raise MessageError(schema, path, f"expected {tp.__name__}, got {v!r}")
+
+
+class Part:
+    """A nested object inside a message (validated like one; the path is added by the parent)."""
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, type(self).__name__, "")

@@ -1,0 +1,54 @@
+"""Feedback events from the ad server: impressions, clicks on ads, conversions.
+
+Topics ``impressions.v1``, ``clicks-on-ads.v1``, ``conversions.v1``. Each links back
+to the request and impression so statistics, budgets and training labels join.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from udfs.messages.base import Message, spec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Impression(Message):
+    SCHEMA = "impression"
+    VERSION = 1
+
+    impression_id: str = spec(max_len=128)
+    request_id: str = spec(max_len=128)
+    user_id: str | None = spec(max_len=128)
+    ad_id: str = spec(max_len=128)
+    campaign_id: str = spec(max_len=128)
+    creative_id: str = spec(max_len=128)
+    ts: int = spec(min=0)
+    position: int = spec(min=1, max=50)
+    price: float = spec(min=0.0, doc="what was charged for this impression (CPM-equivalent / 1000)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdClick(Message):
+    SCHEMA = "ad_click"
+    VERSION = 1
+
+    click_id: str = spec(max_len=128)
+    impression_id: str = spec(max_len=128)
+    request_id: str = spec(max_len=128)
+    user_id: str | None = spec(max_len=128)
+    ad_id: str = spec(max_len=128)
+    campaign_id: str = spec(max_len=128)
+    ts: int = spec(min=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conversion(Message):
+    SCHEMA = "conversion"
+    VERSION = 1
+
+    conversion_id: str = spec(max_len=128)
+    impression_id: str = spec(max_len=128)
+    click_id: str | None = spec(default=None, max_len=128, doc="null for a view-through conversion")
+    user_id: str | None = spec(max_len=128)
+    campaign_id: str = spec(max_len=128)
+    ts: int = spec(min=0)
+    value: float = spec(min=0.0, doc="order value in the site's currency")
