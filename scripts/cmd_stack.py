@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "a Redis server on the loopback ports from config. 'up' is "
                                    "idempotent and creates the configured topics; 'down' stops "
                                    "only the processes 'up' started (by pid).")
-    p.add_argument("action", choices=["up", "down", "status"], help="what to do")
+    p.add_argument("action", choices=["up", "down", "status", "topics"],
+                   help="up | down | status (processes) | topics (message count per topic)")
     p.set_defaults(func=run)
 
 
@@ -23,6 +24,11 @@ def run(cfg, args) -> int:
     elif args.action == "down":
         for line in stack.down(cfg):
             print(line)
+    elif args.action == "topics":
+        counts = stack.topic_counts(cfg)
+        print(f"{'topic':24} {'messages':>10}")
+        for name, n in counts.items():
+            print(f"{name:24} {n:>10}")
     else:
         rows = stack.status(cfg)
         print(f"{'service':8} {'address':22} {'pid':>8}  {'ours':5} answers")

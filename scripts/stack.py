@@ -177,6 +177,23 @@ def create_topics(cfg: Config) -> list[str]:
         admin.close()
 
 
+def topic_counts(cfg: Config) -> dict[str, int]:
+    """Messages held per configured topic (end − beginning offsets, summed over partitions)."""
+    from kafka import KafkaConsumer, TopicPartition
+    consumer = KafkaConsumer(bootstrap_servers=cfg.kafka.bootstrap, enable_auto_commit=False)
+    try:
+        out = {}
+        for t in cfg.kafka.topics.all():
+            parts = [TopicPartition(t.name, p) for p in sorted(consumer.partitions_for_topic(t.name) or [])]
+            if not parts:
+                raise StackError(f"topic {t.name} does not exist: run `adstream stack up`")
+            end, begin = consumer.end_offsets(parts), consumer.beginning_offsets(parts)
+            out[t.name] = sum(end[p] - begin[p] for p in parts)
+        return out
+    finally:
+        consumer.close()
+
+
 # ------------------------------------------------------------------- redis
 
 def redis_up(cfg: Config, timeout_s: float = 20) -> str:

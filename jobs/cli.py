@@ -1,0 +1,18 @@
+"""``adstream job …``: run a Flink job on the embedded local cluster (or submit with ``flink run``)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+JOBS = ("jobs.smoke",)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("job", help="run a streaming job (PyFlink)",
+                       description="Run one of adstream's PyFlink jobs. Without a cluster the job runs "
+                                   "on Flink's embedded local mini-cluster; settings (parallelism, "
+                                   "checkpointing, python execution mode, bundle size, buffer timeout) "
+                                   "come from the flink: section of the config.")
+    jobs = p.add_subparsers(dest="job", metavar="JOB", required=True)
+    for name in JOBS:
+        importlib.import_module(name).register(jobs)

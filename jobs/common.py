@@ -1,0 +1,90 @@
+"""Flink environment from configuration: jars, Python workers, checkpointing, latency knobs.
+
+Everything comes from ``cfg.flink`` / ``cfg.jars``; nothing here names a host, port
+or path. ``table_env(cfg)`` is what every job starts from, on the embedded local
+mini-cluster by default or on a cluster when submitted with ``flink run``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from udfs.config import ROOT, Config
+from udfs.errors import StackError
+
+
+def flink_settings(cfg: Config, job_name: str) -> dict[str, str]:
+    f = cfg.flink
+    jar = cfg.jar_path("flink_connector")
+    if not jar.exists():
+        raise StackError(f"Flink Kafka connector jar missing: {jar} — run `make setup`")
+    ckpt = (ROOT / f.checkpoint_dir) if not Path(f.checkpoint_dir).is_absolute() else Path(f.checkpoint_dir)
+    return {
+        "pipeline.name": job_name,
+        "pipeline.jars": jar.resolve().as_uri(),
+        "parallelism.default": str(f.parallelism),
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        "python.execution-mode": f.python_execution_mode,
+        "python.fn-execution.bundle.size": str(f.bundle_size),
+        "python.fn-execution.bundle.time": str(f.bundle_time_ms),
+        "execution.buffer-timeout.interval": f"{f.buffer_timeout_ms} ms",
+        "execution.checkpointing.interval": f"{f.checkpoint_interval_ms} ms",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "state.backend.type": f.state_backend,
+        "execution.checkpointing.dir": (ckpt / job_name).resolve().as_uri(),
+        "taskmanager.memory.managed.size": f"{f.managed_memory_mb}m",
+        # An idle partition must not hold back event time for everyone else.
+        "table.exec.source.idle-timeout": f"{cfg.profile.idle_timeout_ms} ms",
+    }
+
+
+def _prepare_thread_mode() -> None:
+    """Thread mode embeds CPython in the JVM (pemja), which must find this venv's packages.
+
+    The JVM is launched by PyFlink's gateway and inherits our environment, so this must
+    run before the first PyFlink call that starts it.
+    """
+    import os
+    import sysconfig
+    site = sysconfig.get_paths()["purelib"]
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if site not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([site, str(ROOT), *paths])
+
+
+def table_env(cfg: Config, job_name: str, extra: dict[str, str] | None = None):
+    """A ``StreamTableEnvironment`` (and its ``StreamExecutionEnvironment``) set up from config."""
+    _prepare_thread_mode()
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import EnvironmentSettings, StreamTableEnvironment
+
+    conf = Configuration()
+    for k, v in {**flink_settings(cfg, job_name), **(extra or {})}.items():
+        conf.set_string(k, v)
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build()
+    tenv = StreamTableEnvironment.create(env, environment_settings=settings)
+    return env, tenv
+
+
+def kafka_table_options(cfg: Config, topic: str, *, group: str | None = None,
+                        bounded: bool = False, fmt: str = "raw", startup: str = "earliest-offset") -> str:
+    """The WITH (...) clause of a Kafka SQL table for one configured topic."""
+    opts = {
+        "connector": "kafka",
+        "topic": topic,
+        "properties.bootstrap.servers": cfg.kafka.bootstrap,
+        "format": fmt,
+        "scan.startup.mode": startup,
+        # Java producers in Kafka 4 default to linger 5 ms; request/response traffic wants 0.
+        "properties.linger.ms": str(cfg.kafka.linger_ms),
+        "properties.acks": cfg.kafka.acks,
+    }
+    if group:
+        opts["properties.group.id"] = group
+        opts["properties.isolation.level"] = "read_committed"
+    if bounded:
+        opts["scan.bounded.mode"] = "latest-offset"
+    return ",\n  ".join(f"'{k}' = '{v}'" for k, v in opts.items())

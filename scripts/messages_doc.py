@@ -1,0 +1,74 @@
+"""Write docs/messages.md from the message classes themselves (fields, rules, docs, an example).
+
+Run: .venv/bin/python -m scripts.messages_doc > docs/messages.md
+tests/unit/test_messages_doc.py checks that the committed file matches this output.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+
+from udfs.config import load
+from udfs.messages import ALL, RequestContext, RankedAd
+
+TOPIC_OF = {"clickstream": "clicks", "ad_request": "ad_requests", "ranked_ads": "ranked_ads",
+            "impression": "impressions", "ad_click": "ad_clicks", "conversion": "conversions",
+            "dead_letter": "dead_letter", "erasure": "erasure"}
+
+
+def _type_name(tp) -> str:
+    s = str(tp).replace("typing.", "").replace("udfs.messages.", "")
+    for mod in ("ad_request.", "ranked_ads.", "collections.abc."):
+        s = s.replace(mod, "")
+    return s.replace("<class '", "").replace("'>", "").replace(" | ", " or ")
+
+
+def _rules(f) -> str:
+    m = f.metadata
+    out = []
+    if m.get("choices"):
+        out.append("one of " + ", ".join(f"`{c}`" for c in m["choices"]))
+    if m.get("min") is not None:
+        out.append(f"≥ {m['min']}")
+    if m.get("max") is not None:
+        out.append(f"≤ {m['max']}")
+    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+        d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out.append(f"default `{json.dumps(dataclasses.asdict(d) if dataclasses.is_dataclass(d) else d)}`")
+    else:
+        out.append("required")
+    return "; ".join(out)
+
+
+def table(cls) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    rows = ["| field | type | rules | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        rows.append(f"| `{f.name}` | `{_type_name(hints[f.name])}` | {_rules(f)} | {f.metadata.get('doc', '')} |")
+    return rows
+
+
+def render() -> str:
+    from tests.unit.test_messages import EXAMPLES
+    topics = load("base").kafka.topics
+    out = ["# Message formats", "",
+           "Generated from `udfs/messages/` by `python -m scripts.messages_doc`; do not edit by hand.", "",
+           "JSON on the wire, UTF-8, one object per Kafka record, keyed by user id where there is one.",
+           "Every object carries `schema` and `v`; readers reject an unknown version, an unknown field,",
+           "a missing required field, a wrong type or an out-of-range value with an error naming the field",
+           "(`udfs.errors.MessageError`). A new field means a new version (and a new topic suffix).", ""]
+    for cls in ALL:
+        topic = getattr(topics, TOPIC_OF[cls.SCHEMA]).name
+        out += [f"## `{cls.SCHEMA}` v{cls.VERSION} — topic `{topic}`", "",
+                (cls.__module__ and __import__(cls.__module__, fromlist=['x']).__doc__ or "").strip(), ""]
+        out += table(cls) + [""]
+        for part in (RequestContext, RankedAd):
+            if any(part.__name__ in str(h) for h in typing.get_type_hints(cls).values()):
+                out += [f"`{part.__name__}`:", ""] + table(part) + [""]
+        out += ["```json", json.dumps(EXAMPLES[cls].to_dict(), indent=2, ensure_ascii=False), "```", ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(render(), end="")

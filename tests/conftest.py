@@ -1,0 +1,59 @@
+"""Shared fixtures. Integration tests get a real stack on the test ports (conf/test.yaml).
+
+The stack fixture starts Kafka and Redis only if they are not already up on those
+ports, and at the end stops only what it started (scripts.stack keeps pids).
+Ports move with ADSTREAM_TEST_KAFKA_PORT / ADSTREAM_TEST_REDIS_PORT / ..._CONTROLLER_PORT.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from udfs import config
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    return config.load("test")
+
+
+@pytest.fixture(scope="session")
+def stack(cfg):
+    from scripts import stack as st
+    before = {s.name: s.alive and s.answers for s in st.status(cfg)}
+    st.up(cfg)
+    yield cfg
+    if not all(before.values()):
+        st.down(cfg)
+
+
+@pytest.fixture
+def fresh_topic(stack):
+    """Create a uniquely named topic for one test, so tests never read each other's records."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap)
+    made: list[str] = []
+
+    def make(prefix: str = "t", partitions: int = 1) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        admin.create_topics([NewTopic(name, partitions, 1)])
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        admin.delete_topics(made)
+    admin.close()
+
+
+def shared_dataset(*parts: str) -> Path:
+    """Path into ../shared/datasets, or skip the test with the reason."""
+    p = SHARED.joinpath("datasets", *parts)
+    if not p.exists():
+        pytest.skip(f"{p} absent: the shared datasets folder is not beside this checkout")
+    return p

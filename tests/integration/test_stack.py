@@ -1,0 +1,113 @@
+"""The real local stack: Kafka (KRaft) and Redis from installed jars and packages, on loopback."""
+import socket
+import time
+
+import pytest
+
+from scripts import stack as st
+from udfs import config
+from udfs.messages import ALL
+from tests.unit.test_messages import EXAMPLES
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_up_twice_is_harmless(stack):
+    before = {s.name: s.pid for s in st.status(stack)}
+    lines = st.up(stack)
+    assert all("already running" in line for line in lines), lines
+    after = st.status(stack)
+    assert {s.name: s.pid for s in after} == before
+    assert all(s.alive and s.answers for s in after)
+
+
+def test_every_configured_topic_exists(stack):
+    from kafka import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap)
+    try:
+        names = set(admin.list_topics())
+    finally:
+        admin.close()
+    assert {t.name for t in stack.kafka.topics.all()} <= names
+
+
+def test_round_trip_on_each_topic(stack):
+    """Produce one valid message of the topic's format, consume it back, decode it equal."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    t = stack.kafka.topics
+    formats = {t.clicks: ALL[0], t.ad_requests: ALL[1], t.ranked_ads: ALL[2], t.impressions: ALL[3],
+               t.ad_clicks: ALL[4], t.conversions: ALL[5], t.dead_letter: ALL[6], t.erasure: ALL[7]}
+    producer = KafkaProducer(bootstrap_servers=stack.kafka.bootstrap, linger_ms=0, acks=1)
+    sent = {}
+    for topic, cls in formats.items():
+        meta = producer.send(topic.name, key=b"k", value=EXAMPLES[cls].encode()).get(timeout=10)
+        sent[topic.name] = (cls, meta.offset)
+    producer.flush()
+    consumer = KafkaConsumer(bootstrap_servers=stack.kafka.bootstrap, enable_auto_commit=False)
+    try:
+        for name, (cls, offset) in sent.items():
+            tp = TopicPartition(name, 0)
+            consumer.assign([tp])
+            consumer.seek(tp, offset)
+            records = consumer.poll(timeout_ms=5000, max_records=1).get(tp, [])
+            assert records, f"nothing read back from {name}"
+            assert cls.decode(records[0].value) == EXAMPLES[cls]
+    finally:
+        consumer.close()
+
+
+def test_redis_answers_with_persistence_off(stack):
+    import redis
+    r = redis.Redis(host=stack.redis.host, port=stack.redis.port)
+    r.hset("adstream:test", mapping={"a": "1"})
+    assert r.hgetall("adstream:test") == {b"a": b"1"}
+    assert r.config_get("save")["save"] == "" and r.config_get("appendonly")["appendonly"] == "no"
+    r.delete("adstream:test")
+
+
+def test_down_stops_only_what_it_started(tmp_path):
+    """A second stack on its own ports: down stops exactly its two pids; the session stack lives."""
+    cfg = config.load("test", overrides=[
+        f"kafka.port={_free_port()}", f"kafka.controller_port={_free_port()}",
+        f"redis.port={_free_port()}", f"paths.work_dir={tmp_path}"])
+    st.up(cfg)
+    pids = [s.pid for s in st.status(cfg)]
+    assert len(pids) == 2 and all(p and _alive(p) for p in pids)
+    st.down(cfg)
+    time.sleep(0.3)
+    for pid in pids:
+        assert not _alive(pid), f"pid {pid} still running after down"
+    assert not any(s.answers for s in st.status(cfg))
+    assert not list(tmp_path.glob("*/*.pid"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" not in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.flink
+def test_pyflink_job_reads_and_writes_kafka_through_the_connector(stack, fresh_topic):
+    """Proves apache-flink, the connector jar and the Python workers pair."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from jobs.smoke import run
+    src, dst = fresh_topic("smoke-in"), fresh_topic("smoke-out")
+    producer = KafkaProducer(bootstrap_servers=stack.kafka.bootstrap, linger_ms=0)
+    for i in range(20):
+        producer.send(src, f"m{i}".encode())
+    producer.flush()
+    run(stack, src, dst, bounded=True)
+    consumer = KafkaConsumer(dst, bootstrap_servers=stack.kafka.bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    got = sorted(m.value.decode() for m in consumer)
+    consumer.close()
+    assert got == sorted(f"smoke:m{i}" for i in range(20))

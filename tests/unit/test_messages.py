@@ -1,0 +1,147 @@
+"""Every wire format: round trip, each invalid field its own clear error, unknown version rejected."""
+import json
+
+import pytest
+
+from udfs.errors import MessageError
+from udfs.messages import (ALL, AdClick, AdRequest, ClickEvent, Conversion, DeadLetter, ErasureRequest,
+                           Impression, RankedAd, RankedAds, RequestContext)
+
+pytestmark = pytest.mark.unit
+
+AD = RankedAd(ad_id="a1", campaign_id="cmp1", creative_id="cr1", advertiser_id="adv1",
+              rank=1, pctr=0.03, ecpm=4.2, price=3.9)
+EXAMPLES = {
+    ClickEvent: ClickEvent(event_id="e1", user_id="u1", ts=1_700_000_000_000, type="purchase",
+                           item_id="i1", category_id="c1", brand_id="b1", price=19.9, device="app",
+                           geo="DE", consent=True),
+    AdRequest: AdRequest(request_id="r1", user_id="u1", ts=1, slot="home_top", num_ads=3,
+                         context=RequestContext(device="desktop", geo="FR", page_category="c2")),
+    RankedAds: RankedAds(request_id="r1", ts=2, ads=(AD,), model_version="v0001", variant="B",
+                         fallback=True, fallback_reason="feast timeout", timings_ms={"total": 3.2}),
+    Impression: Impression(impression_id="im1", request_id="r1", user_id="u1", ad_id="a1",
+                           campaign_id="cmp1", creative_id="cr1", ts=3, position=1, price=0.004),
+    AdClick: AdClick(click_id="k1", impression_id="im1", request_id="r1", user_id=None, ad_id="a1",
+                     campaign_id="cmp1", ts=4),
+    Conversion: Conversion(conversion_id="cv1", impression_id="im1", click_id="k1", user_id="u1",
+                           campaign_id="cmp1", ts=5, value=42.0),
+    DeadLetter: DeadLetter.of(b"\xffbad", "not UTF-8", "invalid", "clicks.v1", 6, stage="profile.decode.v1"),
+    ErasureRequest: ErasureRequest(request_id="t1", user_id="u1", ts=7, requested_by="privacy-desk"),
+}
+
+
+def test_every_format_has_an_example():
+    assert set(EXAMPLES) == set(ALL)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.SCHEMA)
+def test_round_trip(cls):
+    msg = EXAMPLES[cls]
+    wire = msg.encode()
+    assert cls.decode(wire) == msg
+    doc = json.loads(wire)
+    assert doc["schema"] == cls.SCHEMA and doc["v"] == cls.VERSION
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.SCHEMA)
+def test_unknown_version_rejected(cls):
+    doc = EXAMPLES[cls].to_dict() | {"v": 99}
+    with pytest.raises(MessageError) as e:
+        cls.decode(json.dumps(doc))
+    assert e.value.field == "v" and "99" in e.value.reason
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.SCHEMA)
+def test_wrong_schema_and_unknown_field(cls):
+    doc = EXAMPLES[cls].to_dict()
+    with pytest.raises(MessageError) as e:
+        cls.decode(json.dumps(doc | {"schema": "other"}))
+    assert e.value.field == "schema"
+    with pytest.raises(MessageError) as e:
+        cls.decode(json.dumps(doc | {"surprise": 1}))
+    assert e.value.field == "surprise" and e.value.reason == "unknown field"
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.SCHEMA)
+def test_each_required_field_missing_is_named(cls):
+    doc = EXAMPLES[cls].to_dict()
+    import dataclasses
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    assert required
+    for name in required:
+        broken = {k: v for k, v in doc.items() if k != name}
+        with pytest.raises(MessageError) as e:
+            cls.decode(json.dumps(broken))
+        assert e.value.field == name and "missing" in e.value.reason
+
+
+# (schema class, field path, bad value, words the reason must contain)
+INVALID = [
+    (ClickEvent, "event_id", "", "empty"),
+    (ClickEvent, "user_id", 7, "string"),
+    (ClickEvent, "ts", "yesterday", "integer"),
+    (ClickEvent, "ts", -1, ">= 0"),
+    (ClickEvent, "type", "hover", "not one of"),
+    (ClickEvent, "price", -3, ">= 0"),
+    (ClickEvent, "price", float("nan"), "finite"),
+    (ClickEvent, "device", "watch", "not one of"),
+    (ClickEvent, "consent", "yes", "true/false"),
+    (ClickEvent, "item_id", None, "required for type"),
+    (AdRequest, "num_ads", 0, ">= 1"),
+    (AdRequest, "num_ads", 51, "<= 50"),
+    (AdRequest, "slot", "", "empty"),
+    (AdRequest, "context.device", "tv", "not one of"),
+    (AdRequest, "context", [], "object"),
+    (RankedAds, "ads[0].pctr", 1.5, "<= 1.0"),
+    (RankedAds, "ads[0].rank", 2, "ranks must be"),
+    (RankedAds, "fallback_reason", None, "required when fallback"),
+    (RankedAds, "timings_ms.total", "fast", "number"),
+    (Impression, "position", 0, ">= 1"),
+    (Conversion, "value", -1, ">= 0"),
+    (DeadLetter, "kind", "oops", "not one of"),
+    (ErasureRequest, "reason", "because", "not one of"),
+]
+
+
+def _set_path(doc, path, value):
+    import re
+    parts = re.findall(r"[^.\[\]]+", path)
+    node = doc
+    for p in parts[:-1]:
+        node = node[int(p)] if p.isdigit() else node[p]
+    node[parts[-1]] = value
+
+
+@pytest.mark.parametrize("cls,path,value,words", INVALID, ids=lambda x: str(x)[:30])
+def test_invalid_field_gives_its_own_error(cls, path, value, words):
+    doc = json.loads(EXAMPLES[cls].encode())
+    _set_path(doc, path, value)
+    raw = json.dumps(doc, allow_nan=True)
+    with pytest.raises(MessageError) as e:
+        cls.decode(raw)
+    expected_field = "ads" if words == "ranks must be" else path
+    assert e.value.field == expected_field, str(e.value)
+    assert words in e.value.reason, str(e.value)
+    assert cls.SCHEMA in str(e.value)
+
+
+def test_search_requires_query_and_purchase_requires_price():
+    with pytest.raises(MessageError) as e:
+        ClickEvent(event_id="e", user_id="u", ts=1, type="search")
+    assert e.value.field == "query"
+    with pytest.raises(MessageError) as e:
+        ClickEvent(event_id="e", user_id="u", ts=1, type="purchase", item_id="i")
+    assert e.value.field == "price"
+
+
+def test_payload_errors_are_clear():
+    for raw, words in [(b"\xff\xfe", "UTF-8"), (b"{not json", "not JSON"), (b"[1,2]", "JSON object")]:
+        with pytest.raises(MessageError) as e:
+            ClickEvent.decode(raw)
+        assert e.value.field == "<payload>" and words in e.value.reason
+
+
+def test_dead_letter_keeps_undecodable_payload_readable():
+    dl = EXAMPLES[DeadLetter]
+    assert dl.original.endswith("bad") and dl.kind == "invalid"

@@ -1,0 +1,114 @@
+"""The feature list: the single source of truth for profile and model features.
+
+Three things derive from here and a contract test keeps them equal:
+- the Feast ``user_profile`` feature view and the ``FeatureService`` (``features/``),
+- the CTR model's ordered inputs (``signature.json`` written by ``models/``),
+- the scorer's feature vector (``udfs.featurize``).
+
+Profile features are what the profile job stores per user. Model features are
+what the model reads: profile features seen from request time (recency as
+"seconds since"), user×ad cross features and ad/context features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+EVENT_TYPES = ("view", "search", "cart", "fav", "purchase")
+DEVICES = ("mobile", "desktop", "tablet", "app")
+NEVER = 0  # timestamp value meaning "no such event yet"
+RECENCY_CAP_S = 30 * 86400.0  # "seconds since" for never / very old; keeps trees' splits sane
+
+FEATURE_VIEW = "user_profile"
+ENTITY = "user"
+ENTITY_KEY = "user_id"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    dtype: str  # int64 | float | string | string_list | float_list
+    default: object
+    doc: str
+
+
+def window_label(seconds: int) -> str:
+    """600 -> '10m', 3600 -> '1h', 86400 -> '24h', 45 -> '45s'."""
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+def count_feature(event_type: str, window_s: int) -> str:
+    return f"cnt_{event_type}_{window_label(window_s)}"
+
+
+def profile_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
+    """Columns of the ``user_profile`` feature view, in order."""
+    counts = tuple(Feature(count_feature(t, w), "int64", 0,
+                           f"{t} events in the {window_label(w)} before the profile's event time")
+                   for w in windows_s for t in EVENT_TYPES)
+    return counts + (
+        Feature("top_categories", "string_list", [], "categories by decayed interest, best first"),
+        Feature("top_category_scores", "float_list", [], "decayed interest of top_categories"),
+        Feature("interest_total", "float", 0.0, "decayed interest summed over all categories"),
+        Feature("top_brand", "string", "", "brand with most events (decayed)"),
+        Feature("top_brand_share", "float", 0.0, "top brand's share of decayed brand interest"),
+        Feature("last_event_ts", "int64", NEVER, "epoch ms of the latest event"),
+        Feature("last_cart_ts", "int64", NEVER, "epoch ms of the latest cart event"),
+        Feature("last_purchase_ts", "int64", NEVER, "epoch ms of the latest purchase"),
+        Feature("session_start_ts", "int64", NEVER, "epoch ms the current session began"),
+        Feature("session_events", "int64", 0, "events in the current session"),
+        Feature("total_spend", "float", 0.0, "sum of purchase prices while the profile lives"),
+        Feature("avg_price_viewed", "float", 0.0, "mean price of viewed items (price level)"),
+        Feature("avg_price_purchased", "float", 0.0, "mean price of purchased items"),
+        Feature("cart_to_purchase", "float", 0.0, "purchases / carts in the longest window"),
+        Feature("view_to_cart", "float", 0.0, "carts / views in the longest window"),
+    )
+
+
+def model_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
+    """The CTR model's inputs, in the order of the ONNX input tensor's columns."""
+    counts = tuple(Feature(count_feature(t, w), "float", 0.0, "profile count")
+                   for w in windows_s for t in EVENT_TYPES)
+    return counts + (
+        Feature("secs_since_last_event", "float", RECENCY_CAP_S, "request ts − last_event_ts"),
+        Feature("secs_since_last_cart", "float", RECENCY_CAP_S, "request ts − last_cart_ts"),
+        Feature("secs_since_last_purchase", "float", RECENCY_CAP_S, "request ts − last_purchase_ts"),
+        Feature("session_events", "float", 0.0, "profile"),
+        Feature("session_length_s", "float", 0.0, "last_event_ts − session_start_ts"),
+        Feature("total_spend", "float", 0.0, "profile"),
+        Feature("avg_price_viewed", "float", 0.0, "profile"),
+        Feature("cart_to_purchase", "float", 0.0, "profile"),
+        Feature("view_to_cart", "float", 0.0, "profile"),
+        Feature("cat_interest", "float", 0.0, "user's decayed interest in the ad's category"),
+        Feature("cat_share", "float", 0.0, "cat_interest / interest_total"),
+        Feature("cat_rank", "float", 0.0, "1-based rank of the ad's category in top_categories; 0 absent"),
+        Feature("brand_match", "float", 0.0, "1 when the ad's brand is the user's top brand"),
+        Feature("price_ratio", "float", 0.0, "ad item price / avg_price_viewed; 0 unknown"),
+        Feature("ad_ctr_prior", "float", 0.0, "smoothed historical CTR of the ad"),
+        Feature("ad_price", "float", 0.0, "price of the promoted item"),
+        Feature("device", "float", 0.0, "index into DEVICES"),
+        Feature("position", "float", 1.0, "slot position (1 = top)"),
+        Feature("hour_of_day", "float", 0.0, "UTC hour of the request"),
+        Feature("page_cat_match", "float", 0.0, "1 when the page's category is the ad's category"),
+        Feature("known_user", "float", 0.0, "1 when a profile was found"),
+    )
+
+
+def profile_feature_names(windows_s: Sequence[int]) -> list[str]:
+    return [f.name for f in profile_features(windows_s)]
+
+
+def model_feature_names(windows_s: Sequence[int]) -> list[str]:
+    return [f.name for f in model_features(windows_s)]
+
+
+def served_profile_features(windows_s: Sequence[int]) -> list[str]:
+    """Profile features the model needs: what the FeatureService must name."""
+    model = set(model_feature_names(windows_s))
+    derived_from = {"top_categories", "top_category_scores", "interest_total", "top_brand",
+                    "last_event_ts", "last_cart_ts", "last_purchase_ts", "session_start_ts"}
+    return [f.name for f in profile_features(windows_s) if f.name in model or f.name in derived_from]

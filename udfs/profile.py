@@ -1,0 +1,196 @@
+"""Per-user profile logic: a plain function given its state, with the clock passed in.
+
+``ProfileState`` holds what one user's profile needs; ``apply`` folds one event
+into it and ``snapshot`` reads the profile features (see ``udfs.features``) as of
+the state's event time (its latest event). Both are order-insensitive within
+the retained horizon: applying the same events in any order, or the same event
+twice after dedupe has let it through, gives the same snapshot — which is what
+makes replays and checkpoint restarts land on identical stored values.
+
+- Sliding counts: events in ``(T - w, T]`` where ``T`` is the latest event time.
+- Interest: exponentially decayed per category/brand,
+  ``Σ 2^-((T - t_i) / half_life)``, kept as a score at a reference time.
+- Session: the run of events ending at ``T`` whose gaps are ≤ ``session_gap``.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from udfs.features import EVENT_TYPES, NEVER, count_feature
+
+_TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
+
+
+@dataclass(frozen=True)
+class ProfileParams:
+    windows_s: tuple[int, ...] = (600, 3600, 86400)
+    half_life_s: int = 21600
+    top_k: int = 10
+    session_gap_s: int = 1800
+    ttl_s: int = 172800
+
+    @classmethod
+    def from_config(cls, windows) -> "ProfileParams":
+        """From ``cfg.profile.windows`` (a ``udfs.config.Windows``)."""
+        return cls(tuple(windows.count_windows_s), windows.decay_half_life_s,
+                   windows.top_k_categories, windows.session_gap_s, windows.state_ttl_s)
+
+    @property
+    def horizon_ms(self) -> int:
+        # Session detection may look back as far as the longest window.
+        return max(self.windows_s) * 1000
+
+
+@dataclass
+class ProfileState:
+    ts: list[int] = field(default_factory=list)        # sorted event times within the horizon
+    types: list[int] = field(default_factory=list)     # event type index, parallel to ts
+    cat: dict[str, float] = field(default_factory=dict)    # decayed interest at ref_ts
+    brand: dict[str, float] = field(default_factory=dict)
+    ref_ts: int = -1                                    # -1: no event yet
+    last_event_ts: int = NEVER
+    last_cart_ts: int = NEVER
+    last_purchase_ts: int = NEVER
+    total_spend: float = 0.0
+    viewed_price_sum: float = 0.0
+    viewed_price_n: int = 0
+    purchased_price_sum: float = 0.0
+    purchased_n: int = 0
+
+
+@dataclass(frozen=True)
+class EventView:
+    """The fields of a clickstream event the profile uses (decoupled from the wire class)."""
+    ts: int
+    type: str
+    category_id: str | None = None
+    brand_id: str | None = None
+    price: float | None = None
+
+
+def _decay(score: float, dt_ms: int, half_life_s: int) -> float:
+    return score * 2.0 ** (-dt_ms / (half_life_s * 1000.0))
+
+
+def _bump(scores: dict[str, float], key: str | None, weight: float) -> None:
+    if key:
+        scores[key] = scores.get(key, 0.0) + weight
+
+
+def apply(state: ProfileState, ev: EventView, p: ProfileParams) -> None:
+    """Fold one (already deduplicated, on-time) event into ``state``."""
+    t = int(ev.ts)
+    if t > state.ref_ts:
+        # Move the decayed scores' reference forward to the newest event.
+        if state.ref_ts >= 0:
+            dt = t - state.ref_ts
+            state.cat = {k: _decay(v, dt, p.half_life_s) for k, v in state.cat.items()}
+            state.brand = {k: _decay(v, dt, p.half_life_s) for k, v in state.brand.items()}
+        state.ref_ts = t
+        weight = 1.0
+    else:
+        weight = _decay(1.0, state.ref_ts - t, p.half_life_s)
+    _bump(state.cat, ev.category_id, weight)
+    _bump(state.brand, ev.brand_id, weight)
+
+    i = bisect.bisect_right(state.ts, t)
+    state.ts.insert(i, t)
+    state.types.insert(i, _TYPE_INDEX[ev.type])
+    state.last_event_ts = max(state.last_event_ts, t)
+    if ev.type == "cart":
+        state.last_cart_ts = max(state.last_cart_ts, t)
+    elif ev.type == "purchase":
+        state.last_purchase_ts = max(state.last_purchase_ts, t)
+        state.total_spend += float(ev.price or 0.0)
+        if ev.price is not None:
+            state.purchased_price_sum += float(ev.price)
+            state.purchased_n += 1
+    elif ev.type == "view" and ev.price is not None:
+        state.viewed_price_sum += float(ev.price)
+        state.viewed_price_n += 1
+    _evict(state, p)
+
+
+def _evict(state: ProfileState, p: ProfileParams) -> None:
+    cut = bisect.bisect_right(state.ts, state.last_event_ts - p.horizon_ms)
+    if cut:
+        del state.ts[:cut]
+        del state.types[:cut]
+    # Forget interest too small to matter, so idle categories cost nothing.
+    if len(state.cat) > 4 * p.top_k:
+        state.cat = dict(sorted(state.cat.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
+    if len(state.brand) > 4 * p.top_k:
+        state.brand = dict(sorted(state.brand.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
+
+
+def expired(state: ProfileState, now_ms: int, p: ProfileParams) -> bool:
+    """True when the user has been idle longer than the state TTL."""
+    return state.last_event_ts != NEVER and now_ms - state.last_event_ts > p.ttl_s * 1000
+
+
+def window_counts(state: ProfileState, p: ProfileParams) -> dict[str, int]:
+    T = state.last_event_ts
+    out: dict[str, int] = {}
+    for w in p.windows_s:
+        lo = bisect.bisect_right(state.ts, T - w * 1000)
+        counts = [0] * len(EVENT_TYPES)
+        for ti in state.types[lo:]:
+            counts[ti] += 1
+        for t, c in zip(EVENT_TYPES, counts):
+            out[count_feature(t, w)] = c
+    return out
+
+
+def _session(state: ProfileState, p: ProfileParams) -> tuple[int, int]:
+    if not state.ts:
+        return NEVER, 0
+    gap = p.session_gap_s * 1000
+    i = len(state.ts) - 1
+    while i > 0 and state.ts[i] - state.ts[i - 1] <= gap:
+        i -= 1
+    return state.ts[i], len(state.ts) - i
+
+
+def _top(scores: Mapping[str, float], k: int) -> list[tuple[str, float]]:
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
+    """Profile features as of the latest event (names and order of ``profile_features``)."""
+    counts = window_counts(state, p)
+    longest = max(p.windows_s)
+    views = counts[count_feature("view", longest)]
+    carts = counts[count_feature("cart", longest)]
+    buys = counts[count_feature("purchase", longest)]
+    top_cats = _top(state.cat, p.top_k)
+    brands = _top(state.brand, 1)
+    brand_total = sum(state.brand.values())
+    session_start, session_events = _session(state, p)
+    return {
+        **counts,
+        "top_categories": [c for c, _ in top_cats],
+        "top_category_scores": [round(s, 6) for _, s in top_cats],
+        "interest_total": round(sum(state.cat.values()), 6),
+        "top_brand": brands[0][0] if brands else "",
+        "top_brand_share": round(brands[0][1] / brand_total, 6) if brands and brand_total > 0 else 0.0,
+        "last_event_ts": state.last_event_ts,
+        "last_cart_ts": state.last_cart_ts,
+        "last_purchase_ts": state.last_purchase_ts,
+        "session_start_ts": session_start,
+        "session_events": session_events,
+        "total_spend": round(state.total_spend, 4),
+        "avg_price_viewed": round(state.viewed_price_sum / state.viewed_price_n, 4) if state.viewed_price_n else 0.0,
+        "avg_price_purchased": round(state.purchased_price_sum / state.purchased_n, 4) if state.purchased_n else 0.0,
+        "cart_to_purchase": round(buys / carts, 6) if carts else 0.0,
+        "view_to_cart": round(carts / views, 6) if views else 0.0,
+    }
+
+
+def build(events, p: ProfileParams) -> ProfileState:
+    """Fold an iterable of ``EventView`` into a fresh state (tests, offline builds)."""
+    s = ProfileState()
+    for ev in events:
+        apply(s, ev, p)
+    return s
