@@ -10,6 +10,7 @@ field is a new version (a new module constant and topic suffix).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import abc
 import json
 import math
@@ -20,6 +21,49 @@ from typing import Any, ClassVar, Mapping
 from udfs.errors import MessageError
 
 _MISSING = dataclasses.MISSING
+
+
+@dataclasses.dataclass(frozen=True)
+class _FieldPlan:
+    """A field's rules resolved once per class: decoding is a hot path."""
+    name: str
+    required: bool
+    nullable: bool
+    base: Any          # the non-optional annotated type
+    scalar: bool       # str/int/float/bool: checked inline, no recursion
+    meta: Mapping[str, Any]
+
+
+@functools.lru_cache(maxsize=None)
+def _layout(cls: type) -> tuple[tuple[_FieldPlan, ...], frozenset[str]]:
+    hints = typing.get_type_hints(cls)
+    plans = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        args = typing.get_args(tp)
+        nullable = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args
+        base = [a for a in args if a is not type(None)][0] if nullable else tp
+        plans.append(_FieldPlan(f.name, f.default is _MISSING and f.default_factory is _MISSING,
+                                nullable, base, base in (str, int, float, bool), f.metadata))
+    return tuple(plans), frozenset(p.name for p in plans)
+
+
+def _scalar(tp: Any, value: Any, schema: str, path: str) -> Any:
+    if tp is str:
+        if type(value) is str:
+            return value
+        raise MessageError(schema, path, f"expected a string, got {value!r}")
+    if tp is int:
+        if type(value) is int:
+            return value
+        raise MessageError(schema, path, f"expected an integer, got {value!r}")
+    if tp is float:
+        if type(value) is float or type(value) is int:
+            return float(value)
+        raise MessageError(schema, path, f"expected a number, got {value!r}")
+    if type(value) is bool:
+        return value
+    raise MessageError(schema, path, f"expected true/false, got {value!r}")
 
 
 def spec(*, choices: tuple | None = None, min: float | None = None, max: float | None = None,
@@ -93,19 +137,24 @@ def _plain(obj: Any) -> Any:
 
 
 def _build(cls: type, body: Mapping[str, Any], schema: str, prefix: str):
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(body) - names)
-    if unknown:
-        raise MessageError(schema, prefix + unknown[0], "unknown field")
-    hints = typing.get_type_hints(cls)
+    plans, names = _layout(cls)
+    if not names.issuperset(body):
+        raise MessageError(schema, prefix + sorted(set(body) - names)[0], "unknown field")
     kwargs = {}
-    for f in dataclasses.fields(cls):
-        path = prefix + f.name
-        if f.name not in body:
-            if f.default is _MISSING and f.default_factory is _MISSING:
-                raise MessageError(schema, path, "required field is missing")
+    for fp in plans:
+        if fp.name not in body:
+            if fp.required:
+                raise MessageError(schema, prefix + fp.name, "required field is missing")
             continue
-        kwargs[f.name] = _coerce(hints[f.name], body[f.name], schema, path)
+        v = body[fp.name]
+        if v is None:
+            if not fp.nullable:
+                raise MessageError(schema, prefix + fp.name, "must not be null")
+            kwargs[fp.name] = None
+        elif fp.scalar:
+            kwargs[fp.name] = _scalar(fp.base, v, schema, prefix + fp.name)
+        else:
+            kwargs[fp.name] = _coerce(fp.base, v, schema, prefix + fp.name)
     return cls(**kwargs)
 
 
@@ -158,27 +207,33 @@ def _coerce(tp: Any, value: Any, schema: str, path: str) -> Any:
 
 
 def _validate_fields(obj: Any, schema: str, prefix: str) -> None:
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        path = prefix + f.name
+    plans, _ = _layout(type(obj))
+    for fp in plans:
+        v = getattr(obj, fp.name)
         if v is None:
+            if not fp.nullable:
+                raise MessageError(schema, prefix + fp.name, "must not be null")
             continue
-        _check_type(hints[f.name], v, schema, path)
-        m = f.metadata
+        path = prefix + fp.name
+        if fp.scalar:
+            _scalar(fp.base, v, schema, path)
+        else:
+            _check_type(fp.base, v, schema, path)
+        m = fp.meta
         if m.get("choices") is not None and v not in m["choices"]:
             raise MessageError(schema, path, f"{v!r} is not one of {', '.join(map(str, m['choices']))}")
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if isinstance(v, float) and not math.isfinite(v):
+        t = type(v)
+        if t is float or t is int:
+            if t is float and not math.isfinite(v):
                 raise MessageError(schema, path, f"must be finite, got {v!r}")
             if m.get("min") is not None and v < m["min"]:
                 raise MessageError(schema, path, f"must be >= {m['min']}, got {v!r}")
             if m.get("max") is not None and v > m["max"]:
                 raise MessageError(schema, path, f"must be <= {m['max']}, got {v!r}")
-        if isinstance(v, str):
+        elif t is str:
             if m.get("max_len") is not None and len(v) > m["max_len"]:
                 raise MessageError(schema, path, f"longer than {m['max_len']} characters")
-        if isinstance(v, tuple) and m.get("max") is not None and len(v) > m["max"]:
+        elif t is tuple and m.get("max") is not None and len(v) > m["max"]:
             raise MessageError(schema, path, f"more than {m['max']} items")
 
 

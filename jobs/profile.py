@@ -1,0 +1,142 @@
+"""Profile job: clickstream → per-user profiles in the Feast online store (+ dead letters).
+
+JVM (SQL): read raw records, pull ``user_id``/``ts`` out with JSON_VALUE for keying
+and event time, flag records behind the watermark by more than the allowed
+lateness, and cut the stream into short processing-time slices per shard.
+Python (one call per shard and slice): validate, dedupe, fold into keyed state,
+write the users' new profiles to Feast; invalid/late/duplicate → dead-letter topic.
+See docs/profile-job.md for why the work is split this way.
+"""
+from __future__ import annotations
+
+import argparse
+
+from jobs.common import kafka_table_options, table_env
+from udfs import config
+from udfs.config import Config
+
+JOB = "adstream-profile"
+
+
+def source_columns(cfg: Config, value: str = "`value`") -> tuple[dict[str, str], str]:
+    """Computed columns of the raw clickstream (key, event time, processing time) and the watermark."""
+    ooo = cfg.profile.max_out_of_orderness_ms / 1000
+    cols = {
+        "uid": f"COALESCE(JSON_VALUE({value}, '$.user_id'), '')",
+        # Unparseable time → epoch 0 → behind the watermark; Python then names the real fault.
+        "rt": f"TO_TIMESTAMP_LTZ(COALESCE(TRY_CAST(JSON_VALUE({value}, '$.ts') AS BIGINT), 0), 3)",
+        "pt": "PROCTIME()",
+    }
+    return cols, f"rt - INTERVAL '{ooo:.3f}' SECOND"
+
+
+def source_ddl(cfg: Config, name: str, with_clause: str) -> str:
+    """The raw clickstream table: one STRING per record, with key and event-time columns."""
+    cols, watermark = source_columns(cfg)
+    body = ",\n  ".join(["`value` STRING", *(f"{k} AS {v}" for k, v in cols.items()),
+                         f"WATERMARK FOR rt AS {watermark}"])
+    return f"CREATE TABLE {name} (\n  {body}\n) WITH ({with_clause})"
+
+
+def slices(tenv, cfg: Config, source: str):
+    """source table (see ``source_ddl``) → Table(shard INT, lines STRING: JSON array of flagged records).
+
+    Processing-time slices, so a quiet stream still flushes within one slice; the
+    price is that a bounded input's last slice never fires, so the job is unbounded.
+    """
+    late_s = cfg.profile.allowed_lateness_ms / 1000
+    slice_s = cfg.profile.batch_interval_ms / 1000
+    tenv.create_temporary_view("profile_flagged", tenv.sql_query(f"""
+SELECT MOD(ABS(HASH_CODE(uid)), {cfg.flink.parallelism}) AS shard,
+       CONCAT(CASE WHEN rt < CURRENT_WATERMARK(rt) - INTERVAL '{late_s:.3f}' SECOND THEN 'L' ELSE '-' END,
+              `value`) AS line,
+       pt
+FROM {source}"""))
+    # JSON_ARRAYAGG, not ARRAY_AGG: PyFlink cannot hand ARRAY columns to Python (2.2.1).
+    return tenv.sql_query(f"""
+SELECT shard, JSON_ARRAYAGG(line) AS lines
+FROM TABLE(TUMBLE(TABLE profile_flagged, DESCRIPTOR(pt), INTERVAL '{slice_s:.3f}' SECOND))
+GROUP BY shard, window_start, window_end""")
+
+
+def apply(batches, cfg: Config, *, write_feast: bool, emit_profiles: bool):
+    """DataStream of (shard, lines) → DataStream of tagged strings (``D``ead letters, ``P``rofiles)."""
+    from pyflink.common import Types
+    from udfs.flink_profile import ProfileFunction
+    return (batches
+            .key_by(lambda r: r[0], key_type=Types.INT())
+            .process(ProfileFunction(config.to_dict(cfg), cfg.kafka.topics.clicks.name,
+                                     write_feast, emit_profiles), output_type=Types.STRING())
+            .name("profile.apply").uid("profile.apply.v1"))
+
+
+def build(tenv, cfg: Config, source: str, *, write_feast: bool = True, emit_profiles: bool = False):
+    return apply(tenv.to_data_stream(slices(tenv, cfg, source)), cfg,
+                 write_feast=write_feast, emit_profiles=emit_profiles)
+
+
+def dead_letters(tagged):
+    from pyflink.common import Types
+    return (tagged.filter(lambda s: s[:1] == "D").name("profile.dlq.filter").uid("profile.dlq.filter.v1")
+            .map(lambda s: s[1:], output_type=Types.STRING()).name("profile.dlq.strip")
+            .uid("profile.dlq.strip.v1"))
+
+
+def kafka_sink(cfg: Config, topic: str):
+    from pyflink.common.serialization import SimpleStringSchema
+    from pyflink.datastream.connectors.base import DeliveryGuarantee
+    from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
+    return (KafkaSink.builder()
+            .set_bootstrap_servers(cfg.kafka.bootstrap)
+            .set_property("linger.ms", str(cfg.kafka.linger_ms))
+            .set_record_serializer(KafkaRecordSerializationSchema.builder()
+                                   .set_topic(topic)
+                                   .set_value_serialization_schema(SimpleStringSchema()).build())
+            # Dead letters are at-least-once: a restart may repeat one, never lose one.
+            .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+            .build())
+
+
+def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = True):
+    """Submit the job (embedded mini-cluster unless configured otherwise); returns its JobClient."""
+    extra = {"execution.state-recovery.path": restore_from} if restore_from else None
+    env, tenv = table_env(cfg, JOB, extra)
+    tenv.execute_sql(source_ddl(cfg, "clicks_raw", kafka_table_options(
+        cfg, cfg.kafka.topics.clicks.name, group="adstream-profile")))
+    tagged = build(tenv, cfg, "clicks_raw", write_feast=write_feast)
+    dead_letters(tagged).sink_to(kafka_sink(cfg, cfg.kafka.topics.dead_letter.name)) \
+        .name("profile.dlq.sink").uid("profile.dlq.sink.v1")
+    return env.execute_async(JOB)
+
+
+def latest_checkpoint(cfg: Config) -> str | None:
+    """Newest retained checkpoint of this job (``…/<job-id>/chk-N``), or None."""
+    root = (config.ROOT / cfg.flink.checkpoint_dir / JOB)
+    found = [p for p in root.glob("*/chk-*") if (p / "_metadata").exists()]
+    return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("profile", help="clickstream → user profiles in the Feast online store",
+                       description="Consume the clickstream topic, keep per-user profiles in Flink "
+                                   "state and write them to the Feast online store (Redis); invalid, "
+                                   "late and duplicate events go to the dead-letter topic.")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true",
+                   help="restore from the newest retained checkpoint, if there is one")
+    g.add_argument("--from-checkpoint", metavar="PATH", help="restore from this checkpoint (chk-N dir)")
+    p.set_defaults(func=_main)
+
+
+def _main(cfg: Config, a) -> int:
+    restore = a.from_checkpoint or (latest_checkpoint(cfg) if a.resume else None)
+    if restore:
+        print(f"restoring from {restore}")
+    client = start(cfg, restore_from=restore)
+    print(f"profile job {client.get_job_id()} running; Ctrl-C stops it", flush=True)
+    try:
+        client.get_job_execution_result().result()
+    except KeyboardInterrupt:
+        client.cancel().result()
+        raise
+    return 0

@@ -1,0 +1,22 @@
+"""Run job graphs on in-memory input (no Kafka): the same build() the jobs use."""
+from __future__ import annotations
+
+
+def collection_source(env, tenv, cfg, name: str, lines: list[str]) -> None:
+    """Register ``name`` as a raw-clickstream table over an in-memory list of records."""
+    from pyflink.common import Types
+    from pyflink.table import DataTypes, Schema
+    from jobs.profile import source_columns
+    cols, watermark = source_columns(cfg, value="f0")
+    schema = Schema.new_builder().column("f0", DataTypes.STRING())
+    for k, expr in cols.items():
+        schema = schema.column_by_expression(k, expr)
+    schema = schema.watermark("rt", watermark).build()
+    ds = env.from_collection(lines, type_info=Types.STRING())
+    tenv.create_temporary_view(name + "_in", tenv.from_data_stream(ds, schema))
+    tenv.create_temporary_view(name, tenv.sql_query(f"SELECT f0 AS `value`, uid, rt, pt FROM {name}_in"))
+
+
+def collect(stream) -> list[str]:
+    with stream.execute_and_collect() as results:
+        return list(results)

@@ -1,0 +1,125 @@
+"""Feast adapter: the store built from our config, apply, and the online writer/reader.
+
+Everything Feast-specific outside ``features/`` lives here, so the core logic in
+``udfs/`` stays free of Feast. The Redis address and registry path come from the
+config; ``features/feature_store.yaml`` is rendered from the same values for
+people who run the ``feast`` CLI in that folder (``adstream features yaml``).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from udfs.config import ROOT, Config
+from udfs.features import ENTITY_KEY, FEATURE_VIEW, profile_feature_names
+
+
+def repo_dir(cfg: Config) -> Path:
+    p = Path(cfg.feast.repo_dir)
+    return p if p.is_absolute() else ROOT / p
+
+
+def _registry_path(cfg: Config) -> Path:
+    return cfg.path("work_dir") / "feast" / "registry.db"
+
+
+def render_yaml(cfg: Config) -> str:
+    """feature_store.yaml for the ``feast`` CLI, paths relative to the repo folder."""
+    import os
+    rel = os.path.relpath(_registry_path(cfg), repo_dir(cfg))
+    return (f"# Rendered from conf/ by `adstream features yaml` ({cfg.env}); edit conf/, not this file.\n"
+            f"project: {cfg.feast.project}\n"
+            f"registry: {rel}\n"
+            f"provider: local\n"
+            f"online_store:\n  type: redis\n  connection_string: \"{cfg.redis.address},db={cfg.redis.db}\"\n"
+            f"offline_store:\n  type: file\n"
+            f"entity_key_serialization_version: 3\n")
+
+
+def store(cfg: Config):
+    """A FeatureStore for this config (no feature_store.yaml needed)."""
+    from feast import FeatureStore, RepoConfig
+    _registry_path(cfg).parent.mkdir(parents=True, exist_ok=True)
+    rc = RepoConfig(
+        project=cfg.feast.project,
+        registry=str(_registry_path(cfg)),
+        provider="local",
+        online_store={"type": "redis", "connection_string": f"{cfg.redis.address},db={cfg.redis.db}"},
+        offline_store={"type": "file"},
+        entity_key_serialization_version=3,
+        repo_path=str(repo_dir(cfg)),
+    )
+    return FeatureStore(config=rc, repo_path=str(repo_dir(cfg)))
+
+
+def apply(cfg: Config) -> list[str]:
+    """Register the definitions in ``features/`` (what ``feast apply`` does); return their names."""
+    import contextlib
+    import sys
+    from feast.repo_operations import parse_repo
+    repo = repo_dir(cfg)
+    # Feast imports repo files as top-level modules named by their path from the cwd.
+    sys.path.insert(0, str(repo))
+    try:
+        with contextlib.chdir(repo):
+            contents = parse_repo(repo)
+    finally:
+        sys.path.remove(str(repo))
+    objects = [*contents.entities, *contents.data_sources, *contents.feature_views,
+               *contents.feature_services]
+    fs = store(cfg)
+    fs.apply(objects)
+    return [f"{type(o).__name__}:{o.name}" for o in objects]
+
+
+def version_timestamp(version_us: int) -> datetime:
+    """A profile version (µs of event time, see ``UserState.version_us``) as Feast's event timestamp.
+
+    Feast keeps a write only when its timestamp is newer than the stored one, so
+    versions must grow with every change and repeat exactly on a replay.
+    """
+    return datetime.fromtimestamp(version_us // 1_000_000, tz=timezone.utc).replace(
+        microsecond=version_us % 1_000_000)
+
+
+class ProfileWriter:
+    """Writes profile snapshots through Feast's own online write path."""
+
+    def __init__(self, cfg: Config):
+        self.fs = store(cfg)
+        self.columns = profile_feature_names(cfg.profile.windows.count_windows_s)
+
+    def write(self, rows: Sequence[tuple[str, Mapping, datetime]]) -> int:
+        """rows: (user_id, snapshot, version timestamp); latest per user must be pre-selected."""
+        if not rows:
+            return 0
+        import pandas as pd
+        data = {ENTITY_KEY: [u for u, _, _ in rows],
+                "event_timestamp": [ts for _, _, ts in rows]}
+        for c in self.columns:
+            data[c] = [snap[c] for _, snap, _ in rows]
+        self.fs.write_to_online_store(FEATURE_VIEW, pd.DataFrame(data))
+        return len(rows)
+
+
+class ProfileReader:
+    """Reads the model's profile features (the FeatureService) for users."""
+
+    def __init__(self, cfg: Config):
+        self.fs = store(cfg)
+        self.service = self.fs.get_feature_service(cfg.feast.feature_service)
+        self.all_refs = [f"{FEATURE_VIEW}:{c}"
+                         for c in profile_feature_names(cfg.profile.windows.count_windows_s)]
+
+    def read(self, user_ids: Iterable[str]) -> list[dict]:
+        rows = [{ENTITY_KEY: u} for u in user_ids]
+        out = self.fs.get_online_features(features=self.service, entity_rows=rows).to_dict()
+        keys = list(out)
+        return [{k: out[k][i] for k in keys} for i in range(len(rows))]
+
+    def read_all(self, user_ids: Iterable[str]) -> list[dict]:
+        """Every profile feature (not only the service's), for inspection and tests."""
+        rows = [{ENTITY_KEY: u} for u in user_ids]
+        out = self.fs.get_online_features(features=self.all_refs, entity_rows=rows).to_dict()
+        return [{k: out[k][i] for k in out} for i in range(len(rows))]
