@@ -28,6 +28,18 @@ class MessageError(AdstreamError, ValueError):
         super().__init__(f"{schema}: field '{field}': {reason}")
 
 
+class CatalogError(AdstreamError, ValueError):
+    """An ad catalogue entity or change record is invalid; names entity, id and field."""
+
+    def __init__(self, entity: str, entity_id: str | None, field: str, reason: str):
+        self.entity = entity
+        self.entity_id = entity_id
+        self.field = field
+        self.reason = reason
+        who = f"{entity} {entity_id!r}" if entity_id else entity
+        super().__init__(f"catalog {who}: field '{field}': {reason}")
+
+
 class StackError(AdstreamError):
     """A local service could not be started, reached or stopped."""
 
