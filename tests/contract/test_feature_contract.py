@@ -1,0 +1,63 @@
+"""One feature list: the Feast view, the FeatureService, the scorer's featurizer and the model agree."""
+import importlib.util
+
+import pytest
+
+from udfs import config, feast_store
+from udfs import features as F
+from udfs.featurize import Featurizer
+
+pytestmark = pytest.mark.contract
+
+FEAST_TYPES = {"int64": "Int64", "float": "Float64", "string": "String",
+               "string_list": "Array(String)", "float_list": "Array(Float64)"}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return config.load("test", environ={})
+
+
+@pytest.fixture(scope="module")
+def repo(cfg):
+    path = feast_store.repo_dir(cfg) / "user_profile.py"
+    spec = importlib.util.spec_from_file_location("adstream_feature_repo", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_feast_view_schema_is_the_profile_feature_list(cfg, repo):
+    windows = cfg.profile.windows.count_windows_s
+    view = repo.user_profile
+    assert view.name == F.FEATURE_VIEW
+    assert [f.name for f in view.features] == F.profile_feature_names(windows)
+    assert [str(f.dtype) for f in view.features] == [FEAST_TYPES[f.dtype] for f in F.profile_features(windows)]
+    assert view.entities == [F.ENTITY] and repo.user.join_key == F.ENTITY_KEY
+
+
+def test_feature_service_names_exactly_what_the_model_reads(cfg, repo):
+    svc = repo.ctr_model
+    assert svc.name == cfg.feast.feature_service
+    (proj,) = svc.feature_view_projections
+    served = [f.name for f in proj.features]
+    assert served == F.served_profile_features(cfg.profile.windows.count_windows_s)
+    # every model input that is a profile feature is served
+    model = set(F.model_feature_names(cfg.profile.windows.count_windows_s))
+    profile = set(F.profile_feature_names(cfg.profile.windows.count_windows_s))
+    assert (model & profile) <= set(served)
+
+
+def test_featurizer_produces_the_model_feature_list(cfg):
+    windows = cfg.profile.windows.count_windows_s
+    fz = Featurizer(windows)
+    assert fz.names == F.model_feature_names(windows)
+    from udfs.featurize import AdView, RequestView
+    m = fz.matrix(None, [AdView("cr", "c", "b", 1.0, 0.01)], RequestView(0, "mobile"))
+    assert m.shape == (1, len(fz.names))
+
+
+def test_committed_feature_store_yaml_is_rendered_from_local_config():
+    cfg = config.load("local", environ={})
+    committed = (feast_store.repo_dir(cfg) / "feature_store.yaml").read_text()
+    assert committed == feast_store.render_yaml(cfg), "run: adstream features yaml"

@@ -1,0 +1,123 @@
+"""The profile step on one micro-batch: routing of bad input, dedupe, versions, idempotency."""
+import json
+
+import pytest
+
+from udfs import profile as P
+from udfs import profile_batch as B
+from udfs.messages import ClickEvent, DeadLetter
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_764_547_200_000
+PARAMS = P.ProfileParams(windows_s=(600, 3600, 86400), half_life_s=3600, top_k=3)
+
+
+def click(i, user="u1", sec=None, **kw):
+    fields = dict(event_id=f"e{i}", user_id=user, ts=T0 + int((i if sec is None else sec) * 1000),
+                  type="view", item_id="i1", category_id="c1", price=9.5)
+    fields.update(kw)
+    return ClickEvent(**fields).encode().decode()
+
+
+def run(lines, store=None, now=T0 + 10**7):
+    store = B.DictStore() if store is None else store
+    res = B.process(lines, store, PARAMS, dedupe_horizon_ms=3_600_000, now_ms=now,
+                    source_topic="clicks.v1", stage="profile.apply.v1")
+    return res, store
+
+
+def on_time(*lines):
+    return [B.ON_TIME_FLAG + ln for ln in lines]
+
+
+def test_valid_events_fold_into_one_update_per_user():
+    res, store = run(on_time(click(1), click(2), click(3, user="u2")))
+    assert sorted(u.user_id for u in res.updates) == ["u1", "u2"]
+    u1 = next(u for u in res.updates if u.user_id == "u1")
+    assert u1.snapshot["cnt_view_10m"] == 2 and res.counts["applied"] == 3
+    assert not res.dead_letters
+
+
+@pytest.mark.parametrize("raw,field", [
+    ("not json", "<payload>"),
+    (json.dumps({"schema": "clickstream", "v": 1, "event_id": "x", "user_id": "u", "ts": 1,
+                 "type": "hover"}), "type"),
+    (json.dumps({"schema": "clickstream", "v": 2}), "v"),
+])
+def test_invalid_goes_to_dead_letter_with_reason_and_field(raw, field):
+    res, store = run(on_time(raw))
+    assert not res.updates and not store and res.counts["invalid"] == 1
+    (dl,) = res.dead_letters
+    assert isinstance(dl, DeadLetter) and dl.kind == "invalid" and dl.field == field
+    assert dl.original == raw and dl.source_topic == "clicks.v1" and field in dl.reason
+
+
+def test_late_flag_goes_to_dead_letter_never_dropped():
+    res, store = run([B.LATE_FLAG + click(1)])
+    assert not res.updates and res.counts["late"] == 1
+    assert res.dead_letters[0].kind == "late" and "watermark" in res.dead_letters[0].reason
+
+
+def test_invalid_beats_late_so_the_reason_names_the_real_fault():
+    res, _ = run([B.LATE_FLAG + "{broken"])
+    assert res.dead_letters[0].kind == "invalid"
+
+
+def test_duplicates_within_and_across_batches_are_dead_lettered_once_applied_once():
+    res, store = run(on_time(click(1), click(1)))
+    assert res.counts == {"applied": 1, "duplicate": 1}
+    res2, store = run(on_time(click(1)), store)
+    assert res2.counts == {"duplicate": 1} and not res2.updates
+    assert store["u1"].profile.ts == [T0 + 1000]
+
+
+def test_no_consent_is_not_profiled():
+    res, store = run(on_time(click(1, consent=False)))
+    assert not res.updates and not store and res.counts["no_consent"] == 1
+
+
+def test_versions_grow_with_every_change_even_out_of_order():
+    _, store = run(on_time(click(10)))
+    v1 = store["u1"].version_us()
+    assert v1 == (T0 + 10_000) * 1000
+    res, store = run(on_time(click(5)), store)  # older event: same latest time, new counts
+    v2 = res.updates[0].version_us
+    assert v2 == v1 + 1 and res.updates[0].snapshot["cnt_view_10m"] == 2
+    res, store = run(on_time(click(20)), store)
+    assert res.updates[0].version_us == (T0 + 20_000) * 1000 > v2
+
+
+def test_replaying_the_same_records_reaches_the_same_state_and_versions():
+    lines = on_time(click(3), click(1), click(2, user="u2"), click(4), "junk", click(1))
+    a, _ = run(lines)
+    b, _ = run(lines)
+    assert [(u.user_id, u.snapshot, u.version_us) for u in a.updates] == \
+           [(u.user_id, u.snapshot, u.version_us) for u in b.updates]
+    # batching does not change the outcome: one batch or one record per batch
+    store = B.DictStore()
+    for ln in lines:
+        run([ln], store)
+    assert P.snapshot(store["u1"].profile, PARAMS) == next(u for u in a.updates if u.user_id == "u1").snapshot
+
+
+def test_one_state_read_and_write_per_user_per_batch():
+    class Counting(B.DictStore):
+        gets = puts = 0
+
+        def get(self, k, default=None):
+            Counting.gets += 1
+            return super().get(k, default)
+
+        def put(self, k, v):
+            Counting.puts += 1
+            super().put(k, v)
+
+    run(on_time(*[click(i) for i in range(50)], *[click(100 + i, user="u2") for i in range(50)]), Counting())
+    assert (Counting.gets, Counting.puts) == (2, 2)
+
+
+def test_seen_ids_are_pruned_to_the_dedupe_horizon():
+    store = B.DictStore()
+    run(on_time(*[click(i, sec=i * 60) for i in range(200)]), store)  # 200 minutes of events
+    assert len(store["u1"].seen) <= 61
