@@ -16,6 +16,11 @@ from udfs.errors import AdstreamError
 # Order is the order shown in --help.
 COMMANDS = (
     "scripts.cmd_stack",
+    "scripts.cmd_features",
+    "jobs.cli",
+    "scripts.generate",
+    "scripts.replay",
+    "models.cli",
 )
 
 

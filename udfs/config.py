@@ -151,6 +151,113 @@ class Generator:
     events: int
     requests: int
     start_ts_ms: int
+    days: int = 7                      # simulated days of traffic from start_ts_ms
+    creatives_per_campaign: int = 3    # each campaign gets 1..N creatives
+
+    def __post_init__(self) -> None:
+        for name in ("users", "items", "categories", "brands", "advertisers", "campaigns",
+                     "days", "creatives_per_campaign"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"generator.{name}", "must be >= 1")
+        if self.events < 0 or self.requests < 0:
+            raise ConfigError("generator.events" if self.events < 0 else "generator.requests",
+                              "must be >= 0")
+
+
+@dataclass(frozen=True)
+class CapRule:
+    """At most ``limit`` impressions within the last ``window_s`` seconds."""
+    window_s: int
+    limit: int
+
+    def __post_init__(self) -> None:
+        if self.window_s < 1:
+            raise ConfigError("window_s", "must be >= 1")
+        if self.limit < 1:
+            raise ConfigError("limit", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class ReviewPolicy:
+    """Automated creative review (udfs/review.py)."""
+    title_min_len: int
+    title_max_len: int
+    blocked_terms: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.title_min_len <= self.title_max_len:
+            raise ConfigError("title_min_len", "must be >= 1 and <= title_max_len")
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Candidate selection, frequency caps and the auction (docs/ranking.md)."""
+    default_pcvr: float
+    reserve_ecpm: float
+    max_ads_per_advertiser: int
+    campaign_caps: tuple[CapRule, ...]
+    creative_caps: tuple[CapRule, ...]
+    review: ReviewPolicy
+    slot_reserve_ecpm: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    ocpa_min_conversions: int = 20
+    ocpa_min_factor: float = 0.5
+    ocpa_max_factor: float = 1.5
+    fallback_prior_ctr: float = 0.01
+    fallback_context_boost: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.default_pcvr <= 1.0:
+            raise ConfigError("default_pcvr", "must be within [0, 1]")
+        if self.reserve_ecpm < 0:
+            raise ConfigError("reserve_ecpm", "must be >= 0")
+        for slot, v in self.slot_reserve_ecpm.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ConfigError(f"slot_reserve_ecpm.{slot}", f"must be a number >= 0, got {v!r}")
+        if self.max_ads_per_advertiser < 1:
+            raise ConfigError("max_ads_per_advertiser", "must be >= 1")
+        if not 0 < self.ocpa_min_factor <= 1.0 <= self.ocpa_max_factor:
+            raise ConfigError("ocpa_min_factor", "need 0 < ocpa_min_factor <= 1 <= ocpa_max_factor")
+        if self.ocpa_min_conversions < 1:
+            raise ConfigError("ocpa_min_conversions", "must be >= 1")
+        if not 0.0 <= self.fallback_prior_ctr <= 1.0:
+            raise ConfigError("fallback_prior_ctr", "must be within [0, 1]")
+        if self.fallback_context_boost < 1.0:
+            raise ConfigError("fallback_context_boost", "must be >= 1")
+
+    def reserve_for(self, slot: str) -> float:
+        """Reserve eCPM of ``slot``: its own entry, else the global ``reserve_ecpm``."""
+        return float(self.slot_reserve_ecpm.get(slot, self.reserve_ecpm))
+
+
+@dataclass(frozen=True)
+class Model:
+    """CTR model training, export and registry (models/, docs/model.md)."""
+    click_window_s: int = 1800            # a click is attributed to an impression this long after it
+    conversion_window_s: int = 604800     # a conversion counts within 7 days of its impression
+    prior_strength: float = 100.0         # ad_ctr_prior = (clicks + a*fallback_prior_ctr) / (imps + a)
+    valid_fraction: float = 0.15          # time-ordered split: oldest train | valid | newest test
+    test_fraction: float = 0.15
+    cv_folds: int = 3                     # forward-chaining folds inside train for the search
+    budget: int = 20                      # hyper-parameter search trials
+    max_rounds: int = 400                 # boosting rounds before early stopping
+    max_depth_sum: int = 450              # trees x max_depth cap (scoring latency); 0 = none
+    early_stopping_rounds: int = 30
+    nthread: int = 2
+    seed: int = 7
+    calibration: str = "auto"             # auto | none | platt | isotonic
+    parity_tolerance: float = 1e-5        # max |xgboost - onnxruntime| on the test set
+    promote_auc_tolerance: float = 0.0    # refuse promotion when AUC < current - tolerance
+
+    def __post_init__(self) -> None:
+        if self.calibration not in ("auto", "none", "platt", "isotonic"):
+            raise ConfigError("model.calibration", "must be auto, none, platt or isotonic")
+        if not (0 < self.valid_fraction < 1 and 0 < self.test_fraction < 1
+                and self.valid_fraction + self.test_fraction < 1):
+            raise ConfigError("model.valid_fraction", "valid and test fractions must be in (0, 1) "
+                              "and leave rows for training")
+        for name in ("cv_folds", "budget", "max_rounds", "early_stopping_rounds", "nthread"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name}", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -164,6 +271,8 @@ class Config:
     profile: Profile
     feast: Feast
     generator: Generator
+    scoring: Scoring
+    model: Model
 
     def path(self, name: str) -> Path:
         return self.paths.resolve(name)

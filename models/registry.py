@@ -1,0 +1,222 @@
+"""Versioned model folders, a ``current`` pointer, and the gates in front of promotion.
+
+Layout under ``cfg.paths.model_registry``::
+
+    v0001-1a2b3c4d/   model.onnx  signature.json  report.json  report.html  model.ubj  holdout.parquet
+    v0002-.../
+    current           {"version": "v0002-...", "previous": ["v0001-..."], ...}  (JSON)
+    history.jsonl     one line per promote / rollback
+
+``current`` is replaced atomically (temp file + ``os.replace``), so a scorer
+polling it sees the old or the new pointer, never half of one. Promotion is
+refused when the model's features are not the live feature service's, or when
+its AUC on its own holdout is below the current model's AUC on the same rows;
+``force`` (a human's override) records why in the history.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import getpass
+import json
+import re
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from models.jsonio import write_json
+from models.metrics import auc
+from udfs.errors import ModelError
+from udfs.features import model_feature_names, served_profile_features
+
+POINTER = "current"
+HISTORY = "history.jsonl"
+FILES = ("model.onnx", "signature.json", "report.json", "report.html", "model.ubj", "holdout.parquet")
+_VERSION = re.compile(r"^v(\d{4,})-[0-9a-f]{8}$")
+
+
+def feature_mismatch(signature: dict, windows_s: Sequence[int], feature_service: str) -> list[str]:
+    """Why ``signature`` cannot be served by the live feature service (empty list: it can)."""
+    problems = []
+    want = model_feature_names(windows_s)
+    got = [f.get("name") for f in signature.get("features", [])]
+    if got != want:
+        extra, lack = [g for g in got if g not in want], [w for w in want if w not in got]
+        problems.append(f"model features differ from the live model features: missing {lack[:5]}, "
+                        f"unknown {extra[:5]}" + ("" if extra or lack else ", order differs"))
+    if signature.get("feature_service") != feature_service:
+        problems.append(f"feature service {signature.get('feature_service')!r} != live {feature_service!r}")
+    if list(signature.get("served_profile_features") or []) != served_profile_features(windows_s):
+        problems.append("served profile features differ from the live feature service's")
+    if any(f.get("type") != "float32" for f in signature.get("features", [])):
+        problems.append("every input must be float32")
+    return problems
+
+
+def check_features(signature: dict, cfg) -> None:
+    """Raise ``ModelError`` unless the live config's feature service can serve ``signature``."""
+    problems = feature_mismatch(signature, cfg.profile.windows.count_windows_s, cfg.feast.feature_service)
+    if problems:
+        raise ModelError("; ".join(problems))
+
+
+def holdout_auc(model_dir: Path, holdout: pd.DataFrame) -> float:
+    """AUC of the ONNX model in ``model_dir`` on ``holdout`` (feature columns + ``label``)."""
+    from models.scorer import OnnxScorer
+
+    sc = OnnxScorer(model_dir)
+    missing = [f for f in sc.features if f not in holdout.columns]
+    if missing:
+        raise ModelError(f"holdout lacks features {missing[:5]} of {model_dir.name}")
+    return auc(holdout["label"].to_numpy(), sc.score(holdout[sc.features].to_numpy(np.float32)))
+
+
+@dataclass(frozen=True)
+class Version:
+    version: str
+    path: Path
+    signature: dict
+
+    @property
+    def auc(self) -> float | None:
+        return (self.signature.get("metrics") or {}).get("auc")
+
+
+class Registry:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------ reading
+    def versions(self) -> list[Version]:
+        if not self.root.exists():
+            return []
+        out = []
+        for d in sorted(self.root.iterdir()):
+            if d.is_dir() and _VERSION.match(d.name) and (d / "signature.json").exists():
+                out.append(Version(d.name, d, json.loads((d / "signature.json").read_text())))
+        return out
+
+    def get(self, version: str) -> Version:
+        for v in self.versions():
+            if v.version == version or v.version.startswith(version + "-"):
+                return v
+        raise ModelError(f"no model version {version!r} in {self.root}")
+
+    def pointer(self) -> dict | None:
+        p = self.root / POINTER
+        return json.loads(p.read_text()) if p.exists() else None
+
+    def current(self) -> str | None:
+        ptr = self.pointer()
+        return ptr["version"] if ptr else None
+
+    def current_dir(self) -> Path | None:
+        v = self.current()
+        return self.root / v if v else None
+
+    def history(self) -> list[dict]:
+        p = self.root / HISTORY
+        return [json.loads(line) for line in p.read_text().splitlines() if line] if p.exists() else []
+
+    # ------------------------------------------------------------------ writing
+    @contextmanager
+    def _lock(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def add(self, model_dir: str | Path) -> Version:
+        """Copy an exported model folder in as the next version ``vNNNN-<fingerprint[:8]>``."""
+        src = Path(model_dir)
+        for need in ("model.onnx", "signature.json"):
+            if not (src / need).exists():
+                raise ModelError(f"{src} is not an exported model (no {need})")
+        sig = json.loads((src / "signature.json").read_text())
+        with self._lock():
+            nums = [int(_VERSION.match(v.version).group(1)) for v in self.versions()]
+            name = f"v{max(nums, default=0) + 1:04d}-{sig['training_data_fingerprint'][:8]}"
+            tmp = self.root / f".{name}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            for f in FILES:
+                if (src / f).exists():
+                    shutil.copy2(src / f, tmp / f)
+            sig["registry_version"] = name
+            write_json(tmp / "signature.json", sig)
+            tmp.rename(self.root / name)
+        return self.get(name)
+
+    def _set(self, version: str, previous: list[str], entry: dict) -> dict:
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        ptr = {"version": version, "previous": previous, "updated_at": now, **entry}
+        write_json(self.root / POINTER, ptr)
+        with open(self.root / HISTORY, "a") as f:
+            f.write(json.dumps({"ts": now, "version": version, "user": _user(), **entry}) + "\n")
+        return ptr
+
+    def promote(self, version: str, *, windows_s: Sequence[int], feature_service: str,
+                force: bool = False, reason: str = "", auc_tolerance: float = 0.0) -> dict:
+        """Point ``current`` at ``version`` after the feature and holdout-AUC gates (``force`` skips them)."""
+        with self._lock():
+            cand = self.get(version)
+            checks: dict = {"features": feature_mismatch(cand.signature, windows_s, feature_service)}
+            if checks["features"] and not force:
+                raise ModelError(f"refusing to promote {cand.version}: " + "; ".join(checks["features"])
+                                 + " (use --force to override)")
+            ptr = self.pointer()
+            if ptr and ptr["version"] == cand.version:
+                raise ModelError(f"{cand.version} is already current")
+            if ptr:
+                checks.update(self._compare(cand, self.root / ptr["version"]))
+                checks["worse"] = ("candidate_auc" in checks
+                                   and checks["candidate_auc"] < checks["current_auc"] - auc_tolerance)
+                if checks["worse"] and not force:
+                    raise ModelError(f"refusing to promote {cand.version}: holdout AUC {checks['candidate_auc']:.4f} "
+                                     f"< current {ptr['version']} {checks['current_auc']:.4f}"
+                                     f" - {auc_tolerance} (use --force to override)")
+            previous = (ptr["previous"] + [ptr["version"]]) if ptr else []
+            return self._set(cand.version, previous, {"action": "promote", "forced": force,
+                                                       "reason": reason, "checks": checks})
+
+    def _compare(self, cand: Version, current_dir: Path) -> dict:
+        hold = cand.path / "holdout.parquet"
+        if not hold.exists() or not current_dir.exists():
+            return {"holdout": "unavailable"}
+        df = pd.read_parquet(hold)
+        try:
+            cur = holdout_auc(current_dir, df)
+        except ModelError as e:  # e.g. the current model reads other features
+            return {"holdout": f"current model cannot score it: {e}"}
+        new = holdout_auc(cand.path, df)
+        return {"holdout": "candidate's", "rows": len(df), "candidate_auc": new, "current_auc": cur}
+
+    def rollback(self, to: str | None = None, *, windows_s: Sequence[int], feature_service: str,
+                 force: bool = False, reason: str = "") -> dict:
+        """Return ``current`` to the previously promoted version (or ``to``, one of the earlier ones)."""
+        with self._lock():
+            ptr = self.pointer()
+            if not ptr or not ptr["previous"]:
+                raise ModelError("nothing to roll back to: no earlier promoted version")
+            stack = list(ptr["previous"])
+            target = self.get(to).version if to else stack[-1]
+            if target not in stack:
+                raise ModelError(f"{target} was never current before {ptr['version']}; promote it instead")
+            problems = feature_mismatch(self.get(target).signature, windows_s, feature_service)
+            if problems and not force:
+                raise ModelError(f"refusing to roll back to {target}: " + "; ".join(problems))
+            stack = stack[: stack.index(target)]
+            return self._set(target, stack, {"action": "rollback", "from": ptr["version"],
+                                             "forced": force, "reason": reason})
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in a container
+        return "unknown"
