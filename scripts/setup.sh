@@ -14,7 +14,8 @@ say() { printf '[setup] %s\n' "$*"; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # 1. virtualenv + pinned packages
-want=$(hash_of constraints.txt setup.cfg pyproject.toml)
+# The editable install maps top-level packages when installed: a new package means reinstall.
+want=$( (cat constraints.txt setup.cfg pyproject.toml; ls -d */__init__.py) | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.stamp 2>/dev/null)" != "$want" ]; then
   [ -x .venv/bin/python ] || { say "creating .venv with $($PY --version)"; "$PY" -m venv .venv; }
   say "installing pinned Python packages (first time ~2 min)"

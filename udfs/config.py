@@ -130,6 +130,11 @@ class Profile:
     idle_timeout_ms: int
     batch_size: int
     batch_interval_ms: int
+    writer: str = "redis"   # feast: Feast's write path | redis: same bytes, one pipeline
+
+    def __post_init__(self) -> None:
+        if self.writer not in ("feast", "redis"):
+            raise ConfigError("profile.writer", "must be 'feast' or 'redis'")
 
 
 @dataclass(frozen=True)

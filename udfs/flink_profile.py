@@ -57,8 +57,8 @@ class ProfileFunction(KeyedProcessFunction):
         self.counters = {k: group.counter(k) for k in COUNTERS}
         self.writer = None
         if self.write_feast:
-            from udfs.feast_store import ProfileWriter
-            self.writer = ProfileWriter(cfg)
+            from udfs.feast_store import make_writer
+            self.writer = make_writer(cfg)
 
     def process_element(self, row, ctx: "KeyedProcessFunction.Context"):
         now_ms = ctx.timer_service().current_processing_time()

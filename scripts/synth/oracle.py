@@ -24,7 +24,7 @@ the click probability is ``sigmoid(z)`` with::
         + q_creative + c_user
 
 ``q_creative`` (latent creative quality, ~N(0, 0.5)) is visible to a model only
-through the ad's historical CTR; ``c_user`` (latent clickiness, ~N(0, 0.3), 0 for
+through the ad's historical CTR; ``c_user`` (latent clickiness, ~N(0, 0.1), 0 for
 anonymous visitors) is the irreducible part. With the default coefficients the
 CTR of uniformly logged impressions is about 2 % (1.5–3.5 % across seeds),
 the oracle's AUC on them 0.77–0.88, and 3–8 % of clicks convert.

@@ -1,0 +1,259 @@
+"""Profile job benchmark: sustained throughput and freshness, beside the floor and the naive design.
+
+1. throughput: a backlog of synthetic clickstream events is loaded into Kafka, the
+   profile job starts, and we time from the first profile readable through Feast
+   until every user's final profile is (events / seconds).
+2. freshness: events at a fixed rate (default 2,000/s); every 100 ms one of them
+   is a probe for a dedicated user, and a poller reads that user through Feast
+   until the probe's event time shows: produced → readable, p50/p99.
+3. floor, same run: Kafka produce→consume at that rate and Redis HGETALL.
+4. naive design, same backlog: per-event Python keyed state (ValueState per user,
+   the profile folded per event) in process mode, bounded source; events/s from
+   the job's wall time minus that of an almost empty run.
+Starts its own Kafka + Redis on free ports and stops them afterwards.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from scripts import benchlib
+from udfs import config, feast_store
+from udfs.messages import ClickEvent
+
+
+def world_events(n_events: int, users: int, seed: int = 11) -> list[ClickEvent]:
+    from scripts.synth import generate
+    from scripts.synth.writer import messages
+    base = config.load("test").generator
+    world = generate(base, seed, users=users, events=n_events, requests=1)
+    return list(messages(world, "events"))
+
+
+def load_backlog(cfg, topic: str, values: list[bytes], keys: list[bytes]) -> float:
+    from kafka import KafkaProducer
+    p = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=20, batch_size=1 << 20, acks=1)
+    t = time.monotonic()
+    for k, v in zip(keys, values):
+        p.send(topic, key=k, value=v)
+    p.flush()
+    p.close()
+    return time.monotonic() - t
+
+
+def throughput(cfg, events: list[ClickEvent], timeout_s: float) -> dict:
+    from jobs.profile import start
+    topic = cfg.kafka.topics.clicks.name
+    load_s = load_backlog(cfg, topic, [e.encode() for e in events], [e.user_id.encode() for e in events])
+    last = {}
+    for e in events:
+        last[e.user_id] = max(last.get(e.user_id, 0), e.ts)
+    users = sorted(last)
+    reader = feast_store.ProfileReader(cfg)
+    client = start(cfg)
+    t_first = t_done = None
+    end = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < end:
+            rows = reader.read_all(users)
+            now = time.monotonic()
+            landed = sum(1 for u, r in zip(users, rows) if r["last_event_ts"] == last[u])
+            if t_first is None and any(r["last_event_ts"] for r in rows):
+                t_first = now
+            if landed == len(users):
+                t_done = now
+                break
+            time.sleep(0.2)
+    finally:
+        client.cancel().result()
+    secs = (t_done - t_first) if t_first and t_done else float("nan")
+    return {"events": len(events), "users": len(users), "load_s": load_s, "seconds": secs,
+            "throughput_eps": len(events) / secs if secs and secs > 0 else 0.0}
+
+
+def freshness(cfg, rate: float, duration: float) -> dict:
+    from kafka import KafkaProducer
+    from jobs.profile import start
+    topic = cfg.kafka.topics.clicks.name
+    client = start(cfg)
+    reader = feast_store.ProfileReader(cfg)
+    probe_user = f"probe-{uuid.uuid4().hex[:6]}"
+    lat: list[float] = []
+    pending: dict[int, float] = {}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def poll():
+        while not stop.is_set():
+            with lock:
+                waiting = dict(pending)
+            if waiting:
+                ts = reader.read_all([probe_user])[0]["last_event_ts"] or 0
+                now = time.monotonic()
+                with lock:
+                    for t in [t for t in pending if t <= ts]:
+                        lat.append((now - pending.pop(t)) * 1000)
+            time.sleep(0.002)
+
+    p = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0, acks=1)
+    warm = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=1, type="search", query="warm")
+    p.send(topic, key=probe_user.encode(), value=warm.encode()).get(timeout=10)
+    end = time.monotonic() + 120  # wait for the job to start answering
+    while time.monotonic() < end and not reader.read_all([probe_user])[0]["last_event_ts"]:
+        time.sleep(0.2)
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    sent, start_t, next_probe = 0, time.monotonic(), 0.0
+    base_ts = int(time.time() * 1000)
+    try:
+        while (now := time.monotonic()) - start_t < duration:
+            due = start_t + sent / rate
+            if now < due:
+                time.sleep(due - now)
+            ts = base_ts + sent
+            if now - start_t >= next_probe:
+                ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=ts, type="search", query="p")
+                with lock:
+                    pending[ts] = time.monotonic()
+                next_probe += 0.1
+            else:
+                ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=f"bg-{sent % 5000}", ts=ts, type="view",
+                                item_id=f"i{sent % 997}", category_id=f"c{sent % 40}", price=10.0)
+            p.send(topic, key=ev.user_id.encode(), value=ev.encode())
+            sent += 1
+        p.flush()
+        time.sleep(3)
+    finally:
+        stop.set()
+        poller.join()
+        client.cancel().result()
+        p.close()
+    achieved = sent / duration
+    return {"rate_eps": achieved, "sent": sent, "probes": len(lat) + len(pending),
+            "lost_probes": len(pending), **{f"fresh_{k}": v for k, v in benchlib.pct(lat).items()}}
+
+
+
+def naive_throughput(cfg, events: list[ClickEvent]) -> dict:
+    """Per-event keyed Python state in process mode, bounded Kafka source, output discarded."""
+    topic = f"naive-{uuid.uuid4().hex[:6]}"
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1), NewTopic(topic + "-empty", 1, 1)])
+    admin.close()
+    load_backlog(cfg, topic, [e.encode() for e in events], [e.user_id.encode() for e in events])
+    load_backlog(cfg, topic + "-empty", [events[0].encode()], [b"k"])
+    pcfg = config.load("test", overrides=[f"kafka.port={cfg.kafka.port}", f"redis.port={cfg.redis.port}",
+                                          f"paths.work_dir={cfg.paths.work_dir}",
+                                          f"flink.checkpoint_dir={cfg.flink.checkpoint_dir}",
+                                          "flink.python_execution_mode=process"])
+    t_empty = _naive_run(pcfg, topic + "-empty")
+    t_full = _naive_run(pcfg, topic)
+    secs = t_full - t_empty
+    return {"naive_seconds": secs, "naive_throughput_eps": len(events) / secs if secs > 0 else 0.0}
+
+
+def _naive_run(cfg, topic: str) -> float:
+    from pyflink.common import Types, WatermarkStrategy
+    from pyflink.common.serialization import SimpleStringSchema
+    from pyflink.datastream import KeyedProcessFunction
+    from pyflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
+    from pyflink.datastream.state import ValueStateDescriptor
+    from jobs.common import table_env
+    from udfs import profile as P
+
+    params = P.ProfileParams.from_config(cfg.profile.windows)
+
+    class PerEvent(KeyedProcessFunction):
+        def open(self, ctx):
+            self.state = ctx.get_state(ValueStateDescriptor("p", Types.PICKLED_BYTE_ARRAY()))
+
+        def process_element(self, ev, ctx):
+            st = self.state.value() or P.ProfileState()
+            P.apply(st, P.EventView(ev.ts, ev.type, ev.category_id, ev.brand_id, ev.price), params)
+            self.state.update(st)
+            yield len(st.ts)
+
+    env, _ = table_env(cfg, "bench-naive")
+    src = (KafkaSource.builder().set_bootstrap_servers(cfg.kafka.bootstrap).set_topics(topic)
+           .set_group_id("bench-naive").set_starting_offsets(KafkaOffsetsInitializer.earliest())
+           .set_bounded(KafkaOffsetsInitializer.latest())
+           .set_value_only_deserializer(SimpleStringSchema()).build())
+    (env.from_source(src, WatermarkStrategy.no_watermarks(), "naive-src")
+     .map(ClickEvent.decode, output_type=Types.PICKLED_BYTE_ARRAY())
+     .key_by(lambda e: e.user_id, key_type=Types.STRING())
+     .process(PerEvent(), output_type=Types.INT())
+     .filter(lambda x: False))
+    t = time.monotonic()
+    env.execute("bench-naive")
+    return time.monotonic() - t
+
+
+def main(argv=None) -> int:
+    p = benchlib.parser(__doc__.splitlines()[0], duration=20)
+    p.add_argument("--events", type=int, default=200_000, help="backlog size for the throughput phase")
+    p.add_argument("--users", type=int, default=5000, help="users in the synthetic world")
+    p.add_argument("--rate", type=float, default=2000, help="events/s in the freshness phase")
+    p.add_argument("--mode", choices=["thread", "process"], default=None, help="python execution mode")
+    p.add_argument("--slice-ms", type=int, default=None, help="profile.batch_interval_ms")
+    p.add_argument("--skip-naive", action="store_true", help="do not run the naive design")
+    a = p.parse_args(argv)
+    sets = []
+    if a.mode:
+        sets.append(f"flink.python_execution_mode={a.mode}")
+    if a.slice_ms:
+        sets.append(f"profile.batch_interval_ms={a.slice_ms}")
+    print(f"generating {a.events} events for {a.users} users …", flush=True)
+    events = world_events(a.events, a.users)
+    with benchlib.own_stack(a.env, sets) as cfg:
+        feast_store.apply(cfg)
+        from scripts.bench_stack import kafka_latency, redis_latency
+        kafka_lat, _ = kafka_latency(cfg, a.rate, 512, min(a.duration, 10), warmup=2)
+        redis_lat = redis_latency(cfg, min(a.duration, 5))
+        tp = throughput(cfg, events, timeout_s=600)
+        fr = freshness(_fresh_topics(cfg), a.rate, a.duration)
+        naive = {} if a.skip_naive else naive_throughput(cfg, events[: min(len(events), 50_000)])
+    k, r = benchlib.pct(kafka_lat), benchlib.pct(redis_lat)
+    figures = {
+        "throughput_eps": tp["throughput_eps"], "throughput_events": tp["events"],
+        "throughput_users": tp["users"], "throughput_seconds": tp["seconds"],
+        "freshness_rate_eps": fr["rate_eps"], "freshness_p50_ms": fr["fresh_p50"],
+        "freshness_p99_ms": fr["fresh_p99"], "freshness_probes": fr["probes"],
+        "freshness_lost_probes": fr["lost_probes"],
+        "naive_throughput_eps": naive.get("naive_throughput_eps"),
+        "floor_kafka_p50_ms": k["p50"], "floor_kafka_p99_ms": k["p99"],
+        "floor_redis_p50_ms": r["p50"], "floor_redis_p99_ms": r["p99"],
+        "execution_mode": cfg.flink.python_execution_mode, "slice_ms": cfg.profile.batch_interval_ms,
+        "duration_s": a.duration,
+    }
+    naive_txt = (f"{naive['naive_throughput_eps']:.0f} events/s (50k events)" if naive else "skipped")
+    benchlib.report("bench_profile: clickstream → Feast", [
+        ("throughput (features in Redis)", f"{tp['throughput_eps']:.0f} events/s "
+                                           f"({tp['events']} events, {tp['users']} users, {tp['seconds']:.1f} s)"),
+        ("freshness produce→Feast", f"p50 {fr['fresh_p50']:.0f} ms  p99 {fr['fresh_p99']:.0f} ms at "
+                                    f"{fr['rate_eps']:.0f} events/s ({fr['probes']} probes, {fr['lost_probes']} unseen)"),
+        ("naive per-event keyed state", naive_txt),
+        ("floor: kafka produce→consume", f"p50 {k['p50']:.2f} ms  p99 {k['p99']:.2f} ms at {a.rate:.0f}/s"),
+        ("floor: redis HGETALL", f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms"),
+        ("settings", f"mode {cfg.flink.python_execution_mode}, slice {cfg.profile.batch_interval_ms} ms, "
+                     f"parallelism {cfg.flink.parallelism}"),
+    ], figures, a.out)
+    return 0
+
+
+def _fresh_topics(cfg):
+    """The freshness phase gets its own clicks topic so the backlog does not delay it."""
+    from scripts.stack import create_topics
+    tag = uuid.uuid4().hex[:6]
+    fcfg = config.from_dict({**config.to_dict(cfg), "kafka": {
+        **config.to_dict(cfg)["kafka"],
+        "topics": {**config.to_dict(cfg)["kafka"]["topics"],
+                   "clicks": {"name": f"fresh-{tag}", "partitions": 1, "compacted": False}}}})
+    create_topics(fcfg)
+    return fcfg
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

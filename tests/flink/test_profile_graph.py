@@ -1,0 +1,42 @@
+"""The profile job's Python stage as a Flink graph on in-memory input (no Kafka, no Redis).
+
+The SQL slicing in front of it runs on processing time, which never fires on a
+finished in-memory source; it is covered on Kafka by tests/integration/test_profile_job.py.
+"""
+import json
+
+import pytest
+
+from udfs import config
+from udfs.messages import ClickEvent
+
+pytestmark = pytest.mark.flink
+
+T0 = 1_764_547_200_000
+
+
+def ev(i, user, sec, type_="view"):
+    return "-" + ClickEvent(event_id=f"e{i}", user_id=user, ts=T0 + sec * 1000, type=type_,
+                            item_id="i", category_id="c1", price=4.0).encode().decode()
+
+
+def test_batches_become_profiles_and_dead_letters():
+    from pyflink.common import Row, Types
+    from jobs.common import table_env
+    from jobs.profile import apply
+    from tests.flink.helpers import collect
+    cfg = config.load("test")
+    env, _ = table_env(cfg, "test-profile-graph")
+    batches = [Row(0, json.dumps([ev(1, "a", 0), ev(2, "a", 30, "cart"), "-{oops", ev(3, "b", 5)])),
+               Row(0, json.dumps([ev(2, "a", 30, "cart"), "L" + ev(4, "b", 1)[1:], ev(5, "a", 60)]))]
+    stream = env.from_collection(batches, type_info=Types.ROW([Types.INT(), Types.STRING()]))
+    out = collect(apply(stream, cfg, write_feast=False, emit_profiles=True))
+    dead = [json.loads(o[1:]) for o in out if o[0] == "D"]
+    profiles = [json.loads(o[1:]) for o in out if o[0] == "P"]
+    assert sorted(d["kind"] for d in dead) == ["duplicate", "invalid", "late"]
+    last_a = [p for p in profiles if p["user_id"] == "a"][-1]["profile"]
+    assert last_a["cnt_view_10m"] == 2 and last_a["cnt_cart_10m"] == 1
+    assert [p["profile"]["cnt_view_10m"] for p in profiles if p["user_id"] == "b"] == [1]
+    # versions only grow per user
+    va = [p["version_us"] for p in profiles if p["user_id"] == "a"]
+    assert va == sorted(va) and len(set(va)) == len(va)
