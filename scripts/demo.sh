@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # `make demo`: the pipeline end to end on the local stack (conf/local.yaml).
-# Each later stage (profile job, model, scoring job) adds its step here.
+# Each stage (profile job, model, scoring job) adds its step here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADS=.venv/bin/adstream
+PY=.venv/bin/python
 WORLD=.work/data/world
+LOGS=.work/logs
+mkdir -p "$LOGS"
+JOBS=()
+stop_jobs() { for pid in "${JOBS[@]}"; do kill -- "-$pid" 2>/dev/null || true; done; }
+trap stop_jobs EXIT
 
 echo "== 1. synthetic world (seeded) =="
 $ADS generate --out "$WORLD"
 
 echo "== 2. replay it to Kafka =="
 $ADS replay --source world --world "$WORLD"
-
-echo "== 3. what landed, per topic =="
 $ADS stack topics
+
+echo "== 3. profile job: clickstream -> Feast online store (log: $LOGS/profile.log) =="
+$ADS features apply >/dev/null
+setsid $ADS job profile >"$LOGS/profile.log" 2>&1 &
+JOBS+=($!)
+$PY -m scripts.demo_profiles --world "$WORLD" --users 3

@@ -61,3 +61,19 @@ def test_committed_feature_store_yaml_is_rendered_from_local_config():
     cfg = config.load("local", environ={})
     committed = (feast_store.repo_dir(cfg) / "feature_store.yaml").read_text()
     assert committed == feast_store.render_yaml(cfg), "run: adstream features yaml"
+
+
+def test_trained_model_signature_and_scorer_agree_with_the_feature_list(tmp_path, repo):
+    """A model trained on live features takes exactly the featurizer's columns, in order."""
+    from models.pipeline import run_train
+    from models.registry import check_features
+    from models.scorer import OnnxScorer
+    from tests.unit.model_fixtures import live_dataset, model_config
+    cfg = model_config()
+    run_train(cfg, live_dataset(cfg, 3), tmp_path / "m", budget=1, progress=False)
+    scorer = OnnxScorer(tmp_path / "m")
+    windows = cfg.profile.windows.count_windows_s
+    names = [f["name"] for f in scorer.signature["features"]]
+    assert names == scorer.features == F.model_feature_names(windows) == Featurizer(windows).names
+    assert scorer.signature["feature_service"] == cfg.feast.feature_service == repo.ctr_model.name
+    check_features(scorer.signature, cfg)  # raises ModelError on any disagreement
