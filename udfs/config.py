@@ -131,6 +131,7 @@ class Profile:
     batch_size: int
     batch_interval_ms: int
     writer: str = "redis"   # feast: Feast's write path | redis: same bytes, one pipeline
+    state_cache_users: int = 200_000  # profiles cached in the Python worker in front of MapState
 
     def __post_init__(self) -> None:
         if self.writer not in ("feast", "redis"):
@@ -235,6 +236,41 @@ class Scoring:
 
 
 @dataclass(frozen=True)
+class ScoringJob:
+    """The scoring job's wiring, bounds and latency knobs (docs/scoring-job.md).
+
+    Its own Flink latency settings, because a request/response job wants tiny
+    bundles and buffer timeouts where the profile job wants throughput.
+    """
+    catalog_file: str = ""             # initial catalogue (udfs.catalog JSON); "" = the topic alone
+    group_id: str = "adstream-scoring"
+    variant: str = "control"           # experiment variant written into every response
+    python_execution_mode: str = "thread"
+    bundle_size: int = 1
+    bundle_time_ms: int = 1
+    buffer_timeout_ms: int = 0         # 0 = flush every record (lowest latency)
+    profile_timeout_ms: int = 20       # Redis socket timeout for one profile read
+    breaker_failures: int = 3          # consecutive feature-store failures that open the breaker
+    breaker_cooldown_ms: int = 2000    # how long an open breaker skips the feature store
+    model_poll_ms: int = 500           # how often the registry pointer is checked
+    catalog_poll_ms: int = 200         # how often catalogue changes are fetched
+    catalog_catchup_s: float = 30.0    # at start, read the catalogue topic to its end for this long at most
+    onnx_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.python_execution_mode not in ("thread", "process"):
+            raise ConfigError("python_execution_mode", "must be 'thread' or 'process'")
+        for name in ("bundle_size", "bundle_time_ms", "profile_timeout_ms", "breaker_failures",
+                     "model_poll_ms", "catalog_poll_ms", "onnx_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, "must be >= 1")
+        if self.buffer_timeout_ms < -1:
+            raise ConfigError("buffer_timeout_ms", "must be >= -1 (-1: flush only full buffers)")
+        if self.breaker_cooldown_ms < 0 or self.catalog_catchup_s < 0:
+            raise ConfigError("breaker_cooldown_ms", "cool-down and catch-up must be >= 0")
+
+
+@dataclass(frozen=True)
 class Model:
     """CTR model training, export and registry (models/, docs/model.md)."""
     click_window_s: int = 1800            # a click is attributed to an impression this long after it
@@ -278,6 +314,7 @@ class Config:
     generator: Generator
     scoring: Scoring
     model: Model
+    scoring_job: ScoringJob
 
     def path(self, name: str) -> Path:
         return self.paths.resolve(name)

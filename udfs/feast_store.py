@@ -37,15 +37,23 @@ def render_yaml(cfg: Config) -> str:
             f"entity_key_serialization_version: 3\n")
 
 
-def store(cfg: Config):
-    """A FeatureStore for this config (no feature_store.yaml needed)."""
+def store(cfg: Config, *, socket_timeout_ms: int | None = None):
+    """A FeatureStore for this config (no feature_store.yaml needed).
+
+    ``socket_timeout_ms`` bounds every Redis connect and read of this store (Feast
+    passes extra ``key=value`` pairs of the connection string to the Redis client);
+    the scoring job uses it so a slow or dead Redis costs a request at most that long.
+    """
     from feast import FeatureStore, RepoConfig
     _registry_path(cfg).parent.mkdir(parents=True, exist_ok=True)
+    conn = f"{cfg.redis.address},db={cfg.redis.db}"
+    if socket_timeout_ms is not None:
+        conn += f",socket_timeout={socket_timeout_ms / 1000},socket_connect_timeout={socket_timeout_ms / 1000}"
     rc = RepoConfig(
         project=cfg.feast.project,
         registry=str(_registry_path(cfg)),
         provider="local",
-        online_store={"type": "redis", "connection_string": f"{cfg.redis.address},db={cfg.redis.db}"},
+        online_store={"type": "redis", "connection_string": conn},
         offline_store={"type": "file"},
         entity_key_serialization_version=3,
         repo_path=str(repo_dir(cfg)),
@@ -123,6 +131,7 @@ class RedisProfileWriter:
         self.features = [(f.name, f.dtype, _mmh3(f"{FEATURE_VIEW}:{f.name}"))
                          for f in profile_features(cfg.profile.windows.count_windows_s)]
         self.ts_field = f"_ts:{FEATURE_VIEW}".encode()
+        self._memo: dict[tuple, bytes] = {}
 
     def _key(self, user_id: str) -> bytes:
         from feast.infra.online_stores.helpers import _redis_key
@@ -143,6 +152,18 @@ class RedisProfileWriter:
         if dtype == "string_list":
             return Value(string_list_val=StringList(val=list(v)))
         return Value(double_list_val=DoubleList(val=[float(x) for x in v]))
+
+    def _encoded(self, dtype: str, v) -> bytes:
+        # Counts, timestamps and ids repeat a lot across users: encode each once.
+        if dtype in ("int64", "string"):
+            key = (dtype, v)
+            b = self._memo.get(key)
+            if b is None:
+                if len(self._memo) > 100_000:
+                    self._memo.clear()
+                b = self._memo[key] = self._value(dtype, v).SerializeToString()
+            return b
+        return self._value(dtype, v).SerializeToString()
 
     def write(self, rows: Sequence[tuple[str, Mapping, datetime]]) -> int:
         from google.protobuf.timestamp_pb2 import Timestamp
@@ -167,7 +188,7 @@ class RedisProfileWriter:
                 latest[key] = nanos
                 mapping = {self.ts_field: ts.SerializeToString()}
                 for name, dtype, field in self.features:
-                    mapping[field] = self._value(dtype, snap[name]).SerializeToString()
+                    mapping[field] = self._encoded(dtype, snap[name])
                 pipe.hset(key, mapping=mapping)
                 written += 1
             pipe.execute()
@@ -182,8 +203,8 @@ def make_writer(cfg: Config):
 class ProfileReader:
     """Reads the model's profile features (the FeatureService) for users."""
 
-    def __init__(self, cfg: Config):
-        self.fs = store(cfg)
+    def __init__(self, cfg: Config, *, socket_timeout_ms: int | None = None):
+        self.fs = store(cfg, socket_timeout_ms=socket_timeout_ms)
         self.service = self.fs.get_feature_service(cfg.feast.feature_service)
         self.all_refs = [f"{FEATURE_VIEW}:{c}"
                          for c in profile_feature_names(cfg.profile.windows.count_windows_s)]

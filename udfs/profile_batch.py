@@ -33,6 +33,7 @@ class UserState:
     seen: dict[str, int] = field(default_factory=dict)   # event_id -> ts, within the dedupe horizon
     revision: int = 0       # updates since last_event_ts last advanced
     applied: int = 0
+    written_ms: int = 0     # processing time of the last write (for the state TTL)
 
     def version_us(self) -> int:
         """Monotonic version of this profile, in µs of event time (the Feast write timestamp).
