@@ -30,9 +30,19 @@ def parser(description: str, duration: float) -> argparse.ArgumentParser:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (all held open while choosing, so none repeats)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @contextlib.contextmanager
@@ -40,15 +50,16 @@ def own_stack(env: str = "test", overrides: Sequence[str] = ()) -> Iterator[Conf
     """Kafka + Redis on free ports with state in a temp dir; stopped (by pid) afterwards."""
     from scripts import stack
     with tempfile.TemporaryDirectory(prefix="adstream-bench-") as d:
+        kport, cport, rport = free_ports(3)
         cfg = config.load(env, overrides=[
-            f"kafka.port={free_port()}", f"kafka.controller_port={free_port()}",
-            f"redis.port={free_port()}", f"paths.work_dir={d}", f"flink.checkpoint_dir={d}/ckpt",
+            f"kafka.port={kport}", f"kafka.controller_port={cport}",
+            f"redis.port={rport}", f"paths.work_dir={d}", f"flink.checkpoint_dir={d}/ckpt",
             *overrides])
-        stack.up(cfg)
         try:
+            stack.up(cfg)
             yield cfg
         finally:
-            stack.down(cfg)
+            stack.down(cfg)  # also when up() failed half-way: stops whatever it started
 
 
 def pct(samples_ms: Sequence[float]) -> dict[str, float]:

@@ -1,10 +1,10 @@
 """The real local stack: Kafka (KRaft) and Redis from installed jars and packages, on loopback."""
-import socket
 import time
 
 import pytest
 
 from scripts import stack as st
+from scripts.benchlib import free_ports
 from udfs import config
 from udfs.messages import ALL
 from tests.unit.test_messages import EXAMPLES
@@ -12,10 +12,6 @@ from tests.unit.test_messages import EXAMPLES
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_up_twice_is_harmless(stack):
@@ -73,9 +69,10 @@ def test_redis_answers_with_persistence_off(stack):
 
 def test_down_stops_only_what_it_started(tmp_path):
     """A second stack on its own ports: down stops exactly its two pids; the session stack lives."""
+    kport, cport, rport = free_ports(3)
     cfg = config.load("test", overrides=[
-        f"kafka.port={_free_port()}", f"kafka.controller_port={_free_port()}",
-        f"redis.port={_free_port()}", f"paths.work_dir={tmp_path}"])
+        f"kafka.port={kport}", f"kafka.controller_port={cport}",
+        f"redis.port={rport}", f"paths.work_dir={tmp_path}"])
     st.up(cfg)
     pids = [s.pid for s in st.status(cfg)]
     assert len(pids) == 2 and all(p and _alive(p) for p in pids)
