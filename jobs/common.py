@@ -70,8 +70,9 @@ def table_env(cfg: Config, job_name: str, extra: dict[str, str] | None = None):
 
 
 def kafka_table_options(cfg: Config, topic: str, *, group: str | None = None,
-                        bounded: bool = False, fmt: str = "raw", startup: str = "earliest-offset") -> str:
-    """The WITH (...) clause of a Kafka SQL table for one configured topic."""
+                        bounded: bool = False, fmt: str = "raw", startup: str = "earliest-offset",
+                        extra: dict[str, str] | None = None) -> str:
+    """The WITH (...) clause of a Kafka SQL table for one configured topic (``extra`` adds/overrides)."""
     opts = {
         "connector": "kafka",
         "topic": topic,
@@ -87,4 +88,5 @@ def kafka_table_options(cfg: Config, topic: str, *, group: str | None = None,
         opts["properties.isolation.level"] = "read_committed"
     if bounded:
         opts["scan.bounded.mode"] = "latest-offset"
+    opts.update(extra or {})
     return ",\n  ".join(f"'{k}' = '{v}'" for k, v in opts.items())

@@ -24,3 +24,12 @@ $ADS features apply >/dev/null
 setsid $ADS job profile >"$LOGS/profile.log" 2>&1 &
 JOBS+=($!)
 $PY -m scripts.demo_profiles --world "$WORLD" --users 3
+
+echo "== 4. CTR model: train on the world, promote it =="
+$ADS model train --format synthetic --data "$WORLD" --out .work/runs/demo --budget 3 --no-progress | tail -4
+$ADS model promote .work/runs/demo --reason "make demo" || echo "(promotion refused: the current model keeps serving)"
+
+echo "== 5. scoring job: ad requests -> ranked ads (log: $LOGS/scoring.log) =="
+setsid $ADS job scoring --catalog "$WORLD/catalog.json" >"$LOGS/scoring.log" 2>&1 &
+JOBS+=($!)
+$PY -m scripts.demo_scoring --world "$WORLD" --requests 500 --rate 50

@@ -1,0 +1,147 @@
+"""Scoring job: ad requests → ranked ads (keyed by request id) + dead letters.
+
+Kafka source (requests, explicit uid, offsets in checkpoints) → key by user id
+(anonymous: request id) → Python scoring step with keyed caps state → SQL Kafka
+sinks that set the record key (``ranked-ads``: request id; dead letters: request
+id when one could be read). The catalogue, the model and the feature store are
+opened inside the scoring step (udfs/flink_scoring.py). Latency knobs come from
+``scoring_job`` (its own bundle size/time and buffer timeout, not the profile
+job's). See docs/scoring-job.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from jobs.common import kafka_table_options, table_env
+from udfs import config
+from udfs.config import Config
+
+JOB = "adstream-scoring"
+
+
+def latency_settings(cfg: Config) -> dict[str, str]:
+    j = cfg.scoring_job
+    return {
+        "python.execution-mode": j.python_execution_mode,
+        "python.fn-execution.bundle.size": str(j.bundle_size),
+        "python.fn-execution.bundle.time": str(j.bundle_time_ms),
+        "execution.buffer-timeout.interval": f"{j.buffer_timeout_ms} ms",
+        # SQL operators (the sinks) get uids from their plan, so a restart maps their state.
+        "table.exec.uid.generation": "ALWAYS",
+    }
+
+
+def catalog_path(cfg: Config, override: str | None = None) -> str | None:
+    p = override if override is not None else cfg.scoring_job.catalog_file
+    if not p:
+        return None
+    path = Path(p) if Path(p).is_absolute() else config.ROOT / p
+    return str(path.resolve())
+
+
+def _request_key(value: str | None) -> str:
+    """Partition key: the user (caps state lives there); an anonymous request spreads by its id."""
+    try:
+        d = json.loads(value)
+        return str(d.get("user_id") or d.get("request_id") or "")
+    except Exception:
+        return ""   # malformed: any key will do, the scoring step dead-letters it
+
+
+def request_source(env, cfg: Config):
+    from pyflink.common import WatermarkStrategy
+    from pyflink.common.serialization import SimpleStringSchema
+    from pyflink.datastream.connectors.kafka import (KafkaOffsetResetStrategy, KafkaOffsetsInitializer,
+                                                     KafkaSource)
+    src = (KafkaSource.builder()
+           .set_bootstrap_servers(cfg.kafka.bootstrap)
+           .set_topics(cfg.kafka.topics.ad_requests.name)
+           .set_group_id(cfg.scoring_job.group_id)
+           # A fresh job starts where its group left off (else at the beginning): no request is skipped.
+           .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+           .set_value_only_deserializer(SimpleStringSchema())
+           .set_property("fetch.max.wait.ms", "100")
+           .build())
+    return (env.from_source(src, WatermarkStrategy.no_watermarks(), "scoring.requests")
+            .uid("scoring.requests.v1"))
+
+
+def build(requests, cfg: Config, catalog_file: str | None):
+    """DataStream[str] of raw requests → DataStream[Row(kind, k, v)] (``R`` responses, ``D`` dead letters)."""
+    from pyflink.common import Types
+    from udfs.flink_scoring import OUTPUT_TYPE, ScoringFunction
+    return (requests
+            .key_by(_request_key, key_type=Types.STRING())
+            .process(ScoringFunction(config.to_dict(cfg), catalog_file), output_type=OUTPUT_TYPE)
+            .name("scoring.rank").uid("scoring.rank.v1"))
+
+
+def sink_ddl(cfg: Config, name: str, topic: str) -> str:
+    opts = kafka_table_options(cfg, topic, extra={
+        "key.format": "raw", "key.fields": "k", "value.fields-include": "EXCEPT_KEY",
+        # At least once: after a restart a response may repeat (idempotent by request id), never vanish.
+        "sink.delivery-guarantee": "at-least-once"})
+    return f"CREATE TABLE {name} (k STRING, v STRING) WITH ({opts})"
+
+
+def add_sinks(tenv, scored, cfg: Config):
+    """Statement set writing ``R`` rows to ranked-ads and ``D`` rows to the dead-letter topic."""
+    tenv.create_temporary_view("scoring_out", tenv.from_data_stream(scored))
+    tenv.execute_sql(sink_ddl(cfg, "ranked_ads_sink", cfg.kafka.topics.ranked_ads.name))
+    tenv.execute_sql(sink_ddl(cfg, "scoring_dlq_sink", cfg.kafka.topics.dead_letter.name))
+    stmts = tenv.create_statement_set()
+    stmts.add_insert_sql("INSERT INTO ranked_ads_sink SELECT k, v FROM scoring_out WHERE kind = 'R'")
+    stmts.add_insert_sql("INSERT INTO scoring_dlq_sink SELECT k, v FROM scoring_out WHERE kind = 'D'")
+    stmts.attach_as_datastream()
+
+
+def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | None = None):
+    """Submit the job (embedded mini-cluster unless configured otherwise); returns its JobClient."""
+    extra = latency_settings(cfg)
+    if restore_from:
+        extra["execution.state-recovery.path"] = restore_from
+    env, tenv = table_env(cfg, JOB, extra)
+    add_sinks(tenv, build(request_source(env, cfg), cfg, catalog_path(cfg, catalog_file)), cfg)
+    return env.execute_async(JOB)
+
+
+def latest_checkpoint(cfg: Config) -> str | None:
+    """Newest retained checkpoint of this job (``…/<job-id>/chk-N``), or None."""
+    d = Path(cfg.flink.checkpoint_dir)
+    root = (d if d.is_absolute() else config.ROOT / d) / JOB
+    found = [p for p in root.glob("*/chk-*") if (p / "_metadata").exists()]
+    return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scoring", help="ad requests → ranked ads (catalogue, caps, Feast, ONNX, auction)",
+                       description="Answer every ad request on the ranked-ads topic: eligible ads by "
+                                   "targeting, schedule, budget and frequency caps, scored in one ONNX "
+                                   "call with the user's Feast profile, auctioned (eCPM, reserve, "
+                                   "diversity, second price). Falls back to flagged contextual ranking "
+                                   "when the user or the feature store is unavailable; malformed "
+                                   "requests also go to the dead-letter topic. Follows the ads.catalog "
+                                   "topic and the model registry's current pointer while running.")
+    p.add_argument("--catalog", metavar="FILE", default=None,
+                   help="initial catalogue JSON (default: scoring_job.catalog_file; '' = topic only)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true",
+                   help="restore from the newest retained checkpoint, if there is one")
+    g.add_argument("--from-checkpoint", metavar="PATH", help="restore from this checkpoint (chk-N dir)")
+    p.set_defaults(func=_main)
+
+
+def _main(cfg: Config, a) -> int:
+    restore = a.from_checkpoint or (latest_checkpoint(cfg) if a.resume else None)
+    if restore:
+        print(f"restoring from {restore}")
+    client = start(cfg, restore_from=restore, catalog_file=a.catalog)
+    print(f"scoring job {client.get_job_id()} running; Ctrl-C stops it", flush=True)
+    try:
+        client.get_job_execution_result().result()
+    except KeyboardInterrupt:
+        client.cancel().result()
+        raise
+    return 0

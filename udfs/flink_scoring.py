@@ -1,0 +1,195 @@
+"""Flink adapter of the scoring step: keyed caps state, Feast, the ONNX model, the catalogue.
+
+No business rules here (``udfs.scoring.RequestScorer`` has them). Keyed by user
+id (anonymous requests by request id), so each user's frequency-cap counts live in
+one ValueState — one state read and at most one write per request — that expires
+after the longest cap window. ``open`` loads the catalogue (file, then the
+compacted topic to its end), the current model and a profile reader (Feast's
+online layout, read directly: udfs/online_read.py) whose Redis socket timeouts
+bound every read. Between requests, at most every
+``catalog_poll_ms`` / ``model_poll_ms``, catalogue changes are applied and the
+registry pointer is checked; both happen on the operator's own thread, so a request
+always sees one catalogue and one model.
+
+Output rows: (``R``, request_id, RankedAds JSON) or (``D``, key, DeadLetter JSON).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from pyflink.common import Row, Time, Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
+
+from udfs import config
+from udfs.budget import SpendLedger
+from udfs.caps import FrequencyCaps
+from udfs.eligibility_cache import StaticCatalogBudget
+from udfs.errors import ModelError
+
+RESPONSE, DEAD = "R", "D"
+OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(), Types.STRING()])
+STAGE = "scoring.rank.v1"
+COUNTERS = ("requests", "responses", "fallback", "dead_letters", "capped", "model_reloads",
+            "model_reload_failures", "catalog_changes", "catalog_invalid", "creatives_rejected",
+            "breaker_opened")
+log = logging.getLogger("adstream.scoring")
+
+
+def _ms() -> float:
+    return time.monotonic() * 1000.0
+
+
+class ScoringFunction(KeyedProcessFunction):
+    def __init__(self, cfg_dict: dict, catalog_file: str | None):
+        self.cfg_dict = cfg_dict
+        self.catalog_file = catalog_file
+
+    # ------------------------------------------------------------------ setup
+    def open(self, ctx: RuntimeContext):
+        from udfs.catalog_feed import CatalogKeeper, TopicFollower
+        from udfs.featurize import Featurizer
+        from udfs.scoring import REASONS, RequestScorer
+        cfg = self.cfg = config.from_dict(self.cfg_dict)
+        job = cfg.scoring_job
+        if not log.handlers:   # the worker's stderr is the job's log
+            h = logging.StreamHandler()
+            h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+            log.addHandler(h)
+            log.setLevel(logging.INFO)
+        self.caps = FrequencyCaps.from_config(cfg.scoring)
+        rules = cfg.scoring.campaign_caps + cfg.scoring.creative_caps
+        desc = ValueStateDescriptor("caps", Types.PICKLED_BYTE_ARRAY())
+        if rules:
+            # A user's counts are useless once the longest window has passed without an impression.
+            desc.enable_time_to_live(
+                StateTtlConfig.new_builder(Time.seconds(max(r.window_s for r in rules)))
+                .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .cleanup_full_snapshot().build())
+        self.caps_state = ctx.get_state(desc)
+        group = ctx.get_metrics_group().add_group("adstream")
+        self.counters = {k: group.counter(k) for k in COUNTERS}
+        self.reason_counters = {r: group.counter(f"fallback_{r}") for r in REASONS}
+
+        topic = cfg.kafka.topics.catalog.name
+        self.keeper = CatalogKeeper(cfg.scoring.review, topic, stage=STAGE, log=log.warning)
+        if self.catalog_file:
+            n = self.keeper.load_file(self.catalog_file)
+            log.info("catalogue: %d entities from %s", n, self.catalog_file)
+        self.follower = TopicFollower(cfg.kafka.bootstrap, topic)
+        self.pending_dead = [dl for k, v in self.follower.catch_up(job.catalog_catchup_s)
+                             if (dl := self.keeper.apply(k, v)) is not None]
+        log.info("catalogue: %d changes from topic %s (%d invalid, %d creatives rejected by review)",
+                 self.keeper.applied, topic, self.keeper.invalid, self.keeper.rejected)
+        # Remaining budget = the catalogue's daily budget until the feedback loop keeps spend.
+        self.budget = StaticCatalogBudget(self.keeper.catalog, SpendLedger())
+        self.next_catalog_poll = _ms() + job.catalog_poll_ms
+
+        self.featurizer = Featurizer(cfg.profile.windows.count_windows_s)
+        self.watcher = self._watcher(cfg)
+        if self.watcher.poll(force=True) is None and self.watcher.model is None:
+            log.warning("no model promoted in %s yet: prior-CTR ranking until one is",
+                        cfg.path("model_registry"))
+        self.profiles = self._profiles(cfg)
+        self.scorer = RequestScorer(cfg.scoring, self.featurizer,
+                                    source_topic=cfg.kafka.topics.ad_requests.name, stage=STAGE,
+                                    variant=job.variant,
+                                    profile_ttl_ms=cfg.profile.windows.state_ttl_s * 1000)
+        self.breaker_seen = 0
+        # The catalogue, model and readers live as long as the job: move them out of the
+        # collector's way, so a full collection does not rescan them during a request.
+        import gc
+        gc.collect()
+        gc.freeze()
+
+    def _watcher(self, cfg):
+        import numpy as np
+
+        from models.registry import POINTER, Registry
+        from udfs.model_watch import ModelWatcher
+        root = cfg.path("model_registry")
+        names = self.featurizer.names
+        threads = cfg.scoring_job.onnx_threads
+
+        def load(path):
+            from models.scorer import OnnxScorer
+            sc = OnnxScorer(path, threads)
+            if sc.features != names:
+                raise ModelError(f"model reads {len(sc.features)} features that are not the live "
+                                 f"feature list ({len(names)})")
+            sc.score(np.zeros((2, len(names)), dtype=np.float32))   # warm up before serving
+            return sc
+
+        return ModelWatcher(root / POINTER, lambda: Registry(root).current_dir(), load,
+                            cfg.scoring_job.model_poll_ms, _ms, log.warning)
+
+    def _profiles(self, cfg):
+        from udfs.breaker import CircuitBreaker, GuardedProfiles
+        from udfs.online_read import OnlineProfileReader
+        job = cfg.scoring_job
+        reader = OnlineProfileReader(cfg, socket_timeout_ms=job.profile_timeout_ms)
+        self.breaker = CircuitBreaker(job.breaker_failures, job.breaker_cooldown_ms, _ms)
+        return GuardedProfiles(reader.read, self.breaker, log.warning)
+
+    def close(self):
+        follower = getattr(self, "follower", None)
+        if follower is not None:
+            follower.close()
+
+    # --------------------------------------------------------------- per request
+    def _refresh(self):
+        """Catalogue changes and model promotions, applied between two requests."""
+        now = _ms()
+        dead, self.pending_dead = self.pending_dead, []
+        if now >= self.next_catalog_poll:
+            self.next_catalog_poll = now + self.cfg.scoring_job.catalog_poll_ms
+            k = self.keeper
+            before = (k.applied, k.invalid, k.rejected)
+            dead += [dl for key, v in self.follower.poll() if (dl := k.apply(key, v)) is not None]
+            for name, b, a in zip(("catalog_changes", "catalog_invalid", "creatives_rejected"),
+                                  before, (k.applied, k.invalid, k.rejected)):
+                if a > b:
+                    self.counters[name].inc(a - b)
+        event = self.watcher.poll()
+        if event == "loaded":
+            self.counters["model_reloads"].inc()
+        elif event == "failed":
+            self.counters["model_reload_failures"].inc()
+        return dead
+
+    def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
+        from udfs.scoring import DictCaps, Deps
+        for dl in self._refresh():
+            self.counters["dead_letters"].inc()
+            yield Row(DEAD, None, dl.encode().decode())
+        self.counters["requests"].inc()
+        state = self.caps_state.value() or {}
+        caps = DictCaps(self.caps, state)
+        deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model)
+        out = self.scorer.handle(value if value is not None else "", deps)
+        if caps.changed:
+            self.caps_state.update(state)
+        self._count(out)
+        if out.dead_letter is not None:
+            yield Row(DEAD, out.response.request_id if out.response else None,
+                      out.dead_letter.encode().decode())
+        if out.response is not None:
+            yield Row(RESPONSE, out.response.request_id, out.response.encode().decode())
+
+    def _count(self, out) -> None:
+        c = self.counters
+        if out.capped:
+            c["capped"].inc(out.capped)
+        if out.dead_letter is not None:
+            c["dead_letters"].inc()
+        if out.response is not None:
+            c["responses"].inc()
+            if out.response.fallback:
+                c["fallback"].inc()
+        for r in out.reasons:
+            self.reason_counters[r].inc()
+        if self.breaker.times_opened > self.breaker_seen:
+            c["breaker_opened"].inc(self.breaker.times_opened - self.breaker_seen)
+            self.breaker_seen = self.breaker.times_opened

@@ -1,0 +1,193 @@
+"""One ad request in, one answer out: the scoring job's per-request orchestration.
+
+decode → profile → eligible → caps → featurize → one model call → auction → response.
+
+Pure: the profile source, model, caps state, budget view, ad statistics, catalogue
+and clocks are passed in (protocols in ``udfs/scoring_env.py``), so the Flink adapter
+(``udfs/flink_scoring.py``) supplies Feast, onnxruntime and keyed state, and unit
+tests supply fakes. The one promise kept here is *never unanswered*: every request
+that carries a request id gets a response — personal when possible, otherwise a
+flagged contextual one — and a malformed one also goes to the dead-letter topic.
+See docs/scoring-job.md for the fallback rules.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+from udfs.catalog import Creative
+from udfs.config import Scoring
+from udfs.eligibility_cache import EligibilityCache
+from udfs.errors import MessageError
+from udfs.featurize import AdView, Featurizer, RequestView
+from udfs.messages import AdRequest, DeadLetter, RankedAds
+from udfs.ranking import Candidate, auction, build_response, rank_fallback
+from udfs.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
+    ANONYMOUS, INTERNAL, INVALID, MODEL_ERROR, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
+    PROFILE_EXPIRED,
+    PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps,
+    Model, NoStats, ProfileSource, ProfileUnavailable)
+from udfs.targeting import UserAttrs
+
+
+@dataclass(frozen=True)
+class Outcome:
+    response: RankedAds | None           # None only when not even a request id could be read
+    dead_letter: DeadLetter | None = None
+    reasons: tuple[str, ...] = ()        # fallback reason codes, for counting
+    candidates: int = 0
+    capped: int = 0
+
+
+def _salvage_id(raw: bytes | str) -> str | None:
+    try:
+        rid = json.loads(raw).get("request_id")
+    except Exception:
+        return None
+    return rid if isinstance(rid, str) and 0 < len(rid) <= 128 else None
+
+
+class RequestScorer:
+    def __init__(self, scoring: Scoring, featurizer: Featurizer, *, source_topic: str,
+                 stage: str = "scoring.rank.v1", variant: str = "control",
+                 profile_ttl_ms: int | None = None,
+                 clock: Callable[[], float] = time.perf_counter,
+                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000):
+        self.scoring, self.featurizer, self.profile_ttl_ms = scoring, featurizer, profile_ttl_ms
+        self.source_topic, self.stage, self.variant = source_topic, stage, variant
+        self.clock, self.wall_ms = clock, wall_ms
+        self._views: dict[str, AdView] = {}
+        self._views_key: tuple = ()
+        self.eligibility = EligibilityCache()
+
+    def handle(self, raw: bytes | str, deps: Deps) -> Outcome:
+        t0 = self.clock()
+        try:
+            req = AdRequest.decode(raw)
+        except MessageError as e:
+            return self._invalid(raw, e)
+        timings = {"decode": (self.clock() - t0) * 1000.0}
+        try:
+            return self._rank(req, deps, t0, timings)
+        except Exception as e:  # a bug must cost one request's ranking, never its answer
+            resp = build_response(req, (), now_ms=self.wall_ms(), model_version=NO_MODEL,
+                                  variant=self.variant, fallback=True,
+                                  fallback_reason=f"internal error: {type(e).__name__}: {e}"[:256],
+                                  timings_ms={"total": (self.clock() - t0) * 1000.0})
+            return Outcome(resp, reasons=(INTERNAL,))
+
+    # ----------------------------------------------------------------- stages
+    def _rank(self, req: AdRequest, deps: Deps, t0: float, timings: dict) -> Outcome:
+        now = req.ts   # the request's own time: schedules, caps and recency as the ad server saw them
+        reasons: list[str] = []
+        profile = self._profile(req.user_id, deps.profiles, reasons, timings)
+        if profile is not None and self._expired(profile, now):
+            profile = None
+            reasons.append(PROFILE_EXPIRED)
+        t = self.clock()
+        sel = self.eligibility.select(deps.catalog, req.context, UserAttrs.from_mapping(profile), now,
+                                      deps.budget)
+        t2 = self.clock()
+        kept, capped = deps.caps.filter(req.user_id, sel.creatives, now)
+        t3 = self.clock()
+        timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (t3 - t2) * 1000.0
+        ads, version = self._auction(req, kept, profile, deps, reasons, timings)
+        t4 = self.clock()
+        served = [c for c in (deps.catalog.creative(a.creative_id) for a in ads) if c is not None]
+        deps.caps.record(req.user_id, served, now)
+        t5 = self.clock()
+        timings["caps"] += (t5 - t4) * 1000.0
+        timings["total"] = (t5 - t0) * 1000.0
+        text = "; ".join(TEXT[r] for r in reasons) or None
+        resp = build_response(req, ads, now_ms=self.wall_ms(), model_version=version,
+                              variant=self.variant, fallback=bool(reasons), fallback_reason=text,
+                              timings_ms={k: round(v, 3) for k, v in timings.items()})
+        return Outcome(resp, reasons=tuple(reasons), candidates=len(kept), capped=capped)
+
+    def _profile(self, user_id: str | None, source: ProfileSource | None, reasons: list,
+                 timings: dict) -> Mapping | None:
+        if not user_id:
+            reasons.append(ANONYMOUS)
+            return None
+        t = self.clock()
+        try:
+            profile = source.read(user_id) if source is not None else None
+            if profile is None:
+                reasons.append(UNKNOWN_USER if source is not None else PROFILE_SKIPPED)
+            return profile
+        except ProfileUnavailable as e:
+            reasons.append(e.kind if e.kind in TEXT else PROFILE_ERROR)
+        except Exception:
+            reasons.append(PROFILE_ERROR)
+        finally:
+            timings["features"] = (self.clock() - t) * 1000.0
+        return None
+
+    def _expired(self, profile: Mapping, now: int) -> bool:
+        """Idle longer than the profile TTL, the same rule as training (``udfs.profile.expired``):
+        the online store keeps a profile after its TTL, the model was taught it is gone."""
+        last = profile.get("last_event_ts")
+        return bool(self.profile_ttl_ms is not None and last and now - int(last) > self.profile_ttl_ms)
+
+    def _auction(self, req: AdRequest, kept: list[Creative], profile: Mapping | None, deps: Deps,
+                 reasons: list, timings: dict):
+        model, slot, n = deps.model, req.slot, req.num_ads
+        t = self.clock()
+        if model is not None and kept:
+            try:
+                views = self._ad_views(kept, deps)
+                X = self.featurizer.matrix(profile, views, RequestView(
+                    req.ts, req.context.device, req.context.page_category, 1))
+                t1 = self.clock()
+                pctr = np.nan_to_num(np.clip(np.asarray(model.score(X), dtype=np.float64), 0.0, 1.0)).tolist()
+                t2 = self.clock()
+                cands = []
+                for cr, p in zip(kept, pctr):
+                    camp = deps.catalog.campaign(cr.campaign_id)
+                    cpa, conv = deps.stats.cpa(camp.campaign_id) if camp.bid_type == "oCPA" else (None, 0)
+                    cands.append(Candidate(creative=cr, campaign=camp, pctr=p,
+                                           observed_cpa=cpa, conversions=conv))
+                ads = auction(cands, self.scoring, slot=slot, num_ads=n)
+                timings.update(featurize=(t1 - t) * 1000.0, model=(t2 - t1) * 1000.0,
+                               auction=(self.clock() - t2) * 1000.0)
+                return ads, model.version
+            except Exception:
+                reasons.append(MODEL_ERROR)
+        elif model is None:
+            reasons.append(NO_MODEL_LOADED)
+        t = self.clock()
+        priors = {c.creative_id: p for c in kept if (p := deps.stats.ctr_prior(c.creative_id)) is not None}
+        ads = rank_fallback(kept, deps.catalog, self.scoring, slot=slot, num_ads=n,
+                            creative_priors=priors, page_category=req.context.page_category)
+        timings["auction"] = (self.clock() - t) * 1000.0
+        return ads, (model.version if model is not None and MODEL_ERROR not in reasons else NO_MODEL)
+
+    def _ad_views(self, creatives: list[Creative], deps: Deps) -> list[AdView]:
+        key = (id(deps.catalog), deps.catalog.version, id(deps.stats), getattr(deps.stats, "version", 0))
+        if key != self._views_key:
+            self._views, self._views_key = {}, key
+        out = []
+        for c in creatives:
+            v = self._views.get(c.creative_id)
+            if v is None:
+                prior = deps.stats.ctr_prior(c.creative_id)
+                v = AdView(c.creative_id, c.category_id, c.brand_id, float(c.price or 0.0),
+                           self.scoring.fallback_prior_ctr if prior is None else float(prior))
+                self._views[c.creative_id] = v
+            out.append(v)
+        return out
+
+    def _invalid(self, raw: bytes | str, e: MessageError) -> Outcome:
+        now = self.wall_ms()
+        dl = DeadLetter.of(raw, str(e), "invalid", self.source_topic, now, stage=self.stage,
+                           field=e.field)
+        rid = _salvage_id(raw)
+        if rid is None:
+            return Outcome(None, dl, (INVALID,))
+        resp = RankedAds(request_id=rid, ts=now, ads=(), model_version=NO_MODEL, variant=self.variant,
+                         fallback=True, fallback_reason=f"invalid request: {e}"[:256])
+        return Outcome(resp, dl, (INVALID,))

@@ -1,0 +1,131 @@
+"""What the scoring step is given and what it can say about a fallback.
+
+The protocols the Flink adapter (and unit tests) implement — profile source, model,
+caps view, ad statistics — the fallback reason codes with their texts, and the
+default implementations used until the feedback loop exists: ``NoStats`` (no ad
+statistics) and ``DictCaps`` (caps over the job's own keyed state: it counts what
+it served). Split from ``udfs/scoring.py`` to keep each file about one thing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+
+from udfs.budget import BudgetView
+from udfs.caps import CAMPAIGN, CREATIVE, FrequencyCaps, state_key
+from udfs.catalog import Catalog, Creative
+
+NO_MODEL = "none"
+
+# Fallback reason codes (metrics count them; the response carries the text).
+ANONYMOUS = "anonymous"
+UNKNOWN_USER = "unknown_user"
+PROFILE_EXPIRED = "profile_expired"     # idle longer than the profile TTL: training treats it as unknown
+PROFILE_TIMEOUT = "profile_timeout"
+PROFILE_ERROR = "profile_error"
+PROFILE_SKIPPED = "profile_skipped"     # breaker open: the store failed repeatedly just now
+NO_MODEL_LOADED = "no_model"
+MODEL_ERROR = "model_error"
+INVALID = "invalid_request"
+INTERNAL = "internal_error"
+REASONS = (ANONYMOUS, UNKNOWN_USER, PROFILE_EXPIRED, PROFILE_TIMEOUT, PROFILE_ERROR, PROFILE_SKIPPED, NO_MODEL_LOADED,
+          MODEL_ERROR, INVALID, INTERNAL)
+TEXT = {ANONYMOUS: "anonymous visitor: contextual ranking",
+        UNKNOWN_USER: "no profile for this user: contextual ranking",
+        PROFILE_EXPIRED: "profile idle longer than its TTL: contextual ranking",
+        PROFILE_TIMEOUT: "feature store timeout: contextual ranking",
+        PROFILE_ERROR: "feature store error: contextual ranking",
+        PROFILE_SKIPPED: "feature store unavailable (breaker open): contextual ranking",
+        NO_MODEL_LOADED: "no model loaded: prior-CTR ranking",
+        MODEL_ERROR: "model failed: prior-CTR ranking"}
+
+
+class ProfileUnavailable(Exception):
+    """The profile could not be read; ``kind`` is a PROFILE_* reason code."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+
+
+class ProfileSource(Protocol):
+    def read(self, user_id: str) -> Mapping | None:
+        """The user's profile features, None when there is none; raises ProfileUnavailable."""
+
+
+class Model(Protocol):
+    version: str
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """pCTR per row of the model-feature matrix."""
+
+
+class CapsView(Protocol):
+    def filter(self, user_id: str | None, creatives: Sequence[Creative],
+              now_ms: int) -> tuple[list[Creative], int]: ...
+
+    def record(self, user_id: str | None, creatives: Sequence[Creative], now_ms: int) -> None: ...
+
+
+class AdStats(Protocol):
+    """What the feedback loop will know about ads; until then :class:`NoStats`."""
+
+    def ctr_prior(self, creative_id: str) -> float | None: ...
+
+    def cpa(self, campaign_id: str) -> tuple[float | None, int]: ...
+
+
+class NoStats:
+    version = 0
+
+    def ctr_prior(self, creative_id: str) -> float | None:
+        return None
+
+    def cpa(self, campaign_id: str) -> tuple[float | None, int]:
+        return None, 0
+
+
+NO_STATS = NoStats()
+
+
+class DictCaps:
+    """Caps over a plain dict (what a keyed-state value holds): the job counts what it served."""
+
+    def __init__(self, caps: FrequencyCaps, state: dict):
+        self.caps, self.state, self.changed = caps, state, False
+
+    def filter(self, user_id, creatives, now_ms):
+        """``FrequencyCaps.filter``, asking the rules only about creatives this user has counts for."""
+        st = self.state
+        if not user_id or not st:
+           return list(creatives), 0
+        kept, capped = [], 0
+        for c in creatives:
+           if ((state_key(CAMPAIGN, user_id, c.campaign_id) in st
+                or state_key(CREATIVE, user_id, c.creative_id) in st)
+                   and not self.caps.allowed(st, user_id, c, now_ms)):
+               capped += 1
+           else:
+               kept.append(c)
+        return kept, capped
+
+    def record(self, user_id, creatives, now_ms):
+        if user_id and creatives:
+           for c in creatives:
+               self.caps.record(self.state, user_id, c, now_ms)
+           self.caps.prune(self.state, now_ms)
+           self.changed = True
+
+
+@dataclass
+class Deps:
+    """The per-request environment the adapter provides."""
+    catalog: Catalog
+    budget: BudgetView
+    caps: CapsView
+    profiles: ProfileSource | None
+    model: Model | None
+    stats: AdStats = NO_STATS
