@@ -90,3 +90,37 @@ def kafka_table_options(cfg: Config, topic: str, *, group: str | None = None,
         opts["scan.bounded.mode"] = "latest-offset"
     opts.update(extra or {})
     return ",\n  ".join(f"'{k}' = '{v}'" for k, v in opts.items())
+
+
+def latest_checkpoint(cfg: Config, job_name: str) -> str | None:
+    """Newest retained checkpoint of a job (``<checkpoint_dir>/<job>/<job-id>/chk-N``), or None."""
+    d = Path(cfg.flink.checkpoint_dir)
+    root = (d if d.is_absolute() else ROOT / d) / job_name
+    found = [p for p in root.glob("*/chk-*") if (p / "_metadata").exists()]
+    return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+
+
+def add_restore_args(p) -> None:
+    """``--resume`` / ``--from-checkpoint PATH`` for a job's subcommand."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true",
+                   help="restore from the newest retained checkpoint, if there is one")
+    g.add_argument("--from-checkpoint", metavar="PATH", help="restore from this checkpoint (chk-N dir)")
+
+
+def restore_path(cfg: Config, job_name: str, args) -> str | None:
+    restore = args.from_checkpoint or (latest_checkpoint(cfg, job_name) if args.resume else None)
+    if restore:
+        print(f"restoring from {restore}", flush=True)
+    return restore
+
+
+def run_until_interrupted(client, label: str) -> int:
+    """Block on a submitted job; Ctrl-C cancels it."""
+    print(f"{label} job {client.get_job_id()} running; Ctrl-C stops it", flush=True)
+    try:
+        client.get_job_execution_result().result()
+    except KeyboardInterrupt:
+        client.cancel().result()
+        raise
+    return 0

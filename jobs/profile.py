@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.common import kafka_table_options, table_env
+from jobs.common import add_restore_args, kafka_table_options, restore_path, run_until_interrupted, table_env
 from udfs import config
 from udfs.config import Config
 
@@ -109,34 +109,15 @@ def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = T
     return env.execute_async(JOB)
 
 
-def latest_checkpoint(cfg: Config) -> str | None:
-    """Newest retained checkpoint of this job (``…/<job-id>/chk-N``), or None."""
-    root = (config.ROOT / cfg.flink.checkpoint_dir / JOB)
-    found = [p for p in root.glob("*/chk-*") if (p / "_metadata").exists()]
-    return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="clickstream → user profiles in the Feast online store",
                        description="Consume the clickstream topic, keep per-user profiles in Flink "
                                    "state and write them to the Feast online store (Redis); invalid, "
                                    "late and duplicate events go to the dead-letter topic.")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true",
-                   help="restore from the newest retained checkpoint, if there is one")
-    g.add_argument("--from-checkpoint", metavar="PATH", help="restore from this checkpoint (chk-N dir)")
+    add_restore_args(p)
     p.set_defaults(func=_main)
 
 
 def _main(cfg: Config, a) -> int:
-    restore = a.from_checkpoint or (latest_checkpoint(cfg) if a.resume else None)
-    if restore:
-        print(f"restoring from {restore}")
-    client = start(cfg, restore_from=restore)
-    print(f"profile job {client.get_job_id()} running; Ctrl-C stops it", flush=True)
-    try:
-        client.get_job_execution_result().result()
-    except KeyboardInterrupt:
-        client.cancel().result()
-        raise
-    return 0
+    restore_from = restore_path(cfg, JOB, a)
+    return run_until_interrupted(start(cfg, restore_from=restore_from), "profile")

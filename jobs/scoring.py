@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jobs.common import kafka_table_options, table_env
+from jobs.common import add_restore_args, kafka_table_options, restore_path, run_until_interrupted, table_env
 from udfs import config
 from udfs.config import Config
 
@@ -107,14 +107,6 @@ def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | N
     return env.execute_async(JOB)
 
 
-def latest_checkpoint(cfg: Config) -> str | None:
-    """Newest retained checkpoint of this job (``…/<job-id>/chk-N``), or None."""
-    d = Path(cfg.flink.checkpoint_dir)
-    root = (d if d.is_absolute() else config.ROOT / d) / JOB
-    found = [p for p in root.glob("*/chk-*") if (p / "_metadata").exists()]
-    return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scoring", help="ad requests → ranked ads (catalogue, caps, Feast, ONNX, auction)",
                        description="Answer every ad request on the ranked-ads topic: eligible ads by "
@@ -126,22 +118,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "topic and the model registry's current pointer while running.")
     p.add_argument("--catalog", metavar="FILE", default=None,
                    help="initial catalogue JSON (default: scoring_job.catalog_file; '' = topic only)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true",
-                   help="restore from the newest retained checkpoint, if there is one")
-    g.add_argument("--from-checkpoint", metavar="PATH", help="restore from this checkpoint (chk-N dir)")
+    add_restore_args(p)
     p.set_defaults(func=_main)
 
 
 def _main(cfg: Config, a) -> int:
-    restore = a.from_checkpoint or (latest_checkpoint(cfg) if a.resume else None)
-    if restore:
-        print(f"restoring from {restore}")
-    client = start(cfg, restore_from=restore, catalog_file=a.catalog)
-    print(f"scoring job {client.get_job_id()} running; Ctrl-C stops it", flush=True)
-    try:
-        client.get_job_execution_result().result()
-    except KeyboardInterrupt:
-        client.cancel().result()
-        raise
-    return 0
+    restore_from = restore_path(cfg, JOB, a)
+    return run_until_interrupted(start(cfg, restore_from=restore_from, catalog_file=a.catalog), "scoring")

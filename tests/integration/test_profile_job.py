@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
+from tests.integration.jobproc import kill_group, launch
 from udfs import config, feast_store
 from udfs import profile as P
 from udfs.messages import ClickEvent, DeadLetter
@@ -140,20 +137,6 @@ def _same(got: dict, want: dict) -> bool:
     return True
 
 
-def _launch(sets, *extra):
-    cmd = [sys.executable, "-m", "scripts.cli", "--env", "test",
-           *[x for s in sets for x in ("--set", s)], "job", "profile", *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, cwd=config.ROOT)
-
-
-def _kill(proc):
-    """SIGKILL our job's process group (the Python client and the JVM it launched)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -170,7 +153,7 @@ def test_kill_and_resume_from_checkpoint_equals_an_uninterrupted_run(stack, tmp_
                     cat=f"c{i % 6}") for i in range(2000)]
     lines = [(e.user_id, e.encode().decode()) for e in events]
 
-    job = _launch(sets)
+    job = launch("profile", sets)
     try:
         publish(cfg, lines[:1200])
         ckpt_root = tmp_path / "a" / "ckpt"
@@ -179,9 +162,9 @@ def test_kill_and_resume_from_checkpoint_equals_an_uninterrupted_run(stack, tmp_
             time.sleep(0.5)
         assert list(ckpt_root.glob("*/*/chk-*/_metadata")), "no checkpoint completed before the kill"
     finally:
-        _kill(job)
+        kill_group(job)
     publish(cfg, lines[1200:])                     # arrives while the job is down
-    job = _launch(sets, "--resume")
+    job = launch("profile", sets, "--resume")
     try:
         reader = feast_store.ProfileReader(cfg)
         want = {u: expected([e for e in events if e.user_id == u], cfg) for u in users}
@@ -189,17 +172,17 @@ def test_kill_and_resume_from_checkpoint_equals_an_uninterrupted_run(stack, tmp_
             r[u]["cnt_view_24h"] is not None and r[u]["last_event_ts"] == want[u]["last_event_ts"]
             and _same(r[u], want[u]) for u in users), timeout_s=150)
     finally:
-        _kill(job)
+        kill_group(job)
     # the reference: an uninterrupted run over the same records into another Redis db
     ref_cfg, ref_sets, _ = job_config(stack, tmp_path / "b", **{"redis.db": 2})
     publish(ref_cfg, lines)
-    ref = _launch(ref_sets)
+    ref = launch("profile", ref_sets)
     try:
         ref_rows = wait_for(feast_store.ProfileReader(ref_cfg), users, lambda r: all(
             r[u]["last_event_ts"] == want[u]["last_event_ts"] and _same(r[u], want[u]) for u in users),
             timeout_s=150)
     finally:
-        _kill(ref)
+        kill_group(ref)
     for u in users:
         assert _same(rows[u], want[u]), (u, {k: (rows[u][k], w) for k, w in want[u].items()
                                              if not _same({k: rows[u][k]}, {k: w})})

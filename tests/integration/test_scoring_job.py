@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from tests.integration import scoring_support as S
+from tests.integration.jobproc import kill_group, launch
 from udfs import config, feast_store
 from udfs.featurize import AdView, Featurizer, RequestView
 
@@ -253,21 +250,6 @@ def test_redis_stopped_mid_run_every_request_is_answered_and_flagged(stack, tmp_
         st.down(cfg)
 
 
-def _launch(sets, log, *extra):
-    cmd = [sys.executable, "-m", "scripts.cli", "--env", "test",
-           *[x for s in sets for x in ("--set", s)], "job", "scoring", *extra]
-    with open(log, "wb") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=config.ROOT)
-
-
-def _kill(proc):
-    """SIGKILL our job's process group (the Python client and the JVM it launched)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -283,15 +265,15 @@ def test_kill_and_resume_from_checkpoint_answers_every_request(stack, tmp_path):
     c, sender = S.Client(cfg), S.Client(cfg)
     stop, sent = threading.Event(), []
     t = threading.Thread(target=_stream, args=(sender, lambda i: users[i % 10], 20, stop, sent))
-    job = _launch(sets, tmp_path / "first.log")
+    job = launch("scoring", sets, log=tmp_path / "first.log")
     try:
         t.start()
         ckpts = tmp_path / "ckpt"
         assert c.wait(lambda c: len(c.responses) >= 20 and list(ckpts.glob("*/*/chk-*/_metadata")), 180)
         time.sleep(1.5)
-        _kill(job)
+        kill_group(job)
         time.sleep(3)                                 # requests arrive while nobody answers
-        job = _launch(sets, tmp_path / "resumed.log", "--resume")
+        job = launch("scoring", sets, "--resume", log=tmp_path / "resumed.log")
         time.sleep(5)
         stop.set()
         t.join()
@@ -301,6 +283,6 @@ def test_kill_and_resume_from_checkpoint_answers_every_request(stack, tmp_path):
         assert b"restoring from" in (tmp_path / "resumed.log").read_bytes()
     finally:
         stop.set()
-        _kill(job)
+        kill_group(job)
         c.close()
         sender.close()
