@@ -69,7 +69,7 @@ def request_source(env, cfg: Config):
 
 
 def build(requests, cfg: Config, catalog_file: str | None):
-    """DataStream[str] of raw requests → DataStream[Row(kind, k, v)] (``R`` responses, ``D`` dead letters)."""
+    """DataStream[str] of raw requests → DataStream[Row(kind, k, v)]: ``R`` responses, ``D`` dead letters."""
     from pyflink.common import Types
     from udfs.flink_scoring import OUTPUT_TYPE, ScoringFunction
     return (requests

@@ -128,7 +128,8 @@ def run_phase(cfg: Config, responses: Responses, make: Callable[[str], bytes], *
     return ph
 
 
-def wait_ready(cfg: Config, responses: Responses, make: Callable[[str], bytes], timeout_s: float = 180) -> float:
+def wait_ready(cfg: Config, responses: Responses, make: Callable[[str], bytes],
+               timeout_s: float = 180) -> float:
     """Send one request a second until the (starting) job answers; returns the seconds it took."""
     from kafka import KafkaProducer
     producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0)

@@ -3,8 +3,9 @@
 Each read is already bounded by the Redis client's socket timeouts (set by the
 adapter from ``scoring_job.profile_timeout_ms``). That alone is not enough: a
 store that hangs would cost every request the full timeout, and throughput would
-collapse to 1/timeout. After ``failures`` failed reads in a row the breaker opens and requests skip the store for ``cooldown_ms`` — answered at once
-with a flagged contextual ranking — then one trial read decides whether it closes.
+collapse to 1/timeout. After ``failures`` failed reads in a row the breaker opens
+and requests skip the store for ``cooldown_ms`` — answered at once with a flagged
+contextual ranking — then one trial read decides whether it closes.
 
 Pure: the clock is passed in; exceptions are classified by name so no Redis import.
 """

@@ -143,7 +143,8 @@ class RequestScorer:
                 X = self.featurizer.matrix(profile, views, RequestView(
                     req.ts, req.context.device, req.context.page_category, 1))
                 t1 = self.clock()
-                pctr = np.nan_to_num(np.clip(np.asarray(model.score(X), dtype=np.float64), 0.0, 1.0)).tolist()
+                scores = np.asarray(model.score(X), dtype=np.float64)
+                pctr = np.nan_to_num(np.clip(scores, 0.0, 1.0)).tolist()
                 t2 = self.clock()
                 cands = []
                 for cr, p in zip(kept, pctr):
@@ -160,7 +161,8 @@ class RequestScorer:
         elif model is None:
             reasons.append(NO_MODEL_LOADED)
         t = self.clock()
-        priors = {c.creative_id: p for c in kept if (p := deps.stats.ctr_prior(c.creative_id)) is not None}
+        priors = {c.creative_id: p for c in kept
+                  if (p := deps.stats.ctr_prior(c.creative_id)) is not None}
         ads = rank_fallback(kept, deps.catalog, self.scoring, slot=slot, num_ads=n,
                             creative_priors=priors, page_category=req.context.page_category)
         timings["auction"] = (self.clock() - t) * 1000.0

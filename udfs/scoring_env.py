@@ -30,8 +30,8 @@ NO_MODEL_LOADED = "no_model"
 MODEL_ERROR = "model_error"
 INVALID = "invalid_request"
 INTERNAL = "internal_error"
-REASONS = (ANONYMOUS, UNKNOWN_USER, PROFILE_EXPIRED, PROFILE_TIMEOUT, PROFILE_ERROR, PROFILE_SKIPPED, NO_MODEL_LOADED,
-          MODEL_ERROR, INVALID, INTERNAL)
+REASONS = (ANONYMOUS, UNKNOWN_USER, PROFILE_EXPIRED, PROFILE_TIMEOUT, PROFILE_ERROR, PROFILE_SKIPPED,
+           NO_MODEL_LOADED, MODEL_ERROR, INVALID, INTERNAL)
 TEXT = {ANONYMOUS: "anonymous visitor: contextual ranking",
         UNKNOWN_USER: "no profile for this user: contextual ranking",
         PROFILE_EXPIRED: "profile idle longer than its TTL: contextual ranking",
