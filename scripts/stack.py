@@ -120,7 +120,10 @@ def kafka_up(cfg: Config, timeout_s: float = 90) -> str:
     log_dir = d / "logs"
     props.write_text(_kafka_props(cfg, log_dir))
     if not (log_dir / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # A leading '-' would be read as an option by StorageTool (1 id in 64): draw again.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt = subprocess.run(_java(cfg) + ["kafka.tools.StorageTool", "format", "-t", cluster_id,
                                            "-c", str(props), "--ignore-formatted"],
                              capture_output=True, text=True)
