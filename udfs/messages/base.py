@@ -32,6 +32,11 @@ class _FieldPlan:
     base: Any          # the non-optional annotated type
     scalar: bool       # str/int/float/bool: checked inline, no recursion
     meta: Mapping[str, Any]
+    # The rules of ``meta`` as attributes: a dict lookup per rule per field showed in profiles.
+    choices: frozenset | None = None
+    lo: float | None = None
+    hi: float | None = None
+    max_len: int | None = None
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,8 +48,11 @@ def _layout(cls: type) -> tuple[tuple[_FieldPlan, ...], frozenset[str]]:
         args = typing.get_args(tp)
         nullable = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args
         base = [a for a in args if a is not type(None)][0] if nullable else tp
+        m = f.metadata
         plans.append(_FieldPlan(f.name, f.default is _MISSING and f.default_factory is _MISSING,
-                                nullable, base, base in (str, int, float, bool), f.metadata))
+                                nullable, base, base in (str, int, float, bool), m,
+                                None if m.get("choices") is None else frozenset(m["choices"]),
+                                m.get("min"), m.get("max"), m.get("max_len")))
     return tuple(plans), frozenset(p.name for p in plans)
 
 
@@ -111,8 +119,7 @@ class Message:
         v = data.get("v")
         if v != cls.VERSION:
             raise MessageError(cls.SCHEMA, "v", f"unsupported version {v!r} (this reader knows {cls.VERSION})")
-        body = {k: val for k, val in data.items() if k not in ("schema", "v")}
-        return _build(cls, body, cls.SCHEMA, "")
+        return _build(cls, data, cls.SCHEMA, "", envelope=True)
 
     def check(self) -> None:
         """Cross-field rules; override and raise ``self.error(field, reason)``."""
@@ -136,10 +143,26 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _build(cls: type, body: Mapping[str, Any], schema: str, prefix: str):
+_ENVELOPE = frozenset(("schema", "v"))
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults(cls: type) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
+    """A class's plain defaults and its default factories, looked up once."""
+    plain = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not _MISSING}
+    factories = tuple((f.name, f.default_factory) for f in dataclasses.fields(cls)
+                      if f.default_factory is not _MISSING)
+    return plain, factories
+
+
+def _build(cls: type, body: Mapping[str, Any], schema: str, prefix: str, *, envelope: bool = False):
     plans, names = _layout(cls)
     if not names.issuperset(body):
-        raise MessageError(schema, prefix + sorted(set(body) - names)[0], "unknown field")
+        extra = body.keys() - names
+        if envelope:
+            extra -= _ENVELOPE
+        if extra:
+            raise MessageError(schema, prefix + sorted(extra)[0], "unknown field")
     kwargs = {}
     for fp in plans:
         if fp.name not in body:
@@ -152,10 +175,21 @@ def _build(cls: type, body: Mapping[str, Any], schema: str, prefix: str):
                 raise MessageError(schema, prefix + fp.name, "must not be null")
             kwargs[fp.name] = None
         elif fp.scalar:
-            kwargs[fp.name] = _scalar(fp.base, v, schema, prefix + fp.name)
+            # Type-checked once, by the constructor's _validate_fields; only widen int → float.
+            kwargs[fp.name] = float(v) if fp.base is float and type(v) is int else v
         else:
             kwargs[fp.name] = _coerce(fp.base, v, schema, prefix + fp.name)
-    return cls(**kwargs)
+    # What the frozen dataclass __init__ does (fill defaults, set fields, __post_init__),
+    # without its object.__setattr__ per field: half the decode time before.
+    obj = object.__new__(cls)
+    plain, factories = _defaults(cls)
+    d = obj.__dict__
+    d.update(plain)
+    for name, make in factories:
+        d[name] = make()
+    d.update(kwargs)
+    obj.__post_init__()
+    return obj
 
 
 def _coerce(tp: Any, value: Any, schema: str, path: str) -> Any:
@@ -214,27 +248,29 @@ def _validate_fields(obj: Any, schema: str, prefix: str) -> None:
             if not fp.nullable:
                 raise MessageError(schema, prefix + fp.name, "must not be null")
             continue
-        path = prefix + fp.name
-        if fp.scalar:
-            _scalar(fp.base, v, schema, path)
-        else:
-            _check_type(fp.base, v, schema, path)
-        m = fp.meta
-        if m.get("choices") is not None and v not in m["choices"]:
-            raise MessageError(schema, path, f"{v!r} is not one of {', '.join(map(str, m['choices']))}")
         t = type(v)
-        if t is float or t is int:
+        # Fast path: the common, valid scalar needs no call; anything else goes the long way.
+        if fp.scalar and (t is fp.base or (t is int and fp.base is float)):
+            pass
+        elif fp.scalar:
+            _scalar(fp.base, v, schema, prefix + fp.name)
+        else:
+            _check_type(fp.base, v, schema, prefix + fp.name)
+        if fp.choices is not None and v not in fp.choices:
+            raise MessageError(schema, prefix + fp.name,
+                               f"{v!r} is not one of {', '.join(map(str, fp.meta['choices']))}")
+        if t is str:
+            if fp.max_len is not None and len(v) > fp.max_len:
+                raise MessageError(schema, prefix + fp.name, f"longer than {fp.max_len} characters")
+        elif t is float or t is int:
             if t is float and not math.isfinite(v):
-                raise MessageError(schema, path, f"must be finite, got {v!r}")
-            if m.get("min") is not None and v < m["min"]:
-                raise MessageError(schema, path, f"must be >= {m['min']}, got {v!r}")
-            if m.get("max") is not None and v > m["max"]:
-                raise MessageError(schema, path, f"must be <= {m['max']}, got {v!r}")
-        elif t is str:
-            if m.get("max_len") is not None and len(v) > m["max_len"]:
-                raise MessageError(schema, path, f"longer than {m['max_len']} characters")
-        elif t is tuple and m.get("max") is not None and len(v) > m["max"]:
-            raise MessageError(schema, path, f"more than {m['max']} items")
+                raise MessageError(schema, prefix + fp.name, f"must be finite, got {v!r}")
+            if fp.lo is not None and v < fp.lo:
+                raise MessageError(schema, prefix + fp.name, f"must be >= {fp.lo}, got {v!r}")
+            if fp.hi is not None and v > fp.hi:
+                raise MessageError(schema, prefix + fp.name, f"must be <= {fp.hi}, got {v!r}")
+        elif t is tuple and fp.hi is not None and len(v) > fp.hi:
+            raise MessageError(schema, prefix + fp.name, f"more than {fp.hi} items")
 
 
 def _check_type(tp: Any, v: Any, schema: str, path: str) -> None:
