@@ -8,8 +8,10 @@ twice after dedupe has let it through, gives the same snapshot — which is what
 makes replays and checkpoint restarts land on identical stored values.
 
 - Sliding counts: events in ``(T - w, T]`` where ``T`` is the latest event time.
-- Interest: exponentially decayed per category/brand,
-  ``Σ 2^-((T - t_i) / half_life)``, kept as a score at a reference time.
+- Interest: exponentially decayed per category/brand, ``Σ 2^-((T - t_i) / half_life)``.
+  Stored as ``Σ 2^((t_i - anchor) / half_life)`` so an event adds one weight and
+  decays nothing; the anchor moves forward in whole half-lives (an exact ×2^-k),
+  and ``snapshot`` scales to ``T`` once.
 - Session: the run of events ending at ``T`` whose gaps are ≤ ``session_gap``.
 """
 from __future__ import annotations
@@ -47,9 +49,9 @@ class ProfileParams:
 class ProfileState:
     ts: list[int] = field(default_factory=list)        # sorted event times within the horizon
     types: list[int] = field(default_factory=list)     # event type index, parallel to ts
-    cat: dict[str, float] = field(default_factory=dict)    # decayed interest at ref_ts
+    cat: dict[str, float] = field(default_factory=dict)    # interest, scaled to anchor_ts
     brand: dict[str, float] = field(default_factory=dict)
-    ref_ts: int = -1                                    # -1: no event yet
+    anchor_ts: int = -1                                 # -1: no event yet
     last_event_ts: int = NEVER
     last_cart_ts: int = NEVER
     last_purchase_ts: int = NEVER
@@ -70,8 +72,7 @@ class EventView:
     price: float | None = None
 
 
-def _decay(score: float, dt_ms: int, half_life_s: int) -> float:
-    return score * 2.0 ** (-dt_ms / (half_life_s * 1000.0))
+_REANCHOR_HALF_LIVES = 64   # weights stay below 2^64: far from overflow, exact to rescale
 
 
 def _bump(scores: dict[str, float], key: str | None, weight: float) -> None:
@@ -82,16 +83,16 @@ def _bump(scores: dict[str, float], key: str | None, weight: float) -> None:
 def apply(state: ProfileState, ev: EventView, p: ProfileParams) -> None:
     """Fold one (already deduplicated, on-time) event into ``state``."""
     t = int(ev.ts)
-    if t > state.ref_ts:
-        # Move the decayed scores' reference forward to the newest event.
-        if state.ref_ts >= 0:
-            dt = t - state.ref_ts
-            state.cat = {k: _decay(v, dt, p.half_life_s) for k, v in state.cat.items()}
-            state.brand = {k: _decay(v, dt, p.half_life_s) for k, v in state.brand.items()}
-        state.ref_ts = t
-        weight = 1.0
-    else:
-        weight = _decay(1.0, state.ref_ts - t, p.half_life_s)
+    hl_ms = p.half_life_s * 1000
+    if state.anchor_ts < 0:
+        state.anchor_ts = t
+    elif t - state.anchor_ts > _REANCHOR_HALF_LIVES * hl_ms:
+        k = (t - state.anchor_ts) // hl_ms
+        scale = 2.0 ** -k
+        state.cat = {c: v * scale for c, v in state.cat.items()}
+        state.brand = {b: v * scale for b, v in state.brand.items()}
+        state.anchor_ts += k * hl_ms
+    weight = 2.0 ** ((t - state.anchor_ts) / hl_ms)
     _bump(state.cat, ev.category_id, weight)
     _bump(state.brand, ev.brand_id, weight)
 
@@ -164,6 +165,7 @@ def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
     views = counts[count_feature("view", longest)]
     carts = counts[count_feature("cart", longest)]
     buys = counts[count_feature("purchase", longest)]
+    to_T = 2.0 ** (-(state.last_event_ts - state.anchor_ts) / (p.half_life_s * 1000)) if state.cat else 1.0
     top_cats = _top(state.cat, p.top_k)
     brands = _top(state.brand, 1)
     brand_total = sum(state.brand.values())
@@ -171,8 +173,8 @@ def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
     return {
         **counts,
         "top_categories": [c for c, _ in top_cats],
-        "top_category_scores": [round(s, 6) for _, s in top_cats],
-        "interest_total": round(sum(state.cat.values()), 6),
+        "top_category_scores": [round(s * to_T, 6) for _, s in top_cats],
+        "interest_total": round(sum(state.cat.values()) * to_T, 6),
         "top_brand": brands[0][0] if brands else "",
         "top_brand_share": round(brands[0][1] / brand_total, 6) if brands and brand_total > 0 else 0.0,
         "last_event_ts": state.last_event_ts,

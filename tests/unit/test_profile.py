@@ -48,6 +48,23 @@ def test_decay_halves_per_half_life():
     assert s["interest_total"] == pytest.approx(1.5)
 
 
+def test_decay_over_many_half_lives_matches_the_formula():
+    # 200 half-lives apart: the stored weights are re-anchored (×2^-k) instead of overflowing.
+    rng = random.Random(3)
+    times = sorted(rng.uniform(0, 200 * 3600) for _ in range(300))
+    events = [ev(t, cat=f"c{i % 4}") for i, t in enumerate(times)]
+    state = P.build(events, PARAMS)
+    T = (T0 + int(times[-1] * 1000))
+    expect = {f"c{k}": sum(2.0 ** (-(T - (T0 + int(t * 1000))) / 3.6e6)
+                           for i, t in enumerate(times) if i % 4 == k) for k in range(4)}
+    s = P.snapshot(state, PARAMS)
+    got = dict(zip(s["top_categories"], s["top_category_scores"]))
+    assert got == {c: pytest.approx(round(v, 6), abs=2e-6) for c, v in sorted(expect.items(),
+                   key=lambda kv: -kv[1])[:3]}
+    assert s["interest_total"] == pytest.approx(sum(expect.values()), abs=2e-6)
+    assert max(state.cat.values()) < 2.0 ** 66
+
+
 def test_top_k_orders_by_decayed_interest_then_name():
     events = [ev(0, cat="a"), ev(0, cat="a"), ev(0, cat="a"), ev(100, cat="b"), ev(100, cat="b"),
               ev(200, cat="c"), ev(200, cat="d")]
