@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from udfs.config import ROOT, Config
+from udfs.feast_values import ENCODERS
 from udfs.features import ENTITY_KEY, FEATURE_VIEW, profile_feature_names
 
 
@@ -116,7 +117,7 @@ class RedisProfileWriter:
 
     Feast's write path converts a DataFrame through pandas/arrow into protobufs
     value by value, which costs more than the profile step itself. This builds the
-    same ``ValueProto``s directly and stores them with Feast's own key and field
+    same ``ValueProto`` bytes directly (``udfs.feast_values``) and stores them with Feast's own key and field
     functions and its newer-timestamp-wins rule, so the bytes in Redis are
     identical (``tests/integration/test_feast_writer.py`` proves it by comparing
     both paths' hashes, also after a sequence of updates, and reading back through
@@ -157,19 +158,6 @@ class RedisProfileWriter:
                 self.project, EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(string_val=user_id)]), 3)
         return k
 
-    @staticmethod
-    def _value(dtype: str, v):
-        from feast.protos.feast.types.Value_pb2 import DoubleList, StringList, Value
-        if dtype == "int64":
-            return Value(int64_val=int(v))
-        if dtype == "float":
-            return Value(double_val=float(v))
-        if dtype == "string":
-            return Value(string_val=str(v))
-        if dtype == "string_list":
-            return Value(string_list_val=StringList(val=list(v)))
-        return Value(double_list_val=DoubleList(val=[float(x) for x in v]))
-
     def _encoded(self, dtype: str, v) -> bytes:
         # Counts, timestamps and ids repeat a lot across users: encode each once.
         if dtype in ("int64", "string"):
@@ -178,9 +166,9 @@ class RedisProfileWriter:
             if b is None:
                 if len(self._memo) > 100_000:
                     self._memo.clear()
-                b = self._memo[key] = self._value(dtype, v).SerializeToString()
+                b = self._memo[key] = ENCODERS[dtype](v)
             return b
-        return self._value(dtype, v).SerializeToString()
+        return ENCODERS[dtype](v)
 
     def stored_versions_us(self, user_ids: Sequence[str]) -> list[int | None]:
         """Each user's stored profile version (µs, see ``version_timestamp``), or None; one pipeline."""
