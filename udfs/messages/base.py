@@ -19,6 +19,7 @@ import typing
 from typing import Any, ClassVar, Mapping
 
 from udfs.errors import MessageError
+from udfs.messages.compiled import FALLBACK, compile_builder
 
 _MISSING = dataclasses.MISSING
 
@@ -119,7 +120,12 @@ class Message:
         v = data.get("v")
         if v != cls.VERSION:
             raise MessageError(cls.SCHEMA, "v", f"unsupported version {v!r} (this reader knows {cls.VERSION})")
-        return _build(cls, data, cls.SCHEMA, "", envelope=True)
+        fast = _compiled(cls)
+        if fast is not None:
+            obj = fast(data)
+            if obj is not FALLBACK:
+                return obj
+        return _build(cls, data, cls.SCHEMA, "", envelope=True)   # slow path: raises the exact error
 
     def check(self) -> None:
         """Cross-field rules; override and raise ``self.error(field, reason)``."""
@@ -144,6 +150,13 @@ def _plain(obj: Any) -> Any:
 
 
 _ENVELOPE = frozenset(("schema", "v"))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(cls: type):
+    """The class's compiled decoder for valid input (``udfs.messages.compiled``), or None."""
+    plans, _ = _layout(cls)
+    return compile_builder(cls, plans, _defaults(cls)[0], _ENVELOPE)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,79 @@
+"""The compiled decoder and the generic one agree on every input: same object or same error."""
+import math
+import random
+
+import pytest
+
+from udfs.errors import MessageError
+from udfs.messages import base
+from udfs.messages.compiled import FALLBACK
+
+from tests.unit.test_messages import EXAMPLES
+
+pytestmark = pytest.mark.unit
+
+COMPILED = [cls for cls in EXAMPLES if base._compiled(cls) is not None]
+
+ODD_VALUES = [None, True, False, 0, -1, 1, 2**63, 1.5, -0.5, math.nan, math.inf, -math.inf, "", "x",
+              "x" * 129, "x" * 600, "view", "purchase", "mobile", "invalid", [], {}, ["a"], 1e7, 1e7 + 1]
+
+
+def generic(cls, doc):
+    try:
+        return ("ok", base._build(cls, doc, cls.SCHEMA, "", envelope=True))
+    except MessageError as e:
+        return ("error", e.field, e.reason)
+
+
+def fast(cls, doc):
+    try:
+        return ("ok", cls.from_dict(doc))
+    except MessageError as e:
+        return ("error", e.field, e.reason)
+
+
+def mutations(doc, rng, n):
+    fields = [k for k in doc if k not in ("schema", "v")]
+    for _ in range(n):
+        d = dict(doc)
+        for _ in range(rng.randint(1, 3)):
+            op = rng.random()
+            if op < 0.2:
+                d.pop(rng.choice(fields), None)
+            elif op < 0.3:
+                d[rng.choice(["extra", "Type", "tz"])] = 1
+            elif op < 0.4:
+                d[rng.choice(fields)] = d.get(rng.choice(fields))   # another field's value
+            else:
+                d[rng.choice(fields)] = rng.choice(ODD_VALUES)
+        yield d
+
+
+def test_some_formats_compile():
+    assert {c.__name__ for c in COMPILED} >= {"ClickEvent", "Impression", "DeadLetter"}
+
+
+@pytest.mark.parametrize("cls", COMPILED, ids=lambda c: c.__name__)
+def test_compiled_decoder_agrees_with_the_generic_one(cls):
+    rng = random.Random(11)
+    doc = EXAMPLES[cls].to_dict()
+    assert base._compiled(cls)(doc) == EXAMPLES[cls]          # the valid case takes the fast path
+    seen_errors = 0
+    for d in mutations(doc, rng, 3000):
+        want, got = generic(cls, d), fast(cls, d)
+        if want[0] == "ok":
+            assert got[0] == "ok" and got[1] == want[1] and type(got[1]) is cls, d
+            assert {k: type(v) for k, v in vars(got[1]).items()} == \
+                   {k: type(v) for k, v in vars(want[1]).items()}, d   # int widened to float alike
+        else:
+            seen_errors += 1
+            assert got == want, d
+    assert seen_errors > 1000      # the mutations did reach the error paths
+
+
+def test_fast_path_falls_back_rather_than_deciding_an_invalid_input():
+    cls = EXAMPLES.__iter__().__next__()
+    doc = {**EXAMPLES[cls].to_dict(), "ts": -5}
+    assert base._compiled(cls)(doc) is FALLBACK
+    with pytest.raises(MessageError, match="ts"):
+        cls.from_dict(doc)
