@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Protocol
 
 from udfs.features import EVENT_TYPES, NEVER, count_feature
 
@@ -62,6 +62,15 @@ class ProfileState:
     purchased_n: int = 0
 
 
+class EventLike(Protocol):
+    """What ``apply`` reads of an event: ``EventView`` or the wire class itself."""
+    ts: int
+    type: str
+    category_id: str | None
+    brand_id: str | None
+    price: float | None
+
+
 @dataclass(frozen=True)
 class EventView:
     """The fields of a clickstream event the profile uses (decoupled from the wire class)."""
@@ -80,7 +89,7 @@ def _bump(scores: dict[str, float], key: str | None, weight: float) -> None:
         scores[key] = scores.get(key, 0.0) + weight
 
 
-def apply(state: ProfileState, ev: EventView, p: ProfileParams) -> None:
+def apply(state: ProfileState, ev: EventLike, p: ProfileParams) -> None:
     """Fold one (already deduplicated, on-time) event into ``state``."""
     t = int(ev.ts)
     hl_ms = p.half_life_s * 1000

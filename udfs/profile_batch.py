@@ -96,7 +96,7 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
                 continue
             st.seen[ev.event_id] = ev.ts
             before = st.profile.last_event_ts
-            P.apply(st.profile, P.EventView(ev.ts, ev.type, ev.category_id, ev.brand_id, ev.price), params)
+            P.apply(st.profile, ev, params)   # a ClickEvent has every field EventLike asks for
             st.revision = 0 if st.profile.last_event_ts > before else st.revision + 1
             st.applied += 1
             res.counts["applied"] += 1

@@ -77,3 +77,16 @@ def test_fast_path_falls_back_rather_than_deciding_an_invalid_input():
     assert base._compiled(cls)(doc) is FALLBACK
     with pytest.raises(MessageError, match="ts"):
         cls.from_dict(doc)
+
+
+@pytest.mark.parametrize("text", ['{"a":1}', ' {"a":1}', '{"a":1} ', '{"a":1}x', '[1,2]', '', 'nul', '"s"',
+                                  '1', 'NaN', '{"a":1}{"b":2}', '{"a":', '\n{"a":[1,{"b":null}]}\n'])
+def test_fast_json_parse_matches_json_loads(text):
+    import json
+
+    def outcome(f):
+        try:
+            return ("ok", f(text))
+        except json.JSONDecodeError as e:
+            return ("error", e.msg, e.pos)
+    assert outcome(base._loads) == outcome(json.loads)
