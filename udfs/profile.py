@@ -17,6 +17,7 @@ makes replays and checkpoint restarts land on identical stored values.
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
@@ -140,16 +141,18 @@ def expired(state: ProfileState, now_ms: int, p: ProfileParams) -> bool:
     return state.last_event_ts != NEVER and now_ms - state.last_event_ts > p.ttl_s * 1000
 
 
+@functools.lru_cache(maxsize=16)
+def _count_names(windows_s: tuple[int, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(count_feature(t, w) for t in EVENT_TYPES) for w in windows_s)
+
+
 def window_counts(state: ProfileState, p: ProfileParams) -> dict[str, int]:
     T = state.last_event_ts
     out: dict[str, int] = {}
-    for w in p.windows_s:
-        lo = bisect.bisect_right(state.ts, T - w * 1000)
-        counts = [0] * len(EVENT_TYPES)
-        for ti in state.types[lo:]:
-            counts[ti] += 1
-        for t, c in zip(EVENT_TYPES, counts):
-            out[count_feature(t, w)] = c
+    for w, names in zip(p.windows_s, _count_names(p.windows_s)):
+        tail = state.types[bisect.bisect_right(state.ts, T - w * 1000):]
+        for i, name in enumerate(names):
+            out[name] = tail.count(i)
     return out
 
 

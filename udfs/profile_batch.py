@@ -9,7 +9,7 @@ one write per user per batch, not per event) and returns the users' new profiles
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterable, MutableMapping, Protocol
 
 from udfs import profile as P
@@ -35,6 +35,12 @@ class UserState:
     applied: int = 0
     written_ms: int = 0     # processing time of the last write (for the state TTL)
 
+    def __reduce__(self):
+        # Pickled once per user per slice into Flink state: one flat tuple, no attribute
+        # names or nested class records (half the bytes and time of the default).
+        return _restore, (astuple_shallow(self.profile), self.seen, self.revision, self.applied,
+                          self.written_ms)
+
     def version_us(self) -> int:
         """Monotonic version of this profile, in µs of event time (the Feast write timestamp).
 
@@ -42,6 +48,18 @@ class UserState:
         event bumps it by 1 µs so Feast (which keeps only newer writes) takes it.
         """
         return self.profile.last_event_ts * 1000 + min(self.revision, MAX_REVISION)
+
+
+_PROFILE_FIELDS = tuple(f.name for f in fields(P.ProfileState))
+
+
+def astuple_shallow(profile: P.ProfileState) -> tuple:
+    """The profile's fields in declaration order, not copied (``dataclasses.astuple`` deep-copies)."""
+    return tuple(getattr(profile, n) for n in _PROFILE_FIELDS)
+
+
+def _restore(profile_fields: tuple, seen: dict, revision: int, applied: int, written_ms: int) -> UserState:
+    return UserState(P.ProfileState(*profile_fields), seen, revision, applied, written_ms)
 
 
 @dataclass(frozen=True)

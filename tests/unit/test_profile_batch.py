@@ -121,3 +121,16 @@ def test_seen_ids_are_pruned_to_the_dedupe_horizon():
     store = B.DictStore()
     run(on_time(*[click(i, sec=i * 60) for i in range(200)]), store)  # 200 minutes of events
     assert len(store["u1"].seen) <= 61
+
+
+def test_user_state_survives_pickling_as_flink_state_holds_it():
+    import pickle
+    _, store = run(on_time(*(click(i, category_id=f"c{i % 3}", brand_id=f"b{i % 2}") for i in range(30))))
+    st = store["u1"]
+    st.revision, st.written_ms = 2, 12345
+    back = pickle.loads(pickle.dumps(st))
+    assert back == st and back.version_us() == st.version_us()
+    # and it keeps folding exactly like the original
+    more = on_time(click(40, sec=40), click(41, sec=41))
+    a, b = B.DictStore(u1=st), B.DictStore(u1=back)
+    assert run(more, a)[0].updates[0].snapshot == run(more, b)[0].updates[0].snapshot
