@@ -30,12 +30,15 @@ class _CachedMapState:
     to Flink state, which is what checkpoints hold; the cache only saves the reads.
     It is rebuilt empty whenever the function is (re)opened, i.e. after any restore,
     and it applies the state TTL itself (from the last write, like Flink's TTL).
+    Writes are collected and handed to Flink in one ``put_all`` per slice (``flush``):
+    one JVM call instead of one per user, which was a fifth of the step.
     """
 
     def __init__(self, state, ttl_ms: int, capacity: int):
         import collections
         self.state, self.ttl_ms, self.capacity = state, ttl_ms, capacity
         self.cache: "collections.OrderedDict" = collections.OrderedDict()
+        self.dirty: dict = {}
         self.shard = None
         self.now_ms = 0
 
@@ -52,8 +55,14 @@ class _CachedMapState:
 
     def put(self, user_id, st):
         st.written_ms = self.now_ms
-        self.state.put(user_id, st)
+        self.dirty[user_id] = st
         self._remember((self.shard, user_id), st)
+
+    def flush(self):
+        """Hand this slice's writes to Flink state (before the element ends, so before any barrier)."""
+        if self.dirty:
+            self.state.put_all(self.dirty)
+            self.dirty = {}
 
     def _remember(self, key, st):
         self.cache[key] = st
@@ -97,6 +106,7 @@ class ProfileFunction(KeyedProcessFunction):
                                     dedupe_horizon_ms=self.cfg.profile.dedupe_horizon_s * 1000,
                                     now_ms=now_ms, source_topic=self.source_topic,
                                     stage="profile.apply.v1")
+        self.store.flush()
         if self.writer is not None and res.updates:
             from udfs.feast_store import version_timestamp
             size = self.cfg.profile.batch_size

@@ -9,6 +9,7 @@ one write per user per batch, not per event) and returns the users' new profiles
 from __future__ import annotations
 
 import collections
+import operator
 from dataclasses import dataclass, field, fields
 from typing import Iterable, MutableMapping, Protocol
 
@@ -50,12 +51,8 @@ class UserState:
         return self.profile.last_event_ts * 1000 + min(self.revision, MAX_REVISION)
 
 
-_PROFILE_FIELDS = tuple(f.name for f in fields(P.ProfileState))
-
-
-def astuple_shallow(profile: P.ProfileState) -> tuple:
-    """The profile's fields in declaration order, not copied (``dataclasses.astuple`` deep-copies)."""
-    return tuple(getattr(profile, n) for n in _PROFILE_FIELDS)
+# The profile's fields in declaration order, not copied (``dataclasses.astuple`` deep-copies).
+astuple_shallow = operator.attrgetter(*(f.name for f in fields(P.ProfileState)))
 
 
 def _restore(profile_fields: tuple, seen: dict, revision: int, applied: int, written_ms: int) -> UserState:
