@@ -11,6 +11,8 @@ a 2 s warm-up and waits at most 30 s for the answers (variants: half as long).
 * floors, same run: Kafka produce→consume alone (one hop; the job path has two), one
   profile read alone (Feast's call, and the job's direct read), one ONNX call on 100
   rows, and the job's topology with a do-nothing Python step (``scripts/scoring_echo.py``);
+* CPU per process during the no-op floor and each sweep rate (load generator, broker,
+  Redis, Flink JVM and its busiest threads): what a 2-core box spends where;
 * the job with the scoring settings (``scoring_job``: thread mode, bundle 1 / 1 ms,
   buffer timeout 0) at each ``--sweep`` rate, then a search for the highest rate whose
   p99 stays within 50 ms with every request answered;
@@ -144,8 +146,11 @@ def main(argv=None) -> int:
         log("floors ...")
         floors = W.floors(cfg, world, a.rate, a.duration)
         echo = JobRun(base, a.env, "echo", world, echo=True)
+        cpu = {}
         try:
-            floors["flink"] = benchlib.pct(echo.phase(a.rate, a.duration, "echo").latencies_ms)
+            with benchlib.CpuMeter() as m:
+                floors["flink"] = benchlib.pct(echo.phase(a.rate, a.duration, "echo").latencies_ms)
+            cpu["echo"] = m.cores
         finally:
             echo.stop()
         rates, results = {}, {}
@@ -153,7 +158,9 @@ def main(argv=None) -> int:
         try:
             for r in sweep:
                 log(f"job at {r:.0f}/s ...")
-                results[r] = job.phase(r, a.duration, f"r{r:.0f}")
+                with benchlib.CpuMeter() as m:
+                    results[r] = job.phase(r, a.duration, f"r{r:.0f}")
+                cpu[f"job@{r:.0f}"] = m.cores
                 rates[r] = summary(results[r])
             max_rate, tried = (None, []) if a.no_search else search(job, rates, a.duration, log)
             if a.no_search:
@@ -182,6 +189,7 @@ def main(argv=None) -> int:
            "rates": {str(int(r)): s for r, s in rates.items()}, "search": tried, "variant_rate_rps": vrate,
            "variants": variants, "stages_ms": stages(results[a.rate]), "model": world.model_info,
            "users": len(world.users), "job_startup_s": startup, "duration_s": a.duration,
+           "cpu_cores": cpu,
            "targets": {"p99_ms_at_500": 20, "p50_ms": 8},
            "loadavg_1m": {"before": load_before, "after": os.getloadavg()[0]}}
     rows = [("model", f"{world.model_info['version']} · {world.model_info['trees']} trees · "
@@ -197,6 +205,9 @@ def main(argv=None) -> int:
     rows += [(f"@{int(vrate)}/s {v['name']}", _fmt_rate(v)) for v in variants]
     rows += [(f"stage @ {int(a.rate)}/s: {k}", f"p50 {v['p50']:.3f}  p99 {v['p99']:.3f} ms")
              for k, v in fig["stages_ms"].items()]
+    for phase in ("echo", f"job@{a.rate:.0f}"):
+        rows += [(f"cpu @ {int(a.rate)}/s, {'no-op topology' if phase == 'echo' else 'job'}: {k.strip()}",
+                  f"{v:.2f} cores") for k, v in cpu.get(phase, {}).items()]
     rows += [("load average (1 min) before / after", "%.2f / %.2f  on %d CPUs" % (
         load_before, fig["loadavg_1m"]["after"], os.cpu_count()))]
     benchlib.report("bench_scoring: request → ranked response, end to end", rows, fig, a.out)

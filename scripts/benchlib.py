@@ -83,3 +83,75 @@ def report(title: str, rows: list[tuple[str, str]], figures: dict, out: str | No
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(figures, indent=2) + "\n")
         print(f"\nwrote {out}")
+
+
+def _proc_stat(path: str) -> tuple[str, float]:
+    """(name, user+system CPU seconds) from a /proc/.../stat file."""
+    import os
+    text = Path(path).read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return text[text.index("(") + 1:text.rindex(")")], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_by_marker() -> dict[str, int]:
+    """This process's java children: the Kafka broker and the PyFlink JVM (mini cluster)."""
+    import os
+    found: dict[str, int] = {}
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (p / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid != os.getpid():
+            continue
+        if b"kafka.Kafka" in cmd:
+            found["kafka broker"] = int(p.name)
+        elif b"PythonGatewayServer" in cmd or b"pyflink" in cmd:
+            found["flink JVM"] = int(p.name)
+        elif b"redis-server" in cmd:
+            found["redis"] = int(p.name)
+    return found
+
+
+class CpuMeter:
+    """Cores used per process over a stretch of wall time (``with CpuMeter(...) as m: ...``).
+
+    Counts this process (the load generator), its Kafka broker, Redis and Flink JVM
+    children, and the busiest threads of the Flink JVM (the Python step runs on its task
+    thread in thread mode), so a benchmark can show where a 2-core box's CPU went.
+    """
+
+    def __init__(self, flink_threads: int = 4):
+        self.flink_threads = flink_threads
+        self.cores: dict[str, float] = {}
+
+    def _sample(self) -> dict[tuple[str, str], float]:
+        import os
+        out: dict[tuple[str, str], float] = {("load generator (this process)", ""): _proc_stat(
+            f"/proc/{os.getpid()}/stat")[1]}
+        for name, pid in _children_by_marker().items():
+            try:
+                out[(name, "")] = _proc_stat(f"/proc/{pid}/stat")[1]
+                if name == "flink JVM":
+                    for t in Path(f"/proc/{pid}/task").iterdir():
+                        tname, cpu = _proc_stat(str(t / "stat"))
+                        out[(name, f"{tname} #{t.name}")] = cpu
+            except OSError:
+                continue
+        return out
+
+    def __enter__(self) -> "CpuMeter":
+        self._t0, self._a = time.monotonic(), self._sample()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        b, wall = self._sample(), time.monotonic() - self._t0
+        delta = {k: v - self._a.get(k, 0.0) for k, v in b.items()}
+        self.cores = {name: round(d / wall, 3) for (name, thread), d in delta.items() if not thread}
+        threads = sorted(((d, thread.split(" #")[0]) for (name, thread), d in delta.items() if thread),
+                         reverse=True)[: self.flink_threads]
+        for d, tname in threads:
+            self.cores[f"  flink thread: {tname}"] = round(d / wall, 3)
