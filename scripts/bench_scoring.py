@@ -10,7 +10,8 @@ a 2 s warm-up and waits at most 30 s for the answers (variants: half as long).
 
 * floors, same run: Kafka produce→consume alone (one hop; the job path has two), one
   profile read alone (Feast's call, and the job's direct read), one ONNX call on 100
-  rows, and the job's topology with a do-nothing Python step (``scripts/scoring_echo.py``);
+  rows, the job's topology with a do-nothing Python step (``scripts/scoring_echo.py``), and
+  the same without the Python key_by (one operator: PyFlink's minimum);
 * CPU per process during the no-op floor and each sweep rate (load generator, broker,
   Redis, Flink JVM and its busiest threads): what a 2-core box spends where;
 * the job with the scoring settings (``scoring_job``: thread mode, bundle 1 / 1 ms,
@@ -69,7 +70,7 @@ class JobRun:
     """One job (its own request/response topics, so runs never see each other's traffic)."""
 
     def __init__(self, base: list[str], env: str, name: str, world, echo: bool = False,
-                 warm_s: float = WARMUP_S, **job):
+                 warm_s: float = WARMUP_S, lean: bool = False, **job):
         sets = base + [f"kafka.topics.ad_requests.name=req-{name}", f"kafka.topics.ranked_ads.name=resp-{name}",
                        f"scoring_job.group_id=bench-{name}"]
         cfg = config.load(env, overrides=sets)
@@ -79,21 +80,23 @@ class JobRun:
         create_topics(self.cfg)
         self.world = world
         self.responses = Responses(self.cfg)
-        self.client = self._echo() if echo else start(self.cfg)
+        self.client = self._echo(lean) if echo else start(self.cfg)
         self.startup_s = wait_ready(self.cfg, self.responses, world.request)
         run_phase(self.cfg, self.responses, world.request, rate=WARMUP_RATE, duration=warm_s, warmup=0,
                   prefix="warm", drain_s=60)
 
-    def _echo(self):
+    def _echo(self, lean: bool):
         from pyflink.common import Types
 
         from jobs.common import table_env
         from jobs.scoring import JOB, _request_key, add_sinks, latency_settings, request_source
-        from scripts.scoring_echo import EchoFunction
+        from scripts.scoring_echo import EchoFunction, LeanEchoFunction
         from udfs.flink_scoring import OUTPUT_TYPE
         env, tenv = table_env(self.cfg, JOB + "-echo", latency_settings(self.cfg))
-        add_sinks(tenv, request_source(env, self.cfg).key_by(_request_key, key_type=Types.STRING())
-                  .process(EchoFunction(), output_type=OUTPUT_TYPE).name("echo").uid("echo.v1"), self.cfg)
+        src = request_source(env, self.cfg)
+        step = (src.process(LeanEchoFunction(), output_type=OUTPUT_TYPE) if lean else
+                src.key_by(_request_key, key_type=Types.STRING()).process(EchoFunction(), output_type=OUTPUT_TYPE))
+        add_sinks(tenv, step.name("echo").uid("echo.v1"), self.cfg)
         return env.execute_async(JOB + "-echo")
 
     def phase(self, rate: float, duration: float, tag: str, drain_s: float = 30.0):
@@ -153,6 +156,11 @@ def main(argv=None) -> int:
             cpu["echo"] = m.cores
         finally:
             echo.stop()
+        lean = JobRun(base, a.env, "lean", world, echo=True, lean=True)
+        try:
+            floors["flink_lean"] = benchlib.pct(lean.phase(a.rate, a.duration, "lean").latencies_ms)
+        finally:
+            lean.stop()
         rates, results = {}, {}
         job = JobRun(base, a.env, "main", world)
         try:
@@ -185,6 +193,8 @@ def main(argv=None) -> int:
            "candidates": world.candidates, "max_rate_p99_50ms": max_rate,
            **{f"floor_{k}_{q}_ms": floors[k][q] for k in ("kafka", "feast", "onnx", "flink") for q in ("p99", "p50")},
            "floor_direct_read_p99_ms": floors["direct_read"]["p99"],
+           "floor_flink_lean_p99_ms": floors["flink_lean"]["p99"],
+           "floor_flink_lean_p50_ms": floors["flink_lean"]["p50"],
            "floor_direct_read_p50_ms": floors["direct_read"]["p50"],
            "rates": {str(int(r)): s for r, s in rates.items()}, "search": tried, "variant_rate_rps": vrate,
            "variants": variants, "stages_ms": stages(results[a.rate]), "model": world.model_info,
@@ -198,7 +208,8 @@ def main(argv=None) -> int:
             ("floor: feast get_online_features, 1 user", _fmt(floors["feast"])),
             ("floor: direct profile read (the job's)", _fmt(floors["direct_read"])),
             ("floor: onnx, 100 rows", _fmt(floors["onnx"])),
-            (f"floor: job topology, no-op Python @ {int(a.rate)}/s", _fmt(floors["flink"]))]
+            (f"floor: job topology, no-op Python @ {int(a.rate)}/s", _fmt(floors["flink"])),
+            (f"floor: no key_by, one no-op Python operator @ {int(a.rate)}/s", _fmt(floors["flink_lean"]))]
     rows += [(f"job @ {int(r)}/s", _fmt_rate(s)) for r, s in rates.items()]
     rows += [(f"search @ {int(s['rate_rps'])}/s", _fmt_rate(s)) for s in tried]
     rows += [("max rate with p99 <= 50 ms", f"{max_rate:.0f}/s" if max_rate else "none of the rates tried")]
