@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from udfs.config import ROOT, Config
-from udfs.feast_values import ENCODERS
+from udfs.feast_values import ENCODERS, field_name, redis_key
 from udfs.features import ENTITY_KEY, FEATURE_VIEW, profile_feature_names
 
 
@@ -133,11 +133,11 @@ class RedisProfileWriter:
         import collections
 
         import redis
-        from feast.infra.online_stores.helpers import _mmh3
+
         from udfs.features import profile_features
         self.project = cfg.feast.project
         self.client = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db)
-        self.features = [(f.name, f.dtype, _mmh3(f"{FEATURE_VIEW}:{f.name}"))
+        self.features = [(f.name, f.dtype, field_name(FEATURE_VIEW, f.name))
                          for f in profile_features(cfg.profile.windows.count_windows_s)]
         self.ts_field = f"_ts:{FEATURE_VIEW}".encode()
         self._memo: dict[tuple, bytes] = {}
@@ -149,13 +149,9 @@ class RedisProfileWriter:
     def _key(self, user_id: str) -> bytes:
         k = self._keys.get(user_id)
         if k is None:
-            from feast.infra.online_stores.helpers import _redis_key
-            from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-            from feast.protos.feast.types.Value_pb2 import Value
             if len(self._keys) >= max(self.capacity, 1):
                 self._keys.clear()
-            k = self._keys[user_id] = _redis_key(
-                self.project, EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(string_val=user_id)]), 3)
+            k = self._keys[user_id] = redis_key(self.project, ENTITY_KEY, user_id)
         return k
 
     def _encoded(self, dtype: str, v) -> bytes:

@@ -1,15 +1,18 @@
-"""Feast's ``ValueProto`` bytes for the profile's five feature types, built by hand.
+"""Feast's Redis online-store bytes, built by hand: keys, field names and ``ValueProto`` values.
 
 Building a protobuf message per value and serialising it was a third of the
-profile writer's time. The wire format of these five cases is small and fixed
-(proto3, a ``oneof`` member is written even when it holds its default), so the
-bytes are assembled directly. ``tests/unit/test_feast_values.py`` checks every
-encoder against Feast's own ``Value(...).SerializeToString()``, field numbers included.
+profile writer's time, and importing Feast for its key helpers cost every job
+start ~3 s. The formats are small and fixed — the entity key serialisation v3 for
+one string join key, murmur3 field names, and proto3 values (a ``oneof`` member is
+written even when it holds its default) — so the bytes are assembled directly.
+``tests/unit/test_feast_values.py`` checks each against Feast's own functions.
 """
 from __future__ import annotations
 
 import struct
 from typing import Any, Callable
+
+import mmh3
 
 # (field number << 3) | wire type, of feast.types.Value's oneof members
 _INT64 = b"\x20"          # int64_val = 4, varint
@@ -69,3 +72,18 @@ ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "int64": int64, "float": double, "string": string,
     "string_list": string_list, "float_list": double_list,
 }
+
+
+_STRING_TYPE = 2   # feast.value_type.ValueType.STRING
+
+
+def redis_key(project: str, join_key: str, value: str) -> bytes:
+    """Feast's ``_redis_key`` for one string join key (entity key serialisation v3)."""
+    k, v = join_key.encode("utf-8"), value.encode("utf-8")
+    return (struct.pack("<III", 1, _STRING_TYPE, len(k)) + k
+            + struct.pack("<II", _STRING_TYPE, len(v)) + v + project.encode("utf-8"))
+
+
+def field_name(view: str, feature: str) -> bytes:
+    """Feast's Redis hash field of a feature: murmur3_32 of ``view:feature``, 4 bytes little-endian."""
+    return struct.pack("<I", mmh3.hash(f"{view}:{feature}", signed=False))

@@ -3,8 +3,8 @@
 Feast's ``get_online_features`` spends most of its ~0.5 ms per call planning the
 request (registry look-ups, feature-reference resolution, response protobufs,
 ``to_dict``) rather than in Redis. This reader does what Feast's Redis online
-store does underneath — same key (``_redis_key``, serialisation v3), same field
-names (``mmh3("<view>:<feature>")`` plus ``_ts:<view>``), one ``HMGET``, the same
+store does underneath — same key (``_redis_key``, serialisation v3) and field names
+(``mmh3("<view>:<feature>")`` plus ``_ts:<view>``), both from ``udfs.feast_values``, one ``HMGET``, the same
 ``ValueProto`` decoding and Python conversion (``feast_value_type_to_python_type``)
 — once per call and nothing else. ``tests/integration/test_online_read.py`` checks
 that it returns exactly what ``ProfileReader.read`` (Feast) returns.
@@ -15,26 +15,22 @@ bounded by ``scoring_job.profile_timeout_ms`` (connect and read).
 from __future__ import annotations
 
 from udfs.config import Config
+from udfs.feast_values import field_name, redis_key
 from udfs.features import ENTITY_KEY, FEATURE_VIEW, served_profile_features
 
 
 class OnlineProfileReader:
     def __init__(self, cfg: Config, *, socket_timeout_ms: int | None = None):
         import redis
-        from feast.infra.online_stores.helpers import _mmh3
         self.project = cfg.feast.project
         self.names = served_profile_features(cfg.profile.windows.count_windows_s)
-        self.fields = [_mmh3(f"{FEATURE_VIEW}:{n}") for n in self.names] + [f"_ts:{FEATURE_VIEW}".encode()]
+        self.fields = [field_name(FEATURE_VIEW, n) for n in self.names] + [f"_ts:{FEATURE_VIEW}".encode()]
         t = None if socket_timeout_ms is None else socket_timeout_ms / 1000
         self.client = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
                                   socket_timeout=t, socket_connect_timeout=t)
 
     def key(self, user_id: str) -> bytes:
-        from feast.infra.online_stores.helpers import _redis_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-        return _redis_key(self.project, EntityKey(join_keys=[ENTITY_KEY],
-                                                  entity_values=[Value(string_val=user_id)]), 3)
+        return redis_key(self.project, ENTITY_KEY, user_id)
 
     def read(self, user_id: str) -> dict | None:
         """Feature name → value as Feast returns it; None when the user has no stored profile."""

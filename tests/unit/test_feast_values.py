@@ -50,3 +50,33 @@ def test_nan_encodes_like_feast():
 
 def test_every_profile_feature_type_has_an_encoder():
     assert {f.dtype for f in profile_features((600, 3600, 86400))} <= set(FV.ENCODERS)
+
+
+@pytest.mark.parametrize("user", ["u1", "", "tb-u12345", "é 漢字 🙂", "x" * 300])
+def test_redis_key_matches_feasts(user):
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    want = _redis_key("adstream", EntityKey(join_keys=["user_id"],
+                                            entity_values=[Value.Value(string_val=user)]), 3)
+    assert FV.redis_key("adstream", "user_id", user) == want
+
+
+def test_field_names_match_feasts():
+    from feast.infra.online_stores.helpers import _mmh3
+    for f in profile_features((600, 3600, 86400)):
+        assert FV.field_name("user_profile", f.name) == _mmh3(f"user_profile:{f.name}")
+
+
+def test_the_profile_writer_does_not_import_feast():
+    # Importing Feast costs a job ~3 s at every start; the writer needs none of it.
+    import subprocess
+    import sys
+
+    from udfs.config import ROOT
+    code = ("import sys\nfrom udfs import config, feast_store\n"
+            "w = feast_store.RedisProfileWriter(config.load('test'))\n"
+            "w._key('u1'); w._encoded('float_list', [1.0])\n"
+            "from udfs.flink_profile import ProfileFunction\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'feast')\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
