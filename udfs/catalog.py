@@ -71,8 +71,18 @@ def _as_tuple(obj: Any, field: str) -> None:
 
 # --------------------------------------------------------------------- entities
 
+class _Identified:
+    """What the three entity kinds share: ``id`` is the value of their ``ID_FIELD``."""
+    ENTITY: ClassVar[str] = ""
+    ID_FIELD: ClassVar[str] = ""
+
+    @property
+    def id(self) -> str:
+        return getattr(self, self.ID_FIELD)
+
+
 @dataclass(frozen=True, kw_only=True)
-class Advertiser:
+class Advertiser(_Identified):
     ENTITY: ClassVar[str] = "advertiser"
     ID_FIELD: ClassVar[str] = "advertiser_id"
 
@@ -83,10 +93,6 @@ class Advertiser:
     def __post_init__(self) -> None:
         _require_id(self, "advertiser_id")
         _check_choice(self, "status", ADVERTISER_STATUSES)
-
-    @property
-    def id(self) -> str:
-        return self.advertiser_id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +142,7 @@ class Schedule:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Campaign:
+class Campaign(_Identified):
     ENTITY: ClassVar[str] = "campaign"
     ID_FIELD: ClassVar[str] = "campaign_id"
 
@@ -164,13 +170,9 @@ class Campaign:
             if not isinstance(getattr(self, f), tp):
                 raise _fail(self, f, f"expected {tp.__name__}")
 
-    @property
-    def id(self) -> str:
-        return self.campaign_id
-
 
 @dataclass(frozen=True, kw_only=True)
-class Creative:
+class Creative(_Identified):
     ENTITY: ClassVar[str] = "creative"
     ID_FIELD: ClassVar[str] = "creative_id"
 
@@ -200,10 +202,6 @@ class Creative:
             if not isinstance(getattr(self, f), str):
                 raise _fail(self, f, f"expected a string, got {getattr(self, f)!r}")
         # title/landing_url/category may be missing here: review rejects such a creative.
-
-    @property
-    def id(self) -> str:
-        return self.creative_id
 
 
 Entity = Union[Advertiser, Campaign, Creative]
