@@ -166,40 +166,39 @@ class RedisProfileWriter:
             return b
         return ENCODERS[dtype](v)
 
-    def stored_versions_us(self, user_ids: Sequence[str]) -> list[int | None]:
-        """Each user's stored profile version (µs, see ``version_timestamp``), or None; one pipeline."""
+    def _stored(self, pipe, keys: Sequence[bytes]) -> list[tuple[bytes | None, int]]:
+        """Each key's stored ``_ts`` bytes and their time in ns (0 when absent): one round trip."""
         from google.protobuf.timestamp_pb2 import Timestamp
-        with self.client.pipeline(transaction=False) as pipe:
-            for u in user_ids:
-                pipe.hget(self._key(u), self.ts_field)
-            out = []
-            for raw in pipe.execute():
-                if raw is None:
-                    out.append(None)
-                    continue
+        for k in keys:
+            pipe.hget(k, self.ts_field)
+        out = []
+        for raw in pipe.execute():
+            nanos = 0
+            if raw:
                 t = Timestamp()
                 t.ParseFromString(raw)
-                out.append(t.seconds * 1_000_000 + t.nanos // 1000)
+                nanos = t.seconds * 1_000_000_000 + t.nanos
+            out.append((raw, nanos))
         return out
+
+    def stored_versions_us(self, user_ids: Sequence[str]) -> list[int | None]:
+        """Each user's stored profile version (µs, see ``version_timestamp``), or None; one pipeline."""
+        with self.client.pipeline(transaction=False) as pipe:
+            stored = self._stored(pipe, [self._key(u) for u in user_ids])
+        return [nanos // 1000 if raw else None for raw, nanos in stored]
 
     def write(self, rows: Sequence[tuple[str, Mapping, datetime]]) -> int:
         from google.protobuf.timestamp_pb2 import Timestamp
         keys = [self._key(u) for u, _, _ in rows]
         with self.client.pipeline(transaction=False) as pipe:
-            for k in keys:
-                pipe.hget(k, self.ts_field)
-            previous = pipe.execute()
+            stored = self._stored(pipe, keys)
             latest: dict[bytes, int] = {}
             written = 0
-            for key, prev, (_, snap, when) in zip(keys, previous, rows):
+            for key, (prev, prev_nanos), (_, snap, when) in zip(keys, stored, rows):
                 ts = Timestamp()
                 ts.FromDatetime(when)
                 nanos = ts.seconds * 1_000_000_000 + ts.nanos
-                seen = latest.get(key, 0)
-                if prev:
-                    p = Timestamp()
-                    p.ParseFromString(prev)
-                    seen = max(seen, p.seconds * 1_000_000_000 + p.nanos)
+                seen = max(latest.get(key, 0), prev_nanos)
                 if seen and nanos <= seen:
                     continue  # Feast's rule: only a newer write replaces a stored profile
                 latest[key] = nanos
