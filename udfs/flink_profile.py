@@ -119,7 +119,7 @@ class ProfileFunction(KeyedProcessFunction):
             if k in self.counters:
                 self.counters[k].inc(n)
         for dl in res.dead_letters:
-            yield DEAD + dl.encode().decode()
+            yield DEAD + dl.to_json()
         if self.emit_profiles:
             for u in res.updates:
                 yield PROFILE + json.dumps({"user_id": u.user_id, "version_us": u.version_us,

@@ -163,7 +163,7 @@ class ScoringFunction(KeyedProcessFunction):
         from udfs.scoring import DictCaps, Deps
         for dl in self._refresh():
             self.counters["dead_letters"].inc()
-            yield Row(DEAD, None, dl.encode().decode())
+            yield Row(DEAD, None, dl.to_json())
         self.counters["requests"].inc()
         state = self.caps_state.value() or {}
         caps = DictCaps(self.caps, state)
@@ -174,9 +174,9 @@ class ScoringFunction(KeyedProcessFunction):
         self._count(out)
         if out.dead_letter is not None:
             yield Row(DEAD, out.response.request_id if out.response else None,
-                      out.dead_letter.encode().decode())
+                      out.dead_letter.to_json())
         if out.response is not None:
-            yield Row(RESPONSE, out.response.request_id, out.response.encode().decode())
+            yield Row(RESPONSE, out.response.request_id, out.response.to_json())
 
     def _count(self, out) -> None:
         c = self.counters

@@ -107,7 +107,7 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
         # replay after a restart sees them in the same order and reaches the same revision.
         for ev in events:
             if ev.event_id in st.seen:
-                dead(ev.encode().decode(), f"duplicate event_id {ev.event_id!r}", "duplicate", "event_id")
+                dead(ev.to_json(), f"duplicate event_id {ev.event_id!r}", "duplicate", "event_id")
                 continue
             st.seen[ev.event_id] = ev.ts
             before = st.profile.last_event_ts

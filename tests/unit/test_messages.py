@@ -41,6 +41,7 @@ def test_round_trip(cls):
     assert cls.decode(wire) == msg
     doc = json.loads(wire)
     assert doc["schema"] == cls.SCHEMA and doc["v"] == cls.VERSION
+    assert msg.to_json().encode() == wire and cls.decode(msg.to_json()) == msg
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.SCHEMA)

@@ -106,8 +106,12 @@ class Message:
     def to_dict(self) -> dict:
         return {"schema": self.SCHEMA, "v": self.VERSION, **_plain(self)}
 
+    def to_json(self) -> str:
+        """The wire form as text (what Flink's string sinks take)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
     def encode(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        return self.to_json().encode()
 
     @classmethod
     def decode(cls, raw: bytes | str | Mapping[str, Any]):
