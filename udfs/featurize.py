@@ -32,6 +32,33 @@ class RequestView:
     position: int = 1
 
 
+class AdColumns:
+    """Ads as columns: category and brand ids as codes into this instance's vocabularies,
+    price and CTR prior as float64. The scoring step builds one per catalogue version and
+    takes each request's rows."""
+
+    def __init__(self, category: np.ndarray, brand: np.ndarray, price: np.ndarray,
+                 ctr_prior: np.ndarray, cat_vocab: dict, brand_vocab: dict):
+        self.category, self.brand, self.price, self.ctr_prior = category, brand, price, ctr_prior
+        self.cat_vocab, self.brand_vocab = cat_vocab, brand_vocab
+
+    @classmethod
+    def of(cls, ads: Sequence[AdView]) -> "AdColumns":
+        cats: dict = {}
+        brands: dict = {}
+        return cls(np.array([cats.setdefault(a.category_id, len(cats)) for a in ads], dtype=np.int64),
+                   np.array([brands.setdefault(a.brand_id, len(brands)) for a in ads], dtype=np.int64),
+                   np.array([a.price for a in ads], dtype=np.float64),
+                   np.array([a.ctr_prior for a in ads], dtype=np.float64), cats, brands)
+
+    def take(self, rows: np.ndarray) -> "AdColumns":
+        return AdColumns(self.category[rows], self.brand[rows], self.price[rows], self.ctr_prior[rows],
+                         self.cat_vocab, self.brand_vocab)
+
+    def __len__(self) -> int:
+        return len(self.price)
+
+
 def _num(profile: Mapping, name: str, default: float = 0.0) -> float:
     v = profile.get(name)
     return default if v is None else float(v)
@@ -68,36 +95,47 @@ class Featurizer:
             _num(p, "view_to_cart"),
         ]
 
-    def matrix(self, profile: Mapping | None, ads: Sequence[AdView], req: RequestView) -> np.ndarray:
+    def matrix(self, profile: Mapping | None, ads: Sequence[AdView] | "AdColumns",
+               req: RequestView) -> np.ndarray:
+        """One row per ad: the user's columns repeated, then the ad's and the request's.
+
+        Built column-wise in numpy with the same float64 operations a row-by-row loop
+        would do, then rounded once to float32 (tests/unit/test_featurize_columns.py
+        holds that loop and compares bit for bit)."""
+        cols = ads if isinstance(ads, AdColumns) else AdColumns.of(ads)
         p = profile or {}
         user = self.user_part(profile, req)
-        cats = list(p.get("top_categories") or [])
-        scores = list(p.get("top_category_scores") or [])
         total = _num(p, "interest_total")
         top_brand = p.get("top_brand") or ""
         avg_price = _num(p, "avg_price_viewed")
-        device = float(DEVICES.index(req.device)) if req.device in DEVICES else 0.0
-        hour = float((req.ts_ms // 3_600_000) % 24)
-        known = 1.0 if profile else 0.0
-        out = np.empty((len(ads), len(self.names)), dtype=np.float32)
-        for i, ad in enumerate(ads):
-            rank = cats.index(ad.category_id) + 1 if ad.category_id in cats else 0
-            interest = float(scores[rank - 1]) if rank and rank <= len(scores) else 0.0
-            out[i, : self._n_user] = user
-            out[i, self._n_user:] = (
-                interest,
-                interest / total if total > 0 else 0.0,
-                float(rank),
-                1.0 if top_brand and ad.brand_id == top_brand else 0.0,
-                ad.price / avg_price if avg_price > 0 else 0.0,
-                ad.ctr_prior,
-                ad.price,
-                device,
-                float(req.position),
-                hour,
-                1.0 if req.page_category and req.page_category == ad.category_id else 0.0,
-                known,
-            )
+        n = len(cols)
+        # rank of each ad's category among the user's top categories (first match), 0 if none
+        rank_of = np.zeros(len(cols.cat_vocab), dtype=np.float64)
+        interest_of = np.zeros(len(cols.cat_vocab), dtype=np.float64)
+        scores = list(p.get("top_category_scores") or [])
+        for k, cat in enumerate(p.get("top_categories") or []):
+            code = cols.cat_vocab.get(cat)
+            if code is not None and rank_of[code] == 0:
+                rank_of[code] = k + 1
+                interest_of[code] = float(scores[k]) if k < len(scores) else 0.0
+        rank, interest = rank_of[cols.category], interest_of[cols.category]
+        brand = cols.brand_vocab.get(top_brand) if top_brand else None
+        page = cols.cat_vocab.get(req.page_category) if req.page_category else None
+        out = np.empty((n, len(self.names)), dtype=np.float32)
+        out[:, : self._n_user] = np.asarray(user, dtype=np.float64)
+        ad = out[:, self._n_user:]
+        ad[:, 0] = interest
+        ad[:, 1] = interest / total if total > 0 else 0.0
+        ad[:, 2] = rank
+        ad[:, 3] = (cols.brand == brand) if brand is not None else 0.0
+        ad[:, 4] = cols.price / avg_price if avg_price > 0 else 0.0
+        ad[:, 5] = cols.ctr_prior
+        ad[:, 6] = cols.price
+        ad[:, 7] = float(DEVICES.index(req.device)) if req.device in DEVICES else 0.0
+        ad[:, 8] = float(req.position)
+        ad[:, 9] = float((req.ts_ms // 3_600_000) % 24)
+        ad[:, 10] = (cols.category == page) if page is not None else 0.0
+        ad[:, 11] = 1.0 if profile else 0.0
         return out
 
     def row(self, profile: Mapping | None, ad: AdView, req: RequestView) -> dict[str, float]:

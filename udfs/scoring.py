@@ -19,13 +19,15 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from udfs import auction_arrays
+from udfs.auction_arrays import AdBook
 from udfs.catalog import Creative
 from udfs.config import Scoring
 from udfs.eligibility_cache import EligibilityCache
 from udfs.errors import MessageError
-from udfs.featurize import AdView, Featurizer, RequestView
+from udfs.featurize import AdColumns, AdView, Featurizer, RequestView
 from udfs.messages import AdRequest, DeadLetter, RankedAds
-from udfs.ranking import Candidate, auction, build_response, rank_fallback
+from udfs.ranking import build_response, rank_fallback
 from udfs.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
     ANONYMOUS, INTERNAL, INVALID, MODEL_ERROR, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
@@ -60,8 +62,8 @@ class RequestScorer:
         self.scoring, self.featurizer, self.profile_ttl_ms = scoring, featurizer, profile_ttl_ms
         self.source_topic, self.stage, self.variant = source_topic, stage, variant
         self.clock, self.wall_ms = clock, wall_ms
-        self._views: dict[str, AdView] = {}
-        self._views_key: tuple = ()
+        self._book_cols: tuple[AdBook, AdColumns] | None = None
+        self._ads_key: tuple = ()
         self.eligibility = EligibilityCache()
 
     def handle(self, raw: bytes | str, deps: Deps) -> Outcome:
@@ -139,20 +141,15 @@ class RequestScorer:
         t = self.clock()
         if model is not None and kept:
             try:
-                views = self._ad_views(kept, deps)
-                X = self.featurizer.matrix(profile, views, RequestView(
+                book, cols = self._ads(deps)
+                rows = book.positions(kept)
+                X = self.featurizer.matrix(profile, cols.take(rows), RequestView(
                     req.ts, req.context.device, req.context.page_category, 1))
                 t1 = self.clock()
-                scores = np.asarray(model.score(X), dtype=np.float64)
-                pctr = np.nan_to_num(np.clip(scores, 0.0, 1.0)).tolist()
+                pctr = np.nan_to_num(np.clip(np.asarray(model.score(X), dtype=np.float64), 0.0, 1.0))
                 t2 = self.clock()
-                cands = []
-                for cr, p in zip(kept, pctr):
-                    camp = deps.catalog.campaign(cr.campaign_id)
-                    cpa, conv = deps.stats.cpa(camp.campaign_id) if camp.bid_type == "oCPA" else (None, 0)
-                    cands.append(Candidate(creative=cr, campaign=camp, pctr=p,
-                                           observed_cpa=cpa, conversions=conv))
-                ads = auction(cands, self.scoring, slot=slot, num_ads=n)
+                ads = auction_arrays.auction(book, rows, pctr, self.scoring, slot=slot, num_ads=n,
+                                             cpa=deps.stats.cpa)
                 timings.update(featurize=(t1 - t) * 1000.0, model=(t2 - t1) * 1000.0,
                                auction=(self.clock() - t2) * 1000.0)
                 return ads, model.version
@@ -168,20 +165,18 @@ class RequestScorer:
         timings["auction"] = (self.clock() - t) * 1000.0
         return ads, (model.version if model is not None and MODEL_ERROR not in reasons else NO_MODEL)
 
-    def _ad_views(self, creatives: list[Creative], deps: Deps) -> list[AdView]:
+    def _ads(self, deps: Deps) -> tuple[AdBook, AdColumns]:
+        """The catalogue's creatives as auction and feature columns, rebuilt when it (or the
+        ad statistics behind the CTR priors) change."""
         key = (id(deps.catalog), deps.catalog.version, id(deps.stats), getattr(deps.stats, "version", 0))
-        if key != self._views_key:
-            self._views, self._views_key = {}, key
-        out = []
-        for c in creatives:
-            v = self._views.get(c.creative_id)
-            if v is None:
-                prior = deps.stats.ctr_prior(c.creative_id)
-                v = AdView(c.creative_id, c.category_id, c.brand_id, float(c.price or 0.0),
-                           self.scoring.fallback_prior_ctr if prior is None else float(prior))
-                self._views[c.creative_id] = v
-            out.append(v)
-        return out
+        if key != self._ads_key:
+            book = AdBook(deps.catalog)
+            default = self.scoring.fallback_prior_ctr
+            views = [AdView(c.creative_id, c.category_id, c.brand_id, float(c.price or 0.0),
+                            default if (p := deps.stats.ctr_prior(c.creative_id)) is None else float(p))
+                     for c in book.creatives]
+            self._book_cols, self._ads_key = (book, AdColumns.of(views)), key
+        return self._book_cols
 
     def _invalid(self, raw: bytes | str, e: MessageError) -> Outcome:
         now = self.wall_ms()

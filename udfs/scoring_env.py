@@ -101,15 +101,18 @@ class DictCaps:
         """``FrequencyCaps.filter``, asking the rules only about creatives this user has counts for."""
         st = self.state
         if not user_id or not st:
-           return list(creatives), 0
+            return list(creatives), 0
+        # The ids this user has counts for, read off the state's keys once (a key per id served).
+        camp_p, cr_p = state_key(CAMPAIGN, user_id, ""), state_key(CREATIVE, user_id, "")
+        camps = {k[len(camp_p):] for k in st if k.startswith(camp_p)}
+        crs = {k[len(cr_p):] for k in st if k.startswith(cr_p)}
         kept, capped = [], 0
         for c in creatives:
-           if ((state_key(CAMPAIGN, user_id, c.campaign_id) in st
-                or state_key(CREATIVE, user_id, c.creative_id) in st)
-                   and not self.caps.allowed(st, user_id, c, now_ms)):
-               capped += 1
-           else:
-               kept.append(c)
+            if ((c.campaign_id in camps or c.creative_id in crs)
+                    and not self.caps.allowed(st, user_id, c, now_ms)):
+                capped += 1
+            else:
+                kept.append(c)
         return kept, capped
 
     def record(self, user_id, creatives, now_ms):

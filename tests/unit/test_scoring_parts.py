@@ -264,4 +264,6 @@ def test_dict_caps_filter_equals_frequency_caps_filter():
         want = caps.filter(state, "u1", crs, now)
         assert ([c.creative_id for c in kept], capped) == ([c.creative_id for c in want[0]], want[1])
         view.record("u1", rng.sample(kept, min(len(kept), 3)), now)
+        # users whose keys share a prefix with u1's must not leak into its answer
+        view.record(rng.choice(["u10", "u1|c1", "u"]), rng.sample(crs, 2), now)
     assert view.filter(None, crs, T0) == (crs, 0)

@@ -156,9 +156,23 @@ class Message:
         self.check()
 
 
+_LEAVES = frozenset((str, int, float, bool, type(None)))
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+
+
 def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    # Exact type tests first: encoding a response walks ~50 values, and is_dataclass plus an
+    # isinstance against typing.Mapping on each cost more than the rest of the encoding.
+    t = type(obj)
+    if t in _LEAVES:
+        return obj
+    names = _field_names(t)
+    if names is not None:
+        return {n: v if type(v := getattr(obj, n)) in _LEAVES else _plain(v) for n in names}
     if isinstance(obj, tuple):
         return [_plain(v) for v in obj]
     if isinstance(obj, Mapping):
