@@ -62,7 +62,7 @@ def request_source(env, cfg: Config):
            # A fresh job starts where its group left off (else at the beginning): no request is skipped.
            .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
            .set_value_only_deserializer(SimpleStringSchema())
-           .set_property("fetch.max.wait.ms", "100")
+           .set_property("fetch.max.wait.ms", str(cfg.scoring_job.fetch_max_wait_ms))
            .build())
     return (env.from_source(src, WatermarkStrategy.no_watermarks(), "scoring.requests")
             .uid("scoring.requests.v1"))

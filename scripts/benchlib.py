@@ -62,6 +62,19 @@ def own_stack(env: str = "test", overrides: Sequence[str] = ()) -> Iterator[Conf
             stack.down(cfg)  # also when up() failed half-way: stops whatever it started
 
 
+def cpu_probe(n: int = 7) -> float:
+    """Median ms of a fixed pure-Python loop: how fast this (shared) machine runs right now.
+
+    Taken before and after a benchmark, it shows when a figure moved because the host did
+    (on these VMs the same loop has taken 0.26 to 0.42 s within a minute)."""
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        sum(i * i for i in range(300_000))
+        out.append((time.perf_counter() - t) * 1000.0)
+    return float(np.median(out))
+
+
 def pct(samples_ms: Sequence[float]) -> dict[str, float]:
     a = np.asarray(samples_ms, dtype=float)
     if a.size == 0:
@@ -127,6 +140,7 @@ class CpuMeter:
     def __init__(self, flink_threads: int = 4):
         self.flink_threads = flink_threads
         self.cores: dict[str, float] = {}
+        self.jit_cores = 0.0
 
     def _sample(self) -> dict[tuple[str, str], float]:
         import os
@@ -151,7 +165,9 @@ class CpuMeter:
         b, wall = self._sample(), time.monotonic() - self._t0
         delta = {k: v - self._a.get(k, 0.0) for k, v in b.items()}
         self.cores = {name: round(d / wall, 3) for (name, thread), d in delta.items() if not thread}
-        threads = sorted(((d, thread.split(" #")[0]) for (name, thread), d in delta.items() if thread),
-                         reverse=True)[: self.flink_threads]
+        named = [(d, thread.split(" #")[0]) for (name, thread), d in delta.items() if thread]
+        # HotSpot's JIT compiler threads: busy while the JVM is still warming up
+        self.jit_cores = round(sum(d for d, t in named if t.startswith(("C1 Compiler", "C2 Compiler"))) / wall, 3)
+        threads = sorted(named, reverse=True)[: self.flink_threads]
         for d, tname in threads:
             self.cores[f"  flink thread: {tname}"] = round(d / wall, 3)

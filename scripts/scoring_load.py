@@ -27,6 +27,7 @@ class Phase:
     latencies_ms: list = field(default_factory=list)
     fallback: int = 0
     timings: list = field(default_factory=list)   # timings_ms of measured responses
+    sent_s: list = field(default_factory=list)    # send time of each answered one (s from the phase start)
     duplicates: int = 0
     elapsed_s: float = 0.0
 
@@ -42,7 +43,7 @@ class Responses:
         from kafka import KafkaConsumer
         self.consumer = KafkaConsumer(cfg.kafka.topics.ranked_ads.name, bootstrap_servers=cfg.kafka.bootstrap,
                                       group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
-                                      fetch_max_wait_ms=100, fetch_min_bytes=1)
+                                      fetch_max_wait_ms=100, fetch_min_bytes=1, metrics_enabled=False)
         self.consumer.poll(timeout_ms=1000)
         self.consumer.seek_to_end()
         self.seen: dict[str, tuple[int, dict]] = {}
@@ -96,7 +97,8 @@ def run_phase(cfg: Config, responses: Responses, make: Callable[[str], bytes], *
               duration: float, warmup: float, prefix: str, drain_s: float = 30.0) -> Phase:
     """Send ``(warmup + duration) x rate`` requests; wait up to ``drain_s`` for the answers."""
     from kafka import KafkaProducer
-    producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0, acks=1)
+    # No client metrics: the load generator shares the 2 cores with what it measures.
+    producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0, acks=1, metrics_enabled=False)
     topic = cfg.kafka.topics.ad_requests.name
     n_warm, n = int(warmup * rate), int((warmup + duration) * rate)
     payloads = [(f"{prefix}-{i}", make(f"{prefix}-{i}")) for i in range(n)]
@@ -121,6 +123,7 @@ def run_phase(cfg: Config, responses: Responses, make: Callable[[str], bytes], *
             if got is not None:
                 pending.discard(i)
                 ph.latencies_ms.append((got[0] - sent_at[i]) / 1e6)
+                ph.sent_s.append((sent_at[i] - sent_at[0]) / 1e9)
                 ph.fallback += bool(got[1].get("fallback"))
                 ph.timings.append(got[1].get("timings_ms") or {})
         if pending:

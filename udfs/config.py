@@ -249,6 +249,7 @@ class ScoringJob:
     bundle_size: int = 1
     bundle_time_ms: int = 1
     buffer_timeout_ms: int = 0         # 0 = flush every record (lowest latency)
+    fetch_max_wait_ms: int = 100       # request source: longest a broker holds an empty fetch
     profile_timeout_ms: int = 20       # Redis socket timeout for one profile read
     breaker_failures: int = 3          # consecutive feature-store failures that open the breaker
     breaker_cooldown_ms: int = 2000    # how long an open breaker skips the feature store
@@ -260,8 +261,8 @@ class ScoringJob:
     def __post_init__(self) -> None:
         if self.python_execution_mode not in ("thread", "process"):
             raise ConfigError("python_execution_mode", "must be 'thread' or 'process'")
-        for name in ("bundle_size", "bundle_time_ms", "profile_timeout_ms", "breaker_failures",
-                     "model_poll_ms", "catalog_poll_ms", "onnx_threads"):
+        for name in ("bundle_size", "bundle_time_ms", "fetch_max_wait_ms", "profile_timeout_ms",
+                     "breaker_failures", "model_poll_ms", "catalog_poll_ms", "onnx_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "must be >= 1")
         if self.buffer_timeout_ms < -1:
