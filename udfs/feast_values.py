@@ -68,6 +68,71 @@ def double_list(v: Any) -> bytes:
     return _delimited(_DOUBLE_LIST, inner)
 
 
+class _Fallback:
+    """What ``decode`` returns for bytes it does not read itself: parse them with protobuf."""
+
+    def __repr__(self) -> str:
+        return "FALLBACK"
+
+
+FALLBACK = _Fallback()
+_DOUBLE_AT = struct.Struct("<d").unpack_from
+
+
+def _read_varint(b: bytes, i: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        c = b[i]   # IndexError on a truncated varint: the caller falls back
+        i += 1
+        n |= (c & 0x7F) << shift
+        if c < 0x80:
+            return n, i
+        shift += 7
+
+
+def decode(b: bytes) -> Any:
+    """The Python value of a ``ValueProto`` in the layouts ``ENCODERS`` write (what Feast's
+    conversion gives: int, float, str, list of str, list of float); ``FALLBACK`` for any
+    other bytes. Reading ~30 values per profile this way is 4x cheaper than protobuf."""
+    try:
+        tag = b[0]
+        if tag == 0x29 and len(b) == 9:
+            return _DOUBLE_AT(b, 1)[0]
+        if tag == 0x20:
+            n, i = _read_varint(b, 1)
+            if i == len(b) and n < 1 << 64:
+                return n - (1 << 64) if n >= 1 << 63 else n
+        elif tag == 0x12:
+            n, i = _read_varint(b, 1)
+            if i + n == len(b):
+                return b[i:].decode("utf-8")
+        elif tag == 0x62:
+            n, i = _read_varint(b, 1)
+            if i + n == len(b):
+                out = []
+                while i < len(b):
+                    if b[i] != 0x0A:
+                        return FALLBACK
+                    n, i = _read_varint(b, i + 1)
+                    if i + n > len(b):
+                        return FALLBACK
+                    out.append(b[i:i + n].decode("utf-8"))
+                    i += n
+                return out
+        elif tag == 0x7A:
+            n, i = _read_varint(b, 1)
+            if i + n == len(b):
+                if n == 0:
+                    return []
+                if b[i] == 0x0A:
+                    m, j = _read_varint(b, i + 1)
+                    if j + m == len(b) and m % 8 == 0:
+                        return list(struct.unpack_from(f"<{m // 8}d", b, j))
+    except (IndexError, UnicodeDecodeError):
+        pass
+    return FALLBACK
+
+
 ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "int64": int64, "float": double, "string": string,
     "string_list": string_list, "float_list": double_list,

@@ -4,18 +4,25 @@ Feast's ``get_online_features`` spends most of its ~0.5 ms per call planning the
 request (registry look-ups, feature-reference resolution, response protobufs,
 ``to_dict``) rather than in Redis. This reader does what Feast's Redis online
 store does underneath — same key (``_redis_key``, serialisation v3) and field names
-(``mmh3("<view>:<feature>")`` plus ``_ts:<view>``), both from ``udfs.feast_values``, one ``HMGET``, the same
-``ValueProto`` decoding and Python conversion (``feast_value_type_to_python_type``)
-— once per call and nothing else. ``tests/integration/test_online_read.py`` checks
-that it returns exactly what ``ProfileReader.read`` (Feast) returns.
+(``mmh3("<view>:<feature>")`` plus ``_ts:<view>``), both from ``udfs.feast_values``,
+one ``HMGET``, the same values (``feast_values.decode`` reads the ``ValueProto`` layouts
+the profile writer produces; anything else goes through protobuf and Feast's
+``feast_value_type_to_python_type``) — and nothing else, so the scoring job does not
+import Feast at all. ``tests/integration/test_online_read.py`` checks that it returns
+exactly what ``ProfileReader.read`` (Feast) returns.
 
-The Redis client carries the scoring job's socket timeouts, so one read is
-bounded by ``scoring_job.profile_timeout_ms`` (connect and read).
+The read goes over one dedicated Redis connection — command packed, sent, reply
+read — without redis-py's client layer (pool, retry wrapper, command dispatch),
+which cost as much CPU again as the round trip itself (~45 µs a read). The
+connection carries the scoring job's socket timeouts, so one read is bounded by
+``scoring_job.profile_timeout_ms`` (connect and read); after any failure it is
+closed, so a late reply can never be taken for the next request's
+(``tests/unit/test_online_read_conn.py``).
 """
 from __future__ import annotations
 
 from udfs.config import Config
-from udfs.feast_values import field_name, redis_key
+from udfs.feast_values import FALLBACK, decode, field_name, redis_key
 from udfs.features import ENTITY_KEY, FEATURE_VIEW, served_profile_features
 
 
@@ -26,34 +33,52 @@ class OnlineProfileReader:
         self.names = served_profile_features(cfg.profile.windows.count_windows_s)
         self.fields = [field_name(FEATURE_VIEW, n) for n in self.names] + [f"_ts:{FEATURE_VIEW}".encode()]
         t = None if socket_timeout_ms is None else socket_timeout_ms / 1000
-        self.client = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
-                                  socket_timeout=t, socket_connect_timeout=t)
+        self.conn = redis.Connection(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
+                                     socket_timeout=t, socket_connect_timeout=t)
 
     def key(self, user_id: str) -> bytes:
         return redis_key(self.project, ENTITY_KEY, user_id)
 
     def read(self, user_id: str) -> dict | None:
         """Feature name → value as Feast returns it; None when the user has no stored profile."""
-        from feast.protos.feast.types.Value_pb2 import Value
-        from feast.type_map import feast_value_type_to_python_type
-        raw = self.client.hmget(self.key(user_id), self.fields)
+        raw = self._hmget(self.key(user_id))
         if all(b is None for b in raw[:-1]):
             return None
         out = {}
         for name, b in zip(self.names, raw):
             if b is None:
                 out[name] = None
-                continue
-            v = Value()
-            v.ParseFromString(b)
-            kind = v.WhichOneof("val")
-            if kind in _SCALARS:
-                out[name] = getattr(v, kind)
-            elif kind in _LISTS:
-                out[name] = list(getattr(v, kind).val)
-            else:   # anything else (or nothing set): Feast's own conversion
-                out[name] = feast_value_type_to_python_type(v)
+            elif (v := decode(b)) is not FALLBACK:
+                out[name] = v
+            else:
+                out[name] = _protobuf_value(b)
         return out
+
+    def _hmget(self, key: bytes) -> list:
+        conn = self.conn
+        try:
+            conn.send_packed_command(conn.pack_command("HMGET", key, *self.fields))
+            return conn.read_response()   # an error reply is raised as redis.ResponseError
+        except BaseException:
+            conn.disconnect()              # out of step with the server now: start afresh
+            raise
+
+    def close(self) -> None:
+        self.conn.disconnect()
+
+
+def _protobuf_value(b: bytes):
+    """Bytes ``decode`` does not read itself, converted as Feast converts them (imports Feast)."""
+    from feast.protos.feast.types.Value_pb2 import Value
+    from feast.type_map import feast_value_type_to_python_type
+    v = Value()
+    v.ParseFromString(b)
+    kind = v.WhichOneof("val")
+    if kind in _SCALARS:
+        return getattr(v, kind)
+    if kind in _LISTS:
+        return list(getattr(v, kind).val)
+    return feast_value_type_to_python_type(v)   # anything else (or nothing set)
 
 
 # The value kinds the profile view uses, converted as feast_value_type_to_python_type does.

@@ -67,8 +67,8 @@ def test_field_names_match_feasts():
         assert FV.field_name("user_profile", f.name) == _mmh3(f"user_profile:{f.name}")
 
 
-def test_the_profile_writer_does_not_import_feast():
-    # Importing Feast costs a job ~3 s at every start; the writer needs none of it.
+def test_the_profile_writer_and_the_scoring_reader_do_not_import_feast():
+    # Importing Feast costs a job ~3 s at every start; the writer and the reader need none of it.
     import subprocess
     import sys
 
@@ -77,6 +77,69 @@ def test_the_profile_writer_does_not_import_feast():
             "w = feast_store.RedisProfileWriter(config.load('test'))\n"
             "w._key('u1'); w._encoded('float_list', [1.0])\n"
             "from udfs.flink_profile import ProfileFunction\n"
+            "from udfs.online_read import OnlineProfileReader\n"
+            "from udfs.flink_scoring import ScoringFunction\n"
+            "r = OnlineProfileReader(config.load('test'))\n"
+            "assert r.read.__name__ and __import__('udfs.feast_values').feast_values.decode(b'\\x29' + bytes(8)) == 0.0\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'feast')\n"
             "assert not loaded, loaded\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def protobuf_read(b):
+    """What the profile reader does with protobuf: the reference for ``FV.decode``."""
+    from udfs.online_read import _LISTS, _SCALARS
+    v = Value.Value()
+    v.ParseFromString(b)
+    kind = v.WhichOneof("val")
+    if kind in _SCALARS:
+        return getattr(v, kind)
+    if kind in _LISTS:
+        return list(getattr(v, kind).val)
+    return FV.FALLBACK
+
+
+def same(a, b):
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return type(a) is type(b) and a == b and (not isinstance(a, float) or math.copysign(1, a) == math.copysign(1, b))
+
+
+def test_decode_reads_what_protobuf_reads():
+    rng = random.Random(11)
+    for dtype, values in samples(rng).items():
+        for v in [*values, *( [[math.nan]] if dtype == "float_list" else [math.nan] if dtype == "float" else [])]:
+            for b in (feast_bytes(dtype, v), FV.ENCODERS[dtype](v)):
+                got = FV.decode(b)
+                assert got is not FV.FALLBACK, (dtype, v)
+                assert same(got, protobuf_read(b)), (dtype, v)
+
+
+def test_decode_falls_back_on_anything_else():
+    rng = random.Random(12)
+    others = [Value.Value(int32_val=5), Value.Value(float_val=0.25), Value.Value(bool_val=True),
+              Value.Value(bytes_val=b"xy"), Value.Value(int64_list_val=Value.Int64List(val=[1, 2])),
+              Value.Value()]
+    for v in others:
+        assert FV.decode(v.SerializeToString()) is FV.FALLBACK
+    # mangled bytes: either read exactly as protobuf reads them, or left to protobuf
+    pool = [FV.ENCODERS[d](v) for d, vs in samples(rng).items() for v in vs[:40]]
+    for _ in range(5000):
+        b = bytearray(rng.choice(pool))
+        op = rng.randrange(3)
+        if op == 0 and b:
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        elif op == 1 and b:
+            del b[rng.randrange(len(b)):]
+        else:
+            b += bytes([rng.randrange(256)])
+        got = FV.decode(bytes(b))
+        if got is FV.FALLBACK:
+            continue
+        try:
+            want = protobuf_read(bytes(b))
+        except Exception:
+            raise AssertionError(f"decode read {bytes(b)!r} that protobuf rejects")
+        assert same(got, want), bytes(b)
