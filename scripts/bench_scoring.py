@@ -139,6 +139,7 @@ def search(job: JobRun, rates: dict, duration: float, log) -> tuple[float | None
             break
         log(f"search at {r:.0f}/s ...")
         s = summary(job.phase(r, max(duration / 2, 4), f"s{r:.0f}"))
+        log(f"  {_fmt_rate(s)}")
         tried.append(s)
         lo, hi = (r, hi) if passes(s) else (lo, r)
     return (lo or None), tried
@@ -174,6 +175,7 @@ def main(argv=None) -> int:
         try:
             with benchlib.CpuMeter() as m:
                 floors["flink"] = benchlib.pct(echo.phase(a.rate, a.duration, "echo").latencies_ms)
+            log(f"  no-op topology: {_fmt(floors['flink'])}")
             cpu["echo"] = m.cores
         finally:
             warm["echo"] = echo.warmup
@@ -181,6 +183,7 @@ def main(argv=None) -> int:
         lean = JobRun(base, a.env, "lean", world, echo=True, lean=True)
         try:
             floors["flink_lean"] = benchlib.pct(lean.phase(a.rate, a.duration, "lean").latencies_ms)
+            log(f"  no key_by, no-op: {_fmt(floors['flink_lean'])}")
         finally:
             warm["lean"] = lean.warmup
             lean.stop()
@@ -193,6 +196,7 @@ def main(argv=None) -> int:
                     results[r] = job.phase(r, a.duration, f"r{r:.0f}")
                 cpu[f"job@{r:.0f}"] = m.cores
                 rates[r] = summary(results[r])
+                log(f"  {_fmt_rate(rates[r])}")
             max_rate, tried = (None, []) if a.no_search else search(job, rates, a.duration, log)
             if a.no_search:
                 max_rate = max((r for r, s in rates.items() if passes(s)), default=None)
@@ -204,7 +208,12 @@ def main(argv=None) -> int:
         variants = [{"name": "thread, bundle 1 / 1 ms, buffer 0 ms (scoring_job)", **base_v}] if base_v else []
         for i, (name, knobs) in enumerate(() if a.no_variants else VARIANTS):
             log(f"variant at {vrate:.0f}/s: {name} ...")
-            v = JobRun(base, a.env, f"v{i}", world, warm_s=WARMUP_MIN_S / 2, **knobs)
+            try:
+                v = JobRun(base, a.env, f"v{i}", world, warm_s=WARMUP_MIN_S / 2, **knobs)
+            except Exception as e:   # one variant that cannot start must not cost the run its figures
+                log(f"  variant did not start: {type(e).__name__}: {str(e)[:200]}")
+                variants.append({"name": name, "error": f"{type(e).__name__}: {str(e)[:200]}"})
+                continue
             try:
                 ph = v.phase(vrate, max(a.duration / 2, 5.0), f"v{i}", drain_s=15.0)
                 variants.append({"name": name, **summary(ph), "warmup": v.warmup})
@@ -237,7 +246,8 @@ def main(argv=None) -> int:
     rows += [(f"job @ {int(r)}/s", _fmt_rate(s)) for r, s in rates.items()]
     rows += [(f"search @ {int(s['rate_rps'])}/s", _fmt_rate(s)) for s in tried]
     rows += [("max rate with p99 <= 50 ms", f"{max_rate:.0f}/s" if max_rate else "none of the rates tried")]
-    rows += [(f"@{int(vrate)}/s {v['name']}", _fmt_rate(v)) for v in variants]
+    rows += [(f"@{int(vrate)}/s {v['name']}", _fmt_rate(v) if "error" not in v else v["error"])
+             for v in variants]
     rows += [(f"stage @ {int(a.rate)}/s: {k}", f"p50 {v['p50']:.3f}  p99 {v['p99']:.3f} ms")
              for k, v in fig["stages_ms"].items()]
     for phase in ("echo", f"job@{a.rate:.0f}"):

@@ -87,16 +87,9 @@ def test_the_profile_writer_and_the_scoring_reader_do_not_import_feast():
 
 
 def protobuf_read(b):
-    """What the profile reader does with protobuf: the reference for ``FV.decode``."""
-    from udfs.online_read import _LISTS, _SCALARS
-    v = Value.Value()
-    v.ParseFromString(b)
-    kind = v.WhichOneof("val")
-    if kind in _SCALARS:
-        return getattr(v, kind)
-    if kind in _LISTS:
-        return list(getattr(v, kind).val)
-    return FV.FALLBACK
+    """The reader's protobuf path (what it did for every value before ``FV.decode``): the reference."""
+    from udfs.online_read import _protobuf_value
+    return _protobuf_value(b)
 
 
 def same(a, b):
