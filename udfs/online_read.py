@@ -44,7 +44,7 @@ class OnlineProfileReader:
         raw = self._hmget(self.key(user_id))
         if all(b is None for b in raw[:-1]):
             return None
-        out = {}
+        out: dict = {}
         for name, b in zip(self.names, raw):
             if b is None:
                 out[name] = None

@@ -169,14 +169,16 @@ class RequestScorer:
         """The catalogue's creatives as auction and feature columns, rebuilt when it (or the
         ad statistics behind the CTR priors) change."""
         key = (id(deps.catalog), deps.catalog.version, id(deps.stats), getattr(deps.stats, "version", 0))
-        if key != self._ads_key:
+        cached = self._book_cols
+        if cached is None or key != self._ads_key:
             book = AdBook(deps.catalog)
             default = self.scoring.fallback_prior_ctr
             views = [AdView(c.creative_id, c.category_id, c.brand_id, float(c.price or 0.0),
                             default if (p := deps.stats.ctr_prior(c.creative_id)) is None else float(p))
                      for c in book.creatives]
-            self._book_cols, self._ads_key = (book, AdColumns.of(views)), key
-        return self._book_cols
+            cached = self._book_cols = (book, AdColumns.of(views))
+            self._ads_key = key
+        return cached
 
     def _invalid(self, raw: bytes | str, e: MessageError) -> Outcome:
         now = self.wall_ms()
