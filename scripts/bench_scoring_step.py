@@ -27,13 +27,12 @@ from scripts import scoring_world as W  # noqa: E402
 def build_step(cfg, world):
     """The step's parts as ``ScoringFunction.open`` builds them (catalogue from the file only)."""
     from models.scorer import OnnxScorer
-    from udfs.breaker import CircuitBreaker, GuardedProfiles
     from udfs.budget import SpendLedger
     from udfs.caps import FrequencyCaps
     from udfs.catalog_feed import CatalogKeeper
     from udfs.eligibility_cache import StaticCatalogBudget
     from udfs.featurize import Featurizer
-    from udfs.online_read import OnlineProfileReader
+    from udfs.online_read import guarded_reader
     from udfs.scoring import Deps, DictCaps, RequestScorer
     job = cfg.scoring_job
     keeper = CatalogKeeper(cfg.scoring.review, "bench", stage="bench", log=print)
@@ -41,11 +40,8 @@ def build_step(cfg, world):
     budget = StaticCatalogBudget(keeper.catalog, SpendLedger())
     featurizer = Featurizer(cfg.profile.windows.count_windows_s)
     model = OnnxScorer(world.model_dir, job.onnx_threads)
-    reader = OnlineProfileReader(cfg, socket_timeout_ms=job.profile_timeout_ms)
-    breaker = CircuitBreaker(job.breaker_failures, job.breaker_cooldown_ms, lambda: time.monotonic() * 1000)
-    profiles = GuardedProfiles(reader.read, breaker, print)
-    scorer = RequestScorer(cfg.scoring, featurizer, source_topic="bench",
-                           profile_ttl_ms=cfg.profile.windows.state_ttl_s * 1000)
+    profiles = guarded_reader(cfg, lambda: time.monotonic() * 1000, print)
+    scorer = RequestScorer.for_job(cfg, featurizer, "bench")
     caps = FrequencyCaps.from_config(cfg.scoring)
     states: dict[str, dict] = {}
 

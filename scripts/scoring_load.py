@@ -27,7 +27,6 @@ class Phase:
     latencies_ms: list = field(default_factory=list)
     fallback: int = 0
     timings: list = field(default_factory=list)   # timings_ms of measured responses
-    sent_s: list = field(default_factory=list)    # send time of each answered one (s from the phase start)
     duplicates: int = 0
     elapsed_s: float = 0.0
 
@@ -123,7 +122,6 @@ def run_phase(cfg: Config, responses: Responses, make: Callable[[str], bytes], *
             if got is not None:
                 pending.discard(i)
                 ph.latencies_ms.append((got[0] - sent_at[i]) / 1e6)
-                ph.sent_s.append((sent_at[i] - sent_at[0]) / 1e9)
                 ph.fallback += bool(got[1].get("fallback"))
                 ph.timings.append(got[1].get("timings_ms") or {})
         if pending:

@@ -68,14 +68,7 @@ def double_list(v: Any) -> bytes:
     return _delimited(_DOUBLE_LIST, inner)
 
 
-class _Fallback:
-    """What ``decode`` returns for bytes it does not read itself: parse them with protobuf."""
-
-    def __repr__(self) -> str:
-        return "FALLBACK"
-
-
-FALLBACK = _Fallback()
+FALLBACK = object()   # decode's "not one of mine: parse these bytes with protobuf"
 _DOUBLE_AT = struct.Struct("<d").unpack_from
 
 

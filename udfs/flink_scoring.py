@@ -50,6 +50,7 @@ class ScoringFunction(KeyedProcessFunction):
     def open(self, ctx: RuntimeContext):
         from udfs.catalog_feed import CatalogKeeper, TopicFollower
         from udfs.featurize import Featurizer
+        from udfs.online_read import guarded_reader
         from udfs.scoring import REASONS, RequestScorer
         cfg = self.cfg = config.from_dict(self.cfg_dict)
         job = cfg.scoring_job
@@ -92,11 +93,9 @@ class ScoringFunction(KeyedProcessFunction):
         if self.watcher.poll(force=True) is None and self.watcher.model is None:
             log.warning("no model promoted in %s yet: prior-CTR ranking until one is",
                         cfg.path("model_registry"))
-        self.profiles = self._profiles(cfg)
-        self.scorer = RequestScorer(cfg.scoring, self.featurizer,
-                                    source_topic=cfg.kafka.topics.ad_requests.name, stage=STAGE,
-                                    variant=job.variant,
-                                    profile_ttl_ms=cfg.profile.windows.state_ttl_s * 1000)
+        self.profiles = guarded_reader(cfg, _ms, log.warning)
+        self.breaker = self.profiles.breaker
+        self.scorer = RequestScorer.for_job(cfg, self.featurizer, STAGE)
         self.breaker_seen = 0
         # The catalogue, model and readers live as long as the job: move them out of the
         # collector's way, so a full collection does not rescan them during a request.
@@ -124,14 +123,6 @@ class ScoringFunction(KeyedProcessFunction):
 
         return ModelWatcher(root / POINTER, lambda: Registry(root).current_dir(), load,
                             cfg.scoring_job.model_poll_ms, _ms, log.warning)
-
-    def _profiles(self, cfg):
-        from udfs.breaker import CircuitBreaker, GuardedProfiles
-        from udfs.online_read import OnlineProfileReader
-        job = cfg.scoring_job
-        reader = OnlineProfileReader(cfg, socket_timeout_ms=job.profile_timeout_ms)
-        self.breaker = CircuitBreaker(job.breaker_failures, job.breaker_cooldown_ms, _ms)
-        return GuardedProfiles(reader.read, self.breaker, log.warning)
 
     def close(self):
         follower = getattr(self, "follower", None)

@@ -21,6 +21,9 @@ closed, so a late reply can never be taken for the next request's
 """
 from __future__ import annotations
 
+from typing import Callable
+
+from udfs.breaker import CircuitBreaker, GuardedProfiles
 from udfs.config import Config
 from udfs.feast_values import FALLBACK, decode, field_name, redis_key
 from udfs.features import ENTITY_KEY, FEATURE_VIEW, served_profile_features
@@ -65,6 +68,16 @@ class OnlineProfileReader:
 
     def close(self) -> None:
         self.conn.disconnect()
+
+
+def guarded_reader(cfg: Config, clock_ms: Callable[[], float],
+                   log: Callable[[str], None]) -> GuardedProfiles:
+    """The scoring job's profile source: this reader, with its socket timeouts, behind the
+    feature-store breaker (both from ``scoring_job``)."""
+    job = cfg.scoring_job
+    reader = OnlineProfileReader(cfg, socket_timeout_ms=job.profile_timeout_ms)
+    breaker = CircuitBreaker(job.breaker_failures, job.breaker_cooldown_ms, clock_ms)
+    return GuardedProfiles(reader.read, breaker, log)
 
 
 def _protobuf_value(b: bytes):

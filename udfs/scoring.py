@@ -22,7 +22,7 @@ import numpy as np
 from udfs import auction_arrays
 from udfs.auction_arrays import AdBook
 from udfs.catalog import Creative
-from udfs.config import Scoring
+from udfs.config import Config, Scoring
 from udfs.eligibility_cache import EligibilityCache
 from udfs.errors import MessageError
 from udfs.featurize import AdColumns, AdView, Featurizer, RequestView
@@ -65,6 +65,12 @@ class RequestScorer:
         self._book_cols: tuple[AdBook, AdColumns] | None = None
         self._ads_key: tuple = ()
         self.eligibility = EligibilityCache()
+
+    @classmethod
+    def for_job(cls, cfg: Config, featurizer: Featurizer, stage: str) -> "RequestScorer":
+        """The scoring job's scorer: its request topic, experiment variant and the profile TTL."""
+        return cls(cfg.scoring, featurizer, source_topic=cfg.kafka.topics.ad_requests.name, stage=stage,
+                   variant=cfg.scoring_job.variant, profile_ttl_ms=cfg.profile.windows.state_ttl_s * 1000)
 
     def handle(self, raw: bytes | str, deps: Deps) -> Outcome:
         t0 = self.clock()
