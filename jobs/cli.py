@@ -1,4 +1,4 @@
-"""``adstream job …``: run a Flink job on the embedded local cluster (or submit with ``flink run``)."""
+"""``adstream job …``: run a Flink job on the embedded local mini-cluster (cluster submission is planned)."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +9,8 @@ JOBS = ("jobs.profile", "jobs.scoring", "jobs.smoke")
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("job", help="run a streaming job (PyFlink)",
-                       description="Run one of adstream's PyFlink jobs. Without a cluster the job runs "
-                                   "on Flink's embedded local mini-cluster; settings (parallelism, "
+                       description="Run one of adstream's PyFlink jobs on Flink's embedded local "
+                                   "mini-cluster, inside this process; settings (parallelism, "
                                    "checkpointing, python execution mode, bundle size, buffer timeout) "
                                    "come from the flink: section of the config.")
     jobs = p.add_subparsers(dest="job", metavar="JOB", required=True)

@@ -1,8 +1,9 @@
 """Flink environment from configuration: jars, Python workers, checkpointing, latency knobs.
 
 Everything comes from ``cfg.flink`` / ``cfg.jars``; nothing here names a host, port
-or path. ``table_env(cfg)`` is what every job starts from, on the embedded local
-mini-cluster by default or on a cluster when submitted with ``flink run``.
+or path. ``table_env(cfg)`` is what every job starts from. Jobs run on Flink's embedded
+local mini-cluster inside this process; submission to a Flink cluster with
+``flink run`` is planned (issue: real Flink cluster), not built.
 """
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def kafka_sink(cfg: Config, topic: str):
 
 
 def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = True):
-    """Submit the job (embedded mini-cluster unless configured otherwise); returns its JobClient."""
+    """Submit the job to the embedded local mini-cluster; returns its JobClient."""
     extra = {"execution.state-recovery.path": restore_from} if restore_from else None
     env, tenv = table_env(cfg, JOB, extra)
     tenv.execute_sql(source_ddl(cfg, "clicks_raw", kafka_table_options(

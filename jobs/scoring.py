@@ -98,7 +98,7 @@ def add_sinks(tenv, scored, cfg: Config):
 
 
 def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | None = None):
-    """Submit the job (embedded mini-cluster unless configured otherwise); returns its JobClient."""
+    """Submit the job to the embedded local mini-cluster; returns its JobClient."""
     extra = latency_settings(cfg)
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from

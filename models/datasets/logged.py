@@ -3,9 +3,11 @@
 Where the scorer logged the features it served (a *serving log*), those rows
 are the training rows: they are by construction what the model saw. Where it
 did not, rows are rebuilt as of request time — by replaying the clickstream
-(``replay``) or by a point-in-time join against the offline store: the latest
-profile snapshot strictly before the request (``pit_profiles`` in pandas, or
-``feast_pit`` through Feast's ``get_historical_features``).
+(``replay``). A point-in-time join against the offline store — the latest profile
+snapshot strictly before the request (``pit_profiles`` in pandas, or ``feast_pit``
+through Feast's ``get_historical_features``) — is written and unit-tested
+(``pit_profiles``) but no training path calls it yet: nothing writes the offline
+store today (planned: the feedback job's training log).
 """
 from __future__ import annotations
 

@@ -1,11 +1,17 @@
-"""Rebuild, for every logged impression, the exact model row the online scorer saw.
+"""Rebuild, for every logged impression, the model row as of request time.
+
+Every profile feature is the one the online scorer would have read. One feature
+is not: ``ad_ctr_prior`` is computed here from the impressions and clicks known
+before the request, while the scorer today serves a constant
+(``scoring.fallback_prior_ctr``) because no live ad statistics exist yet (planned:
+the feedback job). The two agree only once serving reads the same statistic.
 
 One time-ordered pass over the merged clickstream and impression log: the
 profile logic (``udfs.profile.apply/snapshot``) is folded forward event by
 event, and each impression is featurized (``udfs.featurize.Featurizer``) from
 the state holding only events with ``ts`` strictly before the request. The ad's
 ``ctr_prior`` is kept the same way from impressions and clicks known before the
-request. Nothing after an impression can reach its row: at equal timestamps
+request (see above: serving does not compute it yet). Nothing after an impression can reach its row: at equal timestamps
 reads happen before writes.
 """
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Erasure request (topic ``erasure.v1``): forget a user everywhere, and prove it."""
+"""Erasure request (topic ``erasure.v1``): forget a user everywhere, and prove it.
+
+The format is fixed and validated; no job consumes it yet (planned: the privacy
+work), so publishing one erases nothing today.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

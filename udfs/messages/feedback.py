@@ -2,6 +2,8 @@
 
 Topics ``impressions.v1``, ``clicks-on-ads.v1``, ``conversions.v1``. Each links back
 to the request and impression so statistics, budgets and training labels join.
+The formats are fixed, validated and written by the synthetic world's replay; no job
+consumes them yet (planned: the feedback job), so today they change nothing online.
 """
 from __future__ import annotations
 
