@@ -11,25 +11,33 @@ mkdir -p "$LOGS"
 JOBS=()
 stop_jobs() { for pid in "${JOBS[@]}"; do kill -- "-$pid" 2>/dev/null || true; done; }
 trap stop_jobs EXIT
+# Each stage prints how long the one before it took, so a slow first run shows where.
+T_STAGE=$SECONDS; T_DEMO=$SECONDS
+stage() {
+  [ "$T_STAGE" = "$T_DEMO" ] && [ "$1" = 1. ] || echo "   (stage took $((SECONDS - T_STAGE)) s)"
+  T_STAGE=$SECONDS; echo "== $* =="
+}
 
-echo "== 1. synthetic world (seeded) =="
+stage 1. "synthetic world (seeded)"
 $ADS generate --out "$WORLD"
 
-echo "== 2. replay it to Kafka =="
+stage 2. "replay it to Kafka"
 $ADS replay --source world --world "$WORLD"
 $ADS stack topics
 
-echo "== 3. profile job: clickstream -> Feast online store (log: $LOGS/profile.log) =="
+stage 3. "profile job: clickstream -> Feast online store (log: $LOGS/profile.log)"
 $ADS features apply >/dev/null
 setsid $ADS job profile >"$LOGS/profile.log" 2>&1 &
 JOBS+=($!)
 $PY -m scripts.demo_profiles --world "$WORLD" --users 3
 
-echo "== 4. CTR model: train on the world, promote it =="
+stage 4. "CTR model: train on the world, promote it"
 $ADS model train --format synthetic --data "$WORLD" --out .work/runs/demo --budget 3 --no-progress | tail -4
 $ADS model promote .work/runs/demo --reason "make demo" || echo "(promotion refused: the current model keeps serving)"
 
-echo "== 5. scoring job: ad requests -> ranked ads (log: $LOGS/scoring.log) =="
+stage 5. "scoring job: ad requests -> ranked ads (log: $LOGS/scoring.log)"
 setsid $ADS job scoring --catalog "$WORLD/catalog.json" >"$LOGS/scoring.log" 2>&1 &
 JOBS+=($!)
 $PY -m scripts.demo_scoring --world "$WORLD" --requests 500 --rate 50
+echo "   (stage took $((SECONDS - T_STAGE)) s)"
+echo "demo done in $((SECONDS - T_DEMO)) s"
