@@ -113,7 +113,11 @@ def kafka_up(cfg: Config, timeout_s: float = 90) -> str:
     d = _state_dir(cfg, "kafka")
     pidfile, props = d / "kafka.pid", d / "server.properties"
     if _ours(_read_pid(pidfile), str(props)) and _port_open(cfg.kafka.host, cfg.kafka.port):
-        return f"kafka already running on {cfg.kafka.bootstrap}"
+        # A running broker may lack topics added to config since it started (or deleted
+        # by hand): `stack up` is what the "topic does not exist" error tells users to run.
+        made = create_topics(cfg)
+        return f"kafka already running on {cfg.kafka.bootstrap}" + (
+            f"; created missing topics: {', '.join(made)}" if made else "")
     if _port_open(cfg.kafka.host, cfg.kafka.port):
         raise StackError(f"port {cfg.kafka.port} is taken by a process we did not start; "
                          f"choose another with --set kafka.port=N")

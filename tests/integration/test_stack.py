@@ -23,6 +23,18 @@ def test_up_twice_is_harmless(stack):
     assert all(s.alive and s.answers for s in after)
 
 
+def test_up_on_a_running_broker_creates_topics_missing_from_it(stack):
+    import uuid
+    name = f"added-later-{uuid.uuid4().hex[:6]}"
+    cfg = config.load("test", overrides=[f"kafka.topics.dead_letter.name={name}"])
+    with pytest.raises(Exception, match="does not exist"):
+        st.topic_counts(cfg)
+    lines = st.up(cfg)
+    assert any("already running" in line and name in line for line in lines), lines
+    assert st.topic_counts(cfg)[name] == 0
+    assert "created" not in " ".join(st.up(cfg))        # and only once
+
+
 def test_every_configured_topic_exists(stack):
     from kafka import KafkaAdminClient
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap)
