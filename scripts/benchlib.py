@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import json
 import platform
+import signal
 import socket
 import tempfile
 import time
@@ -55,11 +56,34 @@ def own_stack(env: str = "test", overrides: Sequence[str] = ()) -> Iterator[Conf
             f"kafka.port={kport}", f"kafka.controller_port={cport}",
             f"redis.port={rport}", f"paths.work_dir={d}", f"flink.checkpoint_dir={d}/ckpt",
             *overrides])
-        try:
-            stack.up(cfg)
-            yield cfg
-        finally:
-            stack.down(cfg)  # also when up() failed half-way: stops whatever it started
+        with _signals_unwind():
+            try:
+                stack.up(cfg)
+                yield cfg
+            finally:
+                stack.down(cfg)  # also when up() failed half-way: stops whatever it started
+
+
+class Stopped(SystemExit):
+    """Raised in the main thread by SIGTERM/SIGHUP, so ``finally`` blocks run."""
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP (``timeout``, a closed terminal) into an exception while inside.
+
+    Python's default for SIGTERM ends the process without unwinding, which left a
+    benchmark's broker and Redis running after ``timeout`` stopped it. Ctrl-C already
+    raises KeyboardInterrupt.
+    """
+    def stop(signum, _frame):
+        raise Stopped(128 + signum)
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
 
 
 def cpu_probe(n: int = 7) -> float:

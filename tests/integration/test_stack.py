@@ -120,3 +120,30 @@ def test_pyflink_job_reads_and_writes_kafka_through_the_connector(stack, fresh_t
     got = sorted(m.value.decode() for m in consumer)
     consumer.close()
     assert got == sorted(f"smoke:m{i}" for i in range(20))
+
+
+def test_a_benchmark_stack_stopped_by_sigterm_stops_its_broker_and_redis():
+    """`timeout` sends SIGTERM; the stack a benchmark started must not outlive it."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    code = ("import json, time\n"
+            "from scripts import benchlib, stack\n"
+            "with benchlib.own_stack() as cfg:\n"
+            "    print(json.dumps([s.pid for s in stack.status(cfg)]), flush=True)\n"
+            "    time.sleep(300)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=config.ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = json.loads(p.stdout.readline())
+        assert len(pids) == 2 and all(pids), pids
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if p.poll() is None:
+            p.kill()
+    time.sleep(0.5)
+    for pid in pids:
+        alive = os.path.exists(f"/proc/{pid}") and "Z" not in open(f"/proc/{pid}/stat").read().split()[2]
+        assert not alive, f"pid {pid} outlived the benchmark"
