@@ -10,6 +10,7 @@ measured.
 """
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
@@ -47,6 +48,7 @@ class Responses:
         self.consumer.seek_to_end()
         self.seen: dict[str, tuple[int, dict]] = {}
         self.repeats = 0
+        self.repeated: collections.Counter = collections.Counter()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -64,6 +66,7 @@ class Responses:
                     with self._lock:
                         if rid in self.seen:
                             self.repeats += 1
+                            self.repeated[rid] += 1
                         else:
                             self.seen[rid] = (now, r.value)
 
@@ -73,6 +76,11 @@ class Responses:
             if got is not None and isinstance(got[1], bytes):
                 got = self.seen[rid] = (got[0], json.loads(got[1]))
             return got
+
+    def repeats_of(self, ids: set[str]) -> int:
+        """Answers beyond the first for these request ids."""
+        with self._lock:
+            return sum(n for rid, n in self.repeated.items() if rid in ids)
 
     def close(self) -> None:
         self._stop.set()

@@ -270,14 +270,31 @@ def _reap(pid: int) -> None:
         pass
 
 
+def pid_of(cfg: Config, service: str) -> int | None:
+    """Pid of the ``kafka`` or ``redis`` process this stack started, if it is running."""
+    d = _state_dir(cfg, service)
+    pid = _read_pid(d / f"{service}.pid")
+    return pid if _ours(pid, _marker(cfg, service)) else None
+
+
+def _marker(cfg: Config, service: str) -> str:
+    """What a service's command line holds when this stack started it."""
+    if service == "kafka":
+        return str(_state_dir(cfg, "kafka") / "server.properties")
+    return f"{cfg.redis.host}:{cfg.redis.port}"
+
+
 def up(cfg: Config) -> list[str]:
     return [redis_up(cfg), kafka_up(cfg)]
 
 
 def down(cfg: Config) -> list[str]:
-    kd, rd = _state_dir(cfg, "kafka"), _state_dir(cfg, "redis")
-    return [_stop(kd / "kafka.pid", str(kd / "server.properties"), "kafka"),
-            _stop(rd / "redis.pid", f"{cfg.redis.host}:{cfg.redis.port}", "redis")]
+    return [down_service(cfg, "kafka"), down_service(cfg, "redis")]
+
+
+def down_service(cfg: Config, service: str) -> str:
+    """Stop one of the two (``kafka`` or ``redis``), by the pid this stack recorded."""
+    return _stop(_state_dir(cfg, service) / f"{service}.pid", _marker(cfg, service), service)
 
 
 def status(cfg: Config) -> list[ServiceStatus]:
