@@ -14,6 +14,7 @@ import time
 from typing import Callable, TextIO
 
 FAILED_EXIT = 1
+TROUBLE = ("RESTARTING", "FAILING", "FAILED", "CANCELLING", "CANCELED", "SUSPENDED")   # said on stderr
 MAX_CAUSES = 8          # a Java cause chain is rarely deeper; the log has the full trace
 MAX_CAUSE_CHARS = 300   # per cause: its first line, cut
 
@@ -60,7 +61,7 @@ def watch(client, label: str, poll_ms: int, log_dir, *, out: TextIO = sys.stdout
             if status == "RESTARTING":
                 print(f"{label} job RESTARTING after a task failure (see {log_dir})", file=err, flush=True)
             else:
-                print(f"{label} job {status}", file=out if status == "RUNNING" else err, flush=True)
+                print(f"{label} job {status}", file=err if status in TROUBLE else out, flush=True)
             last = status
         if status in ("FAILED", "CANCELED", "FINISHED"):
             break
