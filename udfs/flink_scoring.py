@@ -100,9 +100,10 @@ class ScoringFunction(KeyedProcessFunction):
 
         self.featurizer = Featurizer(cfg.profile.windows.count_windows_s)
         self.watcher = self._watcher(cfg)
-        if self.watcher.poll(force=True) == "failed":
+        first = self.watcher.poll(force=True)
+        if first == "failed":   # the watcher logged why
             self.counters["model_reload_failures"].inc()
-        if self.watcher.model is None:
+        elif self.watcher.model is None:
             log.warning("no model promoted in %s yet: prior-CTR ranking until one is",
                         cfg.path("model_registry"))
         self.profiles = guarded_reader(cfg, _ms, log.warning)
