@@ -37,7 +37,22 @@ def flink_settings(cfg: Config, job_name: str) -> dict[str, str]:
         "taskmanager.memory.managed.size": f"{f.managed_memory_mb}m",
         # An idle partition must not hold back event time for everyone else.
         "table.exec.source.idle-timeout": f"{cfg.profile.idle_timeout_ms} ms",
+        **restart_settings(cfg),
     }
+
+
+def restart_settings(cfg: Config) -> dict[str, str]:
+    """A bounded restart strategy: a task that fails again and again ends the job as FAILED
+    (the CLI then exits non-zero with the reason) instead of replaying one checkpoint forever."""
+    f = cfg.flink
+    if f.restart_strategy == "fixed-delay":
+        return {"restart-strategy.type": "fixed-delay",
+                "restart-strategy.fixed-delay.attempts": str(f.restart_attempts),
+                "restart-strategy.fixed-delay.delay": f"{f.restart_delay_ms} ms"}
+    return {"restart-strategy.type": "exponential-delay",
+            "restart-strategy.exponential-delay.initial-backoff": f"{f.restart_delay_ms} ms",
+            "restart-strategy.exponential-delay.max-backoff": f"{f.restart_max_delay_ms} ms",
+            "restart-strategy.exponential-delay.attempts-before-reset-backoff": str(f.restart_attempts)}
 
 
 def _prepare_thread_mode() -> None:
@@ -57,6 +72,8 @@ def _prepare_thread_mode() -> None:
 def table_env(cfg: Config, job_name: str, extra: dict[str, str] | None = None):
     """A ``StreamTableEnvironment`` (and its ``StreamExecutionEnvironment``) set up from config."""
     _prepare_thread_mode()
+    from jobs.logs import launch_gateway
+    launch_gateway(cfg, job_name)   # before PyFlink starts it with stderr on a pipe
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import EnvironmentSettings, StreamTableEnvironment
@@ -116,12 +133,11 @@ def restore_path(cfg: Config, job_name: str, args) -> str | None:
     return restore
 
 
-def run_until_interrupted(client, label: str) -> int:
-    """Block on a submitted job; Ctrl-C cancels it."""
-    print(f"{label} job {client.get_job_id()} running; Ctrl-C stops it", flush=True)
+def run_until_interrupted(client, label: str, cfg: Config, job_name: str) -> int:
+    """Block on a submitted job, reporting restarts; non-zero exit when it fails. Ctrl-C cancels it."""
+    from jobs.watch import watch
     try:
-        client.get_job_execution_result().result()
+        return watch(client, label, cfg.flink.status_poll_ms, cfg.log_dir(job_name))
     except KeyboardInterrupt:
         client.cancel().result()
         raise
-    return 0

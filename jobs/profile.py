@@ -43,13 +43,16 @@ def slices(tenv, cfg: Config, source: str):
 
     Processing-time slices, so a quiet stream still flushes within one slice; the
     price is that a bounded input's last slice never fires, so the job is unbounded.
+    A record without a value (the raw format reads it as NULL; JSON_ARRAYAGG would drop
+    it silently) becomes the line ``N``, which the Python step dead-letters and counts.
     """
     late_s = cfg.profile.allowed_lateness_ms / 1000
     slice_s = cfg.profile.batch_interval_ms / 1000
     tenv.create_temporary_view("profile_flagged", tenv.sql_query(f"""
 SELECT MOD(ABS(HASH_CODE(uid)), {cfg.flink.parallelism}) AS shard,
-       CONCAT(CASE WHEN rt < CURRENT_WATERMARK(rt) - INTERVAL '{late_s:.3f}' SECOND THEN 'L' ELSE '-' END,
-              `value`) AS line,
+       CASE WHEN `value` IS NULL THEN 'N'
+            ELSE CONCAT(CASE WHEN rt < CURRENT_WATERMARK(rt) - INTERVAL '{late_s:.3f}' SECOND
+                             THEN 'L' ELSE '-' END, `value`) END AS line,
        pt
 FROM {source}"""))
     # JSON_ARRAYAGG, not ARRAY_AGG: PyFlink cannot hand ARRAY columns to Python (2.2.1).
@@ -59,20 +62,24 @@ FROM TABLE(TUMBLE(TABLE profile_flagged, DESCRIPTOR(pt), INTERVAL '{slice_s:.3f}
 GROUP BY shard, window_start, window_end""")
 
 
-def apply(batches, cfg: Config, *, write_feast: bool, emit_profiles: bool):
-    """DataStream of (shard, lines) → DataStream of tagged strings (``D``ead letters, ``P``rofiles)."""
+def apply(batches, cfg: Config, *, write_feast: bool, emit_profiles: bool, function=None):
+    """DataStream of (shard, lines) → DataStream of tagged strings (``D``ead letters, ``P``rofiles).
+
+    ``function``: the step's class (``ProfileFunction``; tests hand in a subclass that fails)."""
     from pyflink.common import Types
     from udfs.flink_profile import ProfileFunction
+    fn = (function or ProfileFunction)(config.to_dict(cfg), cfg.kafka.topics.clicks.name,
+                                       write_feast, emit_profiles, JOB)
     return (batches
             .key_by(lambda r: r[0], key_type=Types.INT())
-            .process(ProfileFunction(config.to_dict(cfg), cfg.kafka.topics.clicks.name,
-                                     write_feast, emit_profiles), output_type=Types.STRING())
+            .process(fn, output_type=Types.STRING())
             .name("profile.apply").uid("profile.apply.v1"))
 
 
-def build(tenv, cfg: Config, source: str, *, write_feast: bool = True, emit_profiles: bool = False):
+def build(tenv, cfg: Config, source: str, *, write_feast: bool = True, emit_profiles: bool = False,
+          function=None):
     return apply(tenv.to_data_stream(slices(tenv, cfg, source)), cfg,
-                 write_feast=write_feast, emit_profiles=emit_profiles)
+                 write_feast=write_feast, emit_profiles=emit_profiles, function=function)
 
 
 def dead_letters(tagged):
@@ -97,13 +104,13 @@ def kafka_sink(cfg: Config, topic: str):
             .build())
 
 
-def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = True):
+def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = True, function=None):
     """Submit the job to the embedded local mini-cluster; returns its JobClient."""
     extra = {"execution.state-recovery.path": restore_from} if restore_from else None
     env, tenv = table_env(cfg, JOB, extra)
     tenv.execute_sql(source_ddl(cfg, "clicks_raw", kafka_table_options(
         cfg, cfg.kafka.topics.clicks.name, group="adstream-profile")))
-    tagged = build(tenv, cfg, "clicks_raw", write_feast=write_feast)
+    tagged = build(tenv, cfg, "clicks_raw", write_feast=write_feast, function=function)
     dead_letters(tagged).sink_to(kafka_sink(cfg, cfg.kafka.topics.dead_letter.name)) \
         .name("profile.dlq.sink").uid("profile.dlq.sink.v1")
     return env.execute_async(JOB)
@@ -120,4 +127,4 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _main(cfg: Config, a) -> int:
     restore_from = restore_path(cfg, JOB, a)
-    return run_until_interrupted(start(cfg, restore_from=restore_from), "profile")
+    return run_until_interrupted(start(cfg, restore_from=restore_from), "profile", cfg, JOB)

@@ -47,34 +47,57 @@ def _request_key(value: str | None) -> str:
         d = json.loads(value)
         return str(d.get("user_id") or d.get("request_id") or "")
     except Exception:
-        return ""   # malformed: any key will do, the scoring step dead-letters it
+        return ""   # malformed or null: any key will do, the scoring step dead-letters it
+
+
+# Kafka's own StringDeserializer (as shaded in the SQL connector jar) returns null for a null
+# value where Flink's SimpleStringSchema throws a NullPointerException and fails the task.
+NULL_SAFE_STRING = "org.apache.flink.kafka.shaded.org.apache.kafka.common.serialization.StringDeserializer"
+
+
+def _null_safe_values(builder) -> None:
+    """Values as UTF-8 text, a null value (tombstone) as None — the scoring step dead-letters it.
+
+    PyFlink's builder only takes a ``DeserializationSchema``; the Java builder also takes a
+    ``KafkaRecordDeserializationSchema``, here ``valueOnly(<Kafka Deserializer class>)``:
+    the same per-record work as SimpleStringSchema (``new String(bytes, UTF_8)``).
+    """
+    from pyflink.java_gateway import get_gateway
+    jvm = get_gateway().jvm
+    cls = jvm.java.lang.Class.forName(NULL_SAFE_STRING, True,
+                                      jvm.java.lang.Thread.currentThread().getContextClassLoader())
+    schema = (jvm.org.apache.flink.connector.kafka.source.reader.deserializer
+              .KafkaRecordDeserializationSchema.valueOnly(cls))
+    builder._j_builder.setDeserializer(schema)
 
 
 def request_source(env, cfg: Config):
     from pyflink.common import WatermarkStrategy
-    from pyflink.common.serialization import SimpleStringSchema
     from pyflink.datastream.connectors.kafka import (KafkaOffsetResetStrategy, KafkaOffsetsInitializer,
                                                      KafkaSource)
-    src = (KafkaSource.builder()
-           .set_bootstrap_servers(cfg.kafka.bootstrap)
-           .set_topics(cfg.kafka.topics.ad_requests.name)
-           .set_group_id(cfg.scoring_job.group_id)
-           # A fresh job starts where its group left off (else at the beginning): no request is skipped.
-           .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
-           .set_value_only_deserializer(SimpleStringSchema())
-           .set_property("fetch.max.wait.ms", str(cfg.scoring_job.fetch_max_wait_ms))
-           .build())
+    builder = (KafkaSource.builder()
+               .set_bootstrap_servers(cfg.kafka.bootstrap)
+               .set_topics(cfg.kafka.topics.ad_requests.name)
+               .set_group_id(cfg.scoring_job.group_id)
+               # A fresh job starts where its group left off (else at the beginning): no request is skipped.
+               .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+               .set_property("fetch.max.wait.ms", str(cfg.scoring_job.fetch_max_wait_ms)))
+    _null_safe_values(builder)
+    src = builder.build()
     return (env.from_source(src, WatermarkStrategy.no_watermarks(), "scoring.requests")
             .uid("scoring.requests.v1"))
 
 
-def build(requests, cfg: Config, catalog_file: str | None):
-    """DataStream[str] of raw requests → DataStream[Row(kind, k, v)]: ``R`` responses, ``D`` dead letters."""
+def build(requests, cfg: Config, catalog_file: str | None, function=None):
+    """DataStream[str] of raw requests → DataStream[Row(kind, k, v)]: ``R`` responses, ``D`` dead letters.
+
+    ``function``: the step's class (``ScoringFunction``; tests hand in a subclass that fails)."""
     from pyflink.common import Types
     from udfs.flink_scoring import OUTPUT_TYPE, ScoringFunction
+    fn = (function or ScoringFunction)(config.to_dict(cfg), catalog_file, JOB)
     return (requests
             .key_by(_request_key, key_type=Types.STRING())
-            .process(ScoringFunction(config.to_dict(cfg), catalog_file), output_type=OUTPUT_TYPE)
+            .process(fn, output_type=OUTPUT_TYPE)
             .name("scoring.rank").uid("scoring.rank.v1"))
 
 
@@ -97,13 +120,13 @@ def add_sinks(tenv, scored, cfg: Config):
     stmts.attach_as_datastream()
 
 
-def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | None = None):
+def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | None = None, function=None):
     """Submit the job to the embedded local mini-cluster; returns its JobClient."""
     extra = latency_settings(cfg)
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from
     env, tenv = table_env(cfg, JOB, extra)
-    add_sinks(tenv, build(request_source(env, cfg), cfg, catalog_path(cfg, catalog_file)), cfg)
+    add_sinks(tenv, build(request_source(env, cfg), cfg, catalog_path(cfg, catalog_file), function), cfg)
     return env.execute_async(JOB)
 
 
@@ -124,4 +147,4 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _main(cfg: Config, a) -> int:
     restore_from = restore_path(cfg, JOB, a)
-    return run_until_interrupted(start(cfg, restore_from=restore_from, catalog_file=a.catalog), "scoring")
+    return run_until_interrupted(start(cfg, restore_from=restore_from, catalog_file=a.catalog), "scoring", cfg, JOB)

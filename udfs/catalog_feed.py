@@ -21,6 +21,7 @@ from udfs.catalog import Catalog, Creative
 from udfs.config import ReviewPolicy
 from udfs.errors import CatalogError
 from udfs.messages import DeadLetter
+from udfs.record_guard import describe, error_letter
 from udfs.review import review_pending, reviewed
 
 
@@ -48,18 +49,22 @@ class CatalogKeeper:
         as a dead letter."""
         try:
             entity = self.catalog.apply_record(key if key is not None else b"", value)
-        except CatalogError as e:
+            if isinstance(entity, Creative) and entity.review_status == "pending":
+                checked = reviewed(entity, self.policy)
+                self.catalog.put(checked)
+                self._note_review(checked)
+        except Exception as e:   # CatalogError: the record's fault; anything else: still only this record
             self.invalid += 1
             k = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else str(key)
             v = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else value
-            self.log(f"catalogue record {k!r} rejected: {e}")
-            return DeadLetter.of(f"{k}\t{v}", str(e), "invalid", self.source_topic, self.wall_ms(),
-                                 stage=self.stage, field=e.field)
+            self.log(f"catalogue record {k[:200]!r} rejected: "
+                     f"{e if isinstance(e, CatalogError) else describe(e)}")
+            if isinstance(e, CatalogError):
+                return DeadLetter.of(f"{k}\t{v}", str(e), "invalid", self.source_topic, self.wall_ms(),
+                                     stage=self.stage, field=e.field)
+            return error_letter(f"{k}\t{v}", e, "catalogue change", self.source_topic, self.wall_ms(),
+                                self.stage)
         self.applied += 1
-        if isinstance(entity, Creative) and entity.review_status == "pending":
-            checked = reviewed(entity, self.policy)
-            self.catalog.put(checked)
-            self._note_review(checked)
         return None
 
     def _note_review(self, c: Creative) -> None:

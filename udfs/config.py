@@ -103,12 +103,55 @@ class Flink:
     state_backend: str
     checkpoint_dir: str
     managed_memory_mb: int = 256
+    # A task that keeps failing must stop, not restart from the same checkpoint forever.
+    restart_strategy: str = "fixed-delay"   # fixed-delay | exponential-delay
+    restart_attempts: int = 3               # restarts before the job is FAILED
+    restart_delay_ms: int = 2000            # fixed delay; the first backoff when exponential
+    restart_max_delay_ms: int = 30000       # exponential-delay: the longest backoff
+    status_poll_ms: int = 1000              # how often the CLI asks the job for its status
 
     def __post_init__(self) -> None:
         if self.python_execution_mode not in ("thread", "process"):
             raise ConfigError("flink.python_execution_mode", "must be 'thread' or 'process'")
         if self.parallelism < 1:
             raise ConfigError("flink.parallelism", "must be >= 1")
+        if self.restart_strategy not in ("fixed-delay", "exponential-delay"):
+            raise ConfigError("flink.restart_strategy", "must be 'fixed-delay' or 'exponential-delay'")
+        if self.restart_attempts < 0:
+            raise ConfigError("flink.restart_attempts", "must be >= 0 (0: fail on the first error)")
+        if self.restart_delay_ms < 0 or self.restart_max_delay_ms < self.restart_delay_ms:
+            raise ConfigError("flink.restart_delay_ms", "need 0 <= restart_delay_ms <= restart_max_delay_ms")
+        if self.status_poll_ms < 1:
+            raise ConfigError("flink.status_poll_ms", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    """Dead letters on the topic (udfs/messages/dead_letter.py, docs/reliability.md)."""
+    # Well under the broker's 1 MB message size: a letter that cannot be written stops the job.
+    max_bytes: int = 65536
+
+    def __post_init__(self) -> None:
+        from udfs.messages.dead_letter import MIN_BYTES
+        if self.max_bytes < MIN_BYTES:
+            raise ConfigError("dead_letter.max_bytes", f"must be >= {MIN_BYTES}")
+
+
+@dataclass(frozen=True)
+class Logs:
+    """Each job's own log files under ``<paths.work_dir>/<dir>/<job>/`` (docs/reliability.md)."""
+    dir: str = "logs"
+    level: str = "INFO"               # Python and JVM root level
+    max_bytes: int = 10_485_760       # a file is rotated at this size ...
+    backups: int = 5                  # ... keeping this many old ones
+    status_lines: int = 20            # `adstream job status`: error lines shown per file
+
+    def __post_init__(self) -> None:
+        if self.level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError("logs.level", "must be DEBUG, INFO, WARNING or ERROR")
+        for name in ("max_bytes", "backups", "status_lines"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"logs.{name}", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -316,6 +359,12 @@ class Config:
     scoring: Scoring
     model: Model
     scoring_job: ScoringJob
+    dead_letter: DeadLetters = DeadLetters()
+    logs: Logs = Logs()
+
+    def log_dir(self, job: str) -> Path:
+        """Where one job's log files live (the JVM's, its Python workers', its stderr)."""
+        return self.path("work_dir") / self.logs.dir / job
 
     def path(self, name: str) -> Path:
         return self.paths.resolve(name)

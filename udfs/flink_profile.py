@@ -5,21 +5,33 @@ Holds no business rules: ``udfs.profile_batch.process`` does the work. One call 
 one Feast write for all of them. Writing inside the element's processing means a
 checkpoint barrier never passes an update that has not reached the online store,
 and a replay after a restart rewrites the same versions, which Feast skips.
+
+A bad record never fails the task (docs/reliability.md): ``profile_batch.process``
+turns every per-record exception into a dead letter, and this adapter does the same
+for whatever it does itself with the slice's records; dead letters are cut to
+``dead_letter.max_bytes``. What fails the task is the job's own infrastructure (Flink
+state, the Feast write): that is for the bounded restart strategy, not a dead letter.
 """
 from __future__ import annotations
 
 import json
+import logging
 
 from pyflink.common import Time, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
 
-from udfs import config, profile_batch
+from udfs import config, job_logs, profile_batch
+from udfs import profile as P
 from udfs.profile import ProfileParams
+from udfs.record_guard import ERROR, describe, error_letter
 
 DEAD = "D"      # output record prefix: a dead letter (JSON)
 PROFILE = "P"   # output record prefix: a profile update (JSON), when emit_profiles
-COUNTERS = ("applied", "invalid", "late", "duplicate", "no_consent", "written")
+STAGE = "profile.apply.v1"
+# Dead letters by kind (invalid, late, duplicate, error), and what was applied/written.
+COUNTERS = ("applied", "invalid", "late", "duplicate", "no_consent", "written", ERROR, "dead_letters")
+log = logging.getLogger("adstream.profile")
 
 
 class _CachedMapState:
@@ -72,15 +84,20 @@ class _CachedMapState:
 
 
 class ProfileFunction(KeyedProcessFunction):
-    def __init__(self, cfg_dict: dict, source_topic: str, write_feast: bool, emit_profiles: bool):
+    fold = staticmethod(P.apply)   # the per-event step (a seam: tests subclass it to fail)
+
+    def __init__(self, cfg_dict: dict, source_topic: str, write_feast: bool, emit_profiles: bool,
+                 job: str):
         self.cfg_dict = cfg_dict
         self.source_topic = source_topic
         self.write_feast = write_feast
         self.emit_profiles = emit_profiles
+        self.job = job
 
     def open(self, ctx: RuntimeContext):
         cfg = config.from_dict(self.cfg_dict)
         self.cfg = cfg
+        job_logs.job_logger(cfg, self.job, log.name)
         self.params = ProfileParams.from_config(cfg.profile.windows)
         desc = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
         # Idle users cost nothing: their state expires after the TTL without an event.
@@ -99,13 +116,35 @@ class ProfileFunction(KeyedProcessFunction):
             from udfs.feast_store import make_writer
             self.writer = make_writer(cfg)
 
+    def _process(self, row, now_ms: int) -> profile_batch.BatchResult:
+        """One slice through the pure step; a failure outside its per-record guards (the slice
+        itself unreadable) dead-letters the slice's records, each with the exception."""
+        try:
+            lines = json.loads(row[1])
+            return profile_batch.process(lines, self.store, self.params,
+                                         dedupe_horizon_ms=self.cfg.profile.dedupe_horizon_s * 1000,
+                                         now_ms=now_ms, source_topic=self.source_topic, stage=STAGE,
+                                         fold=self.fold)
+        except Exception as e:
+            log.warning("slice of shard %s failed, its records dead-lettered: %s", row[0], describe(e),
+                        exc_info=True)
+            try:
+                items = json.loads(row[1])
+                items = items if isinstance(items, list) else [row[1]]
+            except Exception:
+                items = [row[1]]
+            res = profile_batch.BatchResult()
+            for item in items:
+                payload = item[1:] if isinstance(item, str) else item
+                res.dead_letters.append(error_letter(payload, e, "profile slice", self.source_topic,
+                                                     now_ms, STAGE))
+            res.counts[ERROR] += len(items)
+            return res
+
     def process_element(self, row, ctx: "KeyedProcessFunction.Context"):
         now_ms = ctx.timer_service().current_processing_time()
         self.store.shard, self.store.now_ms = ctx.get_current_key(), now_ms
-        res = profile_batch.process(json.loads(row[1]), self.store, self.params,
-                                    dedupe_horizon_ms=self.cfg.profile.dedupe_horizon_s * 1000,
-                                    now_ms=now_ms, source_topic=self.source_topic,
-                                    stage="profile.apply.v1")
+        res = self._process(row, now_ms)
         self.store.flush()
         if self.writer is not None and res.updates:
             from udfs.feast_store import version_timestamp
@@ -118,8 +157,13 @@ class ProfileFunction(KeyedProcessFunction):
         for k, n in res.counts.items():
             if k in self.counters:
                 self.counters[k].inc(n)
+        self.counters["dead_letters"].inc(len(res.dead_letters))
+        if res.counts[ERROR]:
+            log.warning("%d record(s) dead-lettered on an exception, e.g. %s", res.counts[ERROR],
+                        next(d.reason for d in res.dead_letters if d.kind == ERROR))
+        cap = self.cfg.dead_letter.max_bytes
         for dl in res.dead_letters:
-            yield DEAD + dl.to_json()
+            yield DEAD + dl.to_bounded_json(cap)
         if self.emit_profiles:
             for u in res.updates:
                 yield PROFILE + json.dumps({"user_id": u.user_id, "version_us": u.version_us,

@@ -12,6 +12,12 @@ registry pointer is checked; both happen on the operator's own thread, so a requ
 always sees one catalogue and one model.
 
 Output rows: (``R``, request_id, RankedAds JSON) or (``D``, key, DeadLetter JSON).
+
+One bad request never fails the task (docs/reliability.md): whatever raises while one
+request is handled — its caps state, the scoring step, encoding the answer — ends in
+``RequestScorer.failed``: a dead letter naming the exception and, when a request id can
+be read, an empty flagged answer. A null value (tombstone) is a dead letter. Every
+dead letter is cut to ``dead_letter.max_bytes``. Logs go to the job's ``python.log``.
 """
 from __future__ import annotations
 
@@ -22,18 +28,20 @@ from pyflink.common import Row, Time, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from udfs import config
+from udfs import config, job_logs
 from udfs.budget import SpendLedger
 from udfs.caps import FrequencyCaps
 from udfs.eligibility_cache import StaticCatalogBudget
 from udfs.errors import ModelError
+from udfs.messages.dead_letter import REASONS as DEAD_KINDS
+from udfs.record_guard import describe, null_letter
 
 RESPONSE, DEAD = "R", "D"
 OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(), Types.STRING()])
 STAGE = "scoring.rank.v1"
 COUNTERS = ("requests", "responses", "fallback", "dead_letters", "capped", "model_reloads",
             "model_reload_failures", "catalog_changes", "catalog_invalid", "creatives_rejected",
-            "breaker_opened")
+            "breaker_opened", "errors", "refresh_errors", "unanswered")
 log = logging.getLogger("adstream.scoring")
 
 
@@ -42,9 +50,10 @@ def _ms() -> float:
 
 
 class ScoringFunction(KeyedProcessFunction):
-    def __init__(self, cfg_dict: dict, catalog_file: str | None):
+    def __init__(self, cfg_dict: dict, catalog_file: str | None, job: str):
         self.cfg_dict = cfg_dict
         self.catalog_file = catalog_file
+        self.job = job
 
     # ------------------------------------------------------------------ setup
     def open(self, ctx: RuntimeContext):
@@ -54,11 +63,8 @@ class ScoringFunction(KeyedProcessFunction):
         from udfs.scoring import REASONS, RequestScorer
         cfg = self.cfg = config.from_dict(self.cfg_dict)
         job = cfg.scoring_job
-        if not log.handlers:   # the worker's stderr is the job's log
-            h = logging.StreamHandler()
-            h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-            log.addHandler(h)
-            log.setLevel(logging.INFO)
+        job_logs.job_logger(cfg, self.job, log.name)   # a file: the worker's stderr is nobody's
+        self.max_dead_bytes = cfg.dead_letter.max_bytes
         self.caps = FrequencyCaps.from_config(cfg.scoring)
         rules = cfg.scoring.campaign_caps + cfg.scoring.creative_caps
         desc = ValueStateDescriptor("caps", Types.PICKLED_BYTE_ARRAY())
@@ -73,6 +79,7 @@ class ScoringFunction(KeyedProcessFunction):
         group = ctx.get_metrics_group().add_group("adstream")
         self.counters = {k: group.counter(k) for k in COUNTERS}
         self.reason_counters = {r: group.counter(f"fallback_{r}") for r in REASONS}
+        self.dead_counters = {k: group.counter(f"dead_letters_{k}") for k in DEAD_KINDS}
 
         topic = cfg.kafka.topics.catalog.name
         self.keeper = CatalogKeeper(cfg.scoring.review, topic, stage=STAGE, log=log.warning)
@@ -84,13 +91,19 @@ class ScoringFunction(KeyedProcessFunction):
                              if (dl := self.keeper.apply(k, v)) is not None]
         log.info("catalogue: %d changes from topic %s (%d invalid, %d creatives rejected by review)",
                  self.keeper.applied, topic, self.keeper.invalid, self.keeper.rejected)
+        for name, n in zip(("catalog_changes", "catalog_invalid", "creatives_rejected"),
+                           (self.keeper.applied, self.keeper.invalid, self.keeper.rejected)):
+            self.counters[name].inc(n)
         # Remaining budget = the catalogue's daily budget until the feedback loop keeps spend.
         self.budget = StaticCatalogBudget(self.keeper.catalog, SpendLedger())
         self.next_catalog_poll = _ms() + job.catalog_poll_ms
 
         self.featurizer = Featurizer(cfg.profile.windows.count_windows_s)
         self.watcher = self._watcher(cfg)
-        if self.watcher.poll(force=True) is None and self.watcher.model is None:
+        first = self.watcher.poll(force=True)
+        if first == "failed":   # the watcher logged why
+            self.counters["model_reload_failures"].inc()
+        elif self.watcher.model is None:
             log.warning("no model promoted in %s yet: prior-CTR ranking until one is",
                         cfg.path("model_registry"))
         self.profiles = guarded_reader(cfg, _ms, log.warning)
@@ -151,23 +164,69 @@ class ScoringFunction(KeyedProcessFunction):
         return dead
 
     def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
-        from udfs.scoring import DictCaps, Deps
-        for dl in self._refresh():
-            self.counters["dead_letters"].inc()
-            yield Row(DEAD, None, dl.to_json())
+        rows = self._refresh_rows()
+        try:
+            rows += self._answer(value)
+        except Exception as e:   # one request's failure is its own, never the task's
+            rows += self._failed(value, e)
+        yield from rows
+
+    def _refresh_rows(self) -> list:
+        try:
+            dead = self._refresh()
+        except Exception as e:   # a stale catalogue or model for a while, not a failed task
+            self.counters["refresh_errors"].inc()
+            log.warning("catalogue/model refresh failed: %s", describe(e), exc_info=True)
+            return []
+        return [self._dead_row(None, dl) for dl in dead]
+
+    def _answer(self, value) -> list:
+        from udfs.scoring import DictCaps, Deps, Outcome
         self.counters["requests"].inc()
-        state = self.caps_state.value() or {}
-        caps = DictCaps(self.caps, state)
-        deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model)
-        out = self.scorer.handle(value if value is not None else "", deps)
-        if caps.changed:
-            self.caps_state.update(state)
+        if value is None:
+            out = Outcome(None, null_letter(self.scorer.source_topic, self.scorer.wall_ms(), STAGE))
+        else:
+            state = self.caps_state.value() or {}
+            caps = DictCaps(self.caps, state)
+            deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model)
+            out = self.handle(value, deps)
+            if caps.changed:
+                self.caps_state.update(state)
+        rows = self._rows(out)   # encoded before counting: an encoding error is this request's
         self._count(out)
+        return rows
+
+    def handle(self, value, deps):
+        """The scoring step (a seam: tests subclass it to fail on purpose)."""
+        return self.scorer.handle(value, deps)
+
+    def _failed(self, value, exc: Exception) -> list:
+        self.counters["errors"].inc()
+        log.warning("request failed, dead-lettered: %s", describe(exc), exc_info=True)
+        try:
+            out = self.scorer.failed(value, exc, "scoring")
+            rows = self._rows(out)
+            self._count(out)
+            return rows
+        except Exception as e2:   # last resort: lose this request's answer, keep the job
+            self.counters["unanswered"].inc()
+            log.error("could not even dead-letter a request: %s", describe(e2), exc_info=True)
+            return []
+
+    def _rows(self, out) -> list:
+        rows = []
+        rid = out.response.request_id if out.response is not None else None
         if out.dead_letter is not None:
-            yield Row(DEAD, out.response.request_id if out.response else None,
-                      out.dead_letter.to_json())
+            rows.append(self._dead_row(rid, out.dead_letter, count=False))
         if out.response is not None:
-            yield Row(RESPONSE, out.response.request_id, out.response.to_json())
+            rows.append(Row(RESPONSE, rid, out.response.to_json()))
+        return rows
+
+    def _dead_row(self, key, dl, count: bool = True):
+        if count:
+            self.counters["dead_letters"].inc()
+            self.dead_counters[dl.kind].inc()
+        return Row(DEAD, key, dl.to_bounded_json(self.max_dead_bytes))
 
     def _count(self, out) -> None:
         c = self.counters
@@ -175,12 +234,14 @@ class ScoringFunction(KeyedProcessFunction):
             c["capped"].inc(out.capped)
         if out.dead_letter is not None:
             c["dead_letters"].inc()
+            self.dead_counters[out.dead_letter.kind].inc()
         if out.response is not None:
             c["responses"].inc()
             if out.response.fallback:
                 c["fallback"].inc()
         for r in out.reasons:
-            self.reason_counters[r].inc()
+            if r in self.reason_counters:
+                self.reason_counters[r].inc()
         if self.breaker.times_opened > self.breaker_seen:
             c["breaker_opened"].inc(self.breaker.times_opened - self.breaker_seen)
             self.breaker_seen = self.breaker.times_opened

@@ -5,20 +5,27 @@ records of one time slice (grouped in the JVM) and a state store; this decodes
 and validates each record, routes invalid, late and duplicate ones to dead
 letters with a reason, folds the rest into each user's state (one state read and
 one write per user per batch, not per event) and returns the users' new profiles.
+
+No exception escapes for one record's sake (docs/reliability.md): a record whose
+decoding raises, or an event whose fold raises, becomes a dead letter of kind
+``error`` naming the exception; the user's other events are folded into a copy of
+the state as it was before the batch, so a half-applied event never reaches state.
 """
 from __future__ import annotations
 
 import collections
 import operator
 from dataclasses import dataclass, field, fields
-from typing import Iterable, MutableMapping, Protocol
+from typing import Callable, Iterable, MutableMapping, Protocol
 
 from udfs import profile as P
 from udfs.errors import MessageError
 from udfs.messages import ClickEvent, DeadLetter
+from udfs.record_guard import ERROR, error_letter, null_letter
 
 LATE_FLAG = "L"    # first character of a record the JVM found behind the watermark
 ON_TIME_FLAG = "-"
+NULL_FLAG = "N"    # the JVM's mark of a record without a value (tombstone): nothing to decode
 MAX_REVISION = 999  # out-of-order updates per millisecond of event time (see version_us)
 
 
@@ -50,6 +57,12 @@ class UserState:
         """
         return self.profile.last_event_ts * 1000 + min(self.revision, MAX_REVISION)
 
+    def copy(self) -> "UserState":
+        """A copy whose containers are new (what a fold may change), the rest shared."""
+        fields_ = [v.copy() if type(v) in (list, dict) else v for v in astuple_shallow(self.profile)]
+        return UserState(P.ProfileState(*fields_), dict(self.seen), self.revision, self.applied,
+                         self.written_ms)
+
 
 # The profile's fields in declaration order, not copied (``dataclasses.astuple`` deep-copies).
 astuple_shallow = operator.attrgetter(*(f.name for f in fields(P.ProfileState)))
@@ -74,8 +87,12 @@ class BatchResult:
 
 
 def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
-            dedupe_horizon_ms: int, now_ms: int, source_topic: str, stage: str) -> BatchResult:
-    """Decode, validate, dedupe and fold one batch; ``now_ms`` stamps dead letters."""
+            dedupe_horizon_ms: int, now_ms: int, source_topic: str, stage: str,
+            fold: Callable[[P.ProfileState, ClickEvent, P.ProfileParams], None] = P.apply) -> BatchResult:
+    """Decode, validate, dedupe and fold one batch; ``now_ms`` stamps dead letters.
+
+    ``fold`` is the per-event step (``udfs.profile.apply``; tests hand in one that fails).
+    """
     res = BatchResult()
     by_user: dict[str, list[ClickEvent]] = collections.defaultdict(list)
 
@@ -84,46 +101,97 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
                                               stage=stage, field=fld))
         res.counts[kind] += 1
 
+    def failed(payload, exc: Exception, what: str) -> None:
+        res.dead_letters.append(error_letter(payload, exc, what, source_topic, now_ms, stage))
+        res.counts[ERROR] += 1
+
     for line in lines:
-        flag, raw = line[:1], line[1:]
         try:
-            ev = ClickEvent.decode(raw)
-        except MessageError as e:
-            dead(raw, str(e), "invalid", e.field)
-            continue
-        if flag == LATE_FLAG:
-            dead(raw, f"event time {ev.ts} is behind the watermark by more than the allowed lateness",
-                 "late")
-            continue
-        if not ev.consent:
-            res.counts["no_consent"] += 1   # not profiled: the user did not consent
-            continue
-        by_user[ev.user_id].append(ev)
+            flag, raw = line[:1], line[1:]
+            if flag == NULL_FLAG:
+                res.dead_letters.append(null_letter(source_topic, now_ms, stage))
+                res.counts["invalid"] += 1
+                continue
+            try:
+                ev = ClickEvent.decode(raw)
+            except MessageError as e:
+                dead(raw, str(e), "invalid", e.field)
+                continue
+            if flag == LATE_FLAG:
+                dead(raw, f"event time {ev.ts} is behind the watermark by more than the allowed lateness",
+                     "late")
+                continue
+            if not ev.consent:
+                res.counts["no_consent"] += 1   # not profiled: the user did not consent
+                continue
+            by_user[ev.user_id].append(ev)
+        except Exception as e:   # whatever this one record does, the others go on
+            failed(line[1:] if isinstance(line, str) else line, e, "decode")
 
     for user_id, events in by_user.items():
-        st = store.get(user_id) or UserState()
-        changed = False
-        # Arrival order, not event-time order: a user's records come from one partition, so a
-        # replay after a restart sees them in the same order and reaches the same revision.
-        for ev in events:
-            if ev.event_id in st.seen:
-                dead(ev.to_json(), f"duplicate event_id {ev.event_id!r}", "duplicate", "event_id")
-                continue
-            st.seen[ev.event_id] = ev.ts
-            before = st.profile.last_event_ts
-            P.apply(st.profile, ev, params)   # a ClickEvent has every field EventLike asks for
-            st.revision = 0 if st.profile.last_event_ts > before else st.revision + 1
-            st.applied += 1
-            res.counts["applied"] += 1
-            changed = True
-        if not changed:
-            continue
-        horizon = st.profile.last_event_ts - dedupe_horizon_ms
-        if len(st.seen) > 64:
-            st.seen = {k: t for k, t in st.seen.items() if t > horizon}
-        store.put(user_id, st)
-        res.updates.append(Update(user_id, P.snapshot(st.profile, params), st.version_us()))
+        try:
+            _fold_user(user_id, events, store, params, dedupe_horizon_ms, fold, res, dead, failed)
+        except Exception as e:   # state read/write or snapshot: the user's events, not the batch
+            for ev in events:
+                failed(_event_text(ev), e, "profile update")
     return res
+
+
+class _EventFailed(Exception):
+    def __init__(self, index: int, cause: Exception):
+        self.index, self.cause = index, cause
+
+
+def _fold_user(user_id, events, store, params, dedupe_horizon_ms, fold, res, dead, failed) -> None:
+    """Fold one user's events into a copy of their state; an event whose fold raises is
+    dead-lettered and the user's fold restarts without it (the copy may be half-changed)."""
+    base = store.get(user_id)
+    skip: dict[int, Exception] = {}
+    while True:
+        st = base.copy() if base is not None else UserState()
+        dups, applied = [], 0
+        try:
+            # Arrival order, not event-time order: a user's records come from one partition, so a
+            # replay after a restart sees them in the same order and reaches the same revision.
+            for i, ev in enumerate(events):
+                if i in skip:
+                    continue
+                if ev.event_id in st.seen:
+                    dups.append(ev)
+                    continue
+                st.seen[ev.event_id] = ev.ts
+                before = st.profile.last_event_ts
+                try:
+                    fold(st.profile, ev, params)   # a ClickEvent has every field EventLike asks for
+                except Exception as e:
+                    raise _EventFailed(i, e) from e
+                st.revision = 0 if st.profile.last_event_ts > before else st.revision + 1
+                st.applied += 1
+                applied += 1
+        except _EventFailed as f:
+            skip[f.index] = f.cause
+            continue
+        break
+    for i, e in skip.items():
+        failed(_event_text(events[i]), e, "fold")
+    for ev in dups:
+        dead(ev.to_json(), f"duplicate event_id {ev.event_id!r}", "duplicate", "event_id")
+    if not applied:
+        return
+    horizon = st.profile.last_event_ts - dedupe_horizon_ms
+    if len(st.seen) > 64:
+        st.seen = {k: t for k, t in st.seen.items() if t > horizon}
+    update = Update(user_id, P.snapshot(st.profile, params), st.version_us())
+    store.put(user_id, st)
+    res.updates.append(update)
+    res.counts["applied"] += applied
+
+
+def _event_text(ev) -> str:
+    try:
+        return ev.to_json()
+    except Exception:
+        return repr(ev)
 
 
 class DictStore(dict, MutableMapping[str, UserState]):

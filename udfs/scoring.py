@@ -28,6 +28,7 @@ from udfs.errors import MessageError
 from udfs.featurize import AdColumns, AdView, Featurizer, RequestView
 from udfs.messages import AdRequest, DeadLetter, RankedAds
 from udfs.ranking import build_response, rank_fallback
+from udfs.record_guard import describe, error_letter
 from udfs.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
     ANONYMOUS, INTERNAL, INVALID, MODEL_ERROR, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
@@ -48,7 +49,7 @@ class Outcome:
 def _salvage_id(raw: bytes | str) -> str | None:
     try:
         rid = json.loads(raw).get("request_id")
-    except Exception:
+    except Exception:   # not JSON, not an object, nested too deep, not text …: no id to answer
         return None
     return rid if isinstance(rid, str) and 0 < len(rid) <= 128 else None
 
@@ -78,15 +79,36 @@ class RequestScorer:
             req = AdRequest.decode(raw)
         except MessageError as e:
             return self._invalid(raw, e)
+        except Exception as e:   # a decoder bug is this record's fault to report, not the job's
+            return self.failed(raw, e, "decode")
         timings = {"decode": (self.clock() - t0) * 1000.0}
         try:
             return self._rank(req, deps, t0, timings)
         except Exception as e:  # a bug must cost one request's ranking, never its answer
-            resp = build_response(req, (), now_ms=self.wall_ms(), model_version=NO_MODEL,
-                                  variant=self.variant, fallback=True,
-                                  fallback_reason=f"internal error: {type(e).__name__}: {e}"[:256],
-                                  timings_ms={"total": (self.clock() - t0) * 1000.0})
-            return Outcome(resp, reasons=(INTERNAL,))
+            try:
+                resp = build_response(req, (), now_ms=self.wall_ms(), model_version=NO_MODEL,
+                                      variant=self.variant, fallback=True,
+                                      fallback_reason=f"internal error: {describe(e)}"[:256],
+                                      timings_ms={"total": (self.clock() - t0) * 1000.0})
+            except Exception:
+                return self.failed(raw, e, "ranking")
+            return Outcome(resp, self._error_letter(raw, e, "ranking"), reasons=(INTERNAL,))
+
+    def failed(self, raw, exc: BaseException, what: str) -> Outcome:
+        """The answer to a request whose handling raised ``exc`` during ``what`` (the Flink
+        adapter's catch-all uses it too): a dead letter naming the exception, and an empty
+        flagged response when a request id can be read."""
+        dl = self._error_letter(raw, exc, what)
+        rid = _salvage_id(raw)
+        if rid is None:
+            return Outcome(None, dl, (INTERNAL,))
+        resp = RankedAds(request_id=rid, ts=self.wall_ms(), ads=(), model_version=NO_MODEL,
+                         variant=self.variant, fallback=True,
+                         fallback_reason=f"internal error: {describe(exc)}"[:256])
+        return Outcome(resp, dl, (INTERNAL,))
+
+    def _error_letter(self, raw, exc: BaseException, what: str) -> DeadLetter:
+        return error_letter(raw, exc, what, self.source_topic, self.wall_ms(), self.stage)
 
     # ----------------------------------------------------------------- stages
     def _rank(self, req: AdRequest, deps: Deps, t0: float, timings: dict) -> Outcome:

@@ -1,11 +1,23 @@
-"""Dead-letter record (topic ``dead-letter.v1``): input that could not be processed, and why."""
+"""Dead-letter record (topic ``dead-letter.v1``): input that could not be processed, and why.
+
+A dead letter must always be writable: ``to_bounded_json(max_bytes)`` is what the jobs
+put on the topic, never more than ``dead_letter.max_bytes`` of UTF-8 however the
+payload escapes (a control character costs six bytes as ``\\u0000``, so a 700 KB
+payload can become a 4 MB letter, over the broker's message size). Over the cap, the
+payload is cut and the letter carries the original's size and SHA-256, so the record
+can still be found and compared.
+"""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 
 from udfs.messages.base import Message, spec
 
 REASONS = ("invalid", "late", "duplicate", "error")
+MIN_BYTES = 4096   # below this even the reason and envelope may not fit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -13,17 +25,77 @@ class DeadLetter(Message):
     SCHEMA = "dead_letter"
     VERSION = 1
 
-    original: str = spec(max_len=1_000_000, doc="the payload as received (UTF-8; undecodable bytes replaced)")
+    original: str = spec(max_len=1_000_000, doc="the payload as received (UTF-8; undecodable bytes "
+                                                "replaced); cut to fit dead_letter.max_bytes")
     reason: str = spec(max_len=2048, doc="human-readable: what was wrong")
     kind: str = spec(choices=REASONS, doc="class of the failure, for counting")
     source_topic: str = spec(max_len=256)
     ts: int = spec(min=0, doc="when it was dead-lettered, epoch ms")
     stage: str = spec(default="", max_len=128, doc="operator uid that rejected it")
     field: str | None = spec(default=None, max_len=256, doc="offending field, when known")
+    original_bytes: int | None = spec(default=None, min=0,
+                                      doc="set when `original` was cut: the payload's UTF-8 size")
+    original_sha256: str | None = spec(default=None, max_len=64,
+                                       doc="set when `original` was cut: SHA-256 (hex) of the payload's UTF-8")
 
     @classmethod
     def of(cls, payload: bytes | str, reason: str, kind: str, source_topic: str, ts: int,
            stage: str = "", field: str | None = None) -> "DeadLetter":
         text = payload.decode("utf-8", errors="replace") if isinstance(payload, (bytes, bytearray)) else payload
-        return cls(original=text[:1_000_000], reason=reason[:2048], kind=kind,
+        if len(text) > 1_000_000:
+            return cls._cut(text, 1_000_000, reason=reason[:2048], kind=kind, source_topic=source_topic,
+                            ts=ts, stage=stage, field=field)
+        return cls(original=text, reason=reason[:2048], kind=kind,
                    source_topic=source_topic, ts=ts, stage=stage, field=field)
+
+    @classmethod
+    def _cut(cls, text: str, n: int, **kw) -> "DeadLetter":
+        data = _utf8(text)
+        return cls(original=text[:n], original_bytes=len(data),
+                   original_sha256=hashlib.sha256(data).hexdigest(), **kw)
+
+    def to_bounded_json(self, max_bytes: int) -> str:
+        """The wire form, at most ``max_bytes`` of UTF-8: the payload (then the reason) cut to fit."""
+        out = self.to_json()
+        if len(out.encode("utf-8", "surrogatepass")) <= max_bytes:
+            return out
+        letter = self
+        if letter.original_sha256 is None:   # the size and hash of what was received, not of a cut
+            data = _utf8(self.original)
+            letter = dataclasses.replace(letter, original_bytes=len(data),
+                                         original_sha256=hashlib.sha256(data).hexdigest())
+        empty = dataclasses.replace(letter, original="", reason="")
+        room = max_bytes - _size(empty.to_json())
+        reason = _fit(letter.reason, room // 4)      # the reason keeps at most a quarter
+        original = _fit(letter.original, room - _escaped(reason))
+        return dataclasses.replace(letter, original=original, reason=reason).to_json()
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _size(s: str) -> int:
+    return len(_utf8(s))
+
+
+def _escaped(text: str) -> int:
+    """UTF-8 bytes of ``text`` inside a JSON string (what to_json writes), quotes excluded."""
+    return _size(json.dumps(text, ensure_ascii=False)) - 2
+
+
+def _fit(text: str, room: int) -> str:
+    """The longest prefix of ``text`` whose escaped size is at most ``room`` bytes."""
+    if room <= 0:
+        return ""
+    text = text[:room]   # every character escapes to at least one byte
+    if _escaped(text) <= room:
+        return text
+    lo, hi = 0, len(text)       # invariant: text[:lo] fits, text[:hi] does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _escaped(text[:mid]) <= room:
+            lo = mid
+        else:
+            hi = mid
+    return text[:lo]
