@@ -1,11 +1,13 @@
 """The compiled decoder and the generic one agree on every input: same object or same error."""
 import math
 import random
+import sys
 
 import pytest
 
 from udfs.errors import MessageError
 from udfs.messages import base
+from udfs.messages.bounds import TS_MAX_MS
 from udfs.messages.compiled import FALLBACK
 
 from tests.unit.test_messages import EXAMPLES
@@ -15,7 +17,10 @@ pytestmark = pytest.mark.unit
 COMPILED = [cls for cls in EXAMPLES if base._compiled(cls) is not None]
 
 ODD_VALUES = [None, True, False, 0, -1, 1, 2**63, 1.5, -0.5, math.nan, math.inf, -math.inf, "", "x",
-              "x" * 129, "x" * 600, "view", "purchase", "mobile", "invalid", [], {}, ["a"], 1e7, 1e7 + 1]
+              "x" * 129, "x" * 600, "view", "purchase", "mobile", "invalid", [], {}, ["a"], 1e7, 1e7 + 1,
+              # the limits of udfs.messages.bounds: each side of every one
+              2**63 - 1, -2**63, -2**63 - 1, 10**400, -10**400, int(sys.float_info.max), TS_MAX_MS,
+              TS_MAX_MS + 1, "\ufffd", "u\ufffd", "\ud800", "é", "future"]
 
 
 def generic(cls, doc):
