@@ -15,11 +15,12 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
 
 from udfs import config, profile_batch
+from udfs.messages.bounds import TimeBounds
 from udfs.profile import ProfileParams
 
 DEAD = "D"      # output record prefix: a dead letter (JSON)
 PROFILE = "P"   # output record prefix: a profile update (JSON), when emit_profiles
-COUNTERS = ("applied", "invalid", "late", "duplicate", "no_consent", "written")
+COUNTERS = ("applied", "invalid", "future", "late", "duplicate", "no_consent", "written")
 
 
 class _CachedMapState:
@@ -82,6 +83,7 @@ class ProfileFunction(KeyedProcessFunction):
         cfg = config.from_dict(self.cfg_dict)
         self.cfg = cfg
         self.params = ProfileParams.from_config(cfg.profile.windows)
+        self.bounds = TimeBounds.from_config(cfg.messages)
         desc = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
         # Idle users cost nothing: their state expires after the TTL without an event.
         desc.enable_time_to_live(
@@ -105,7 +107,7 @@ class ProfileFunction(KeyedProcessFunction):
         res = profile_batch.process(json.loads(row[1]), self.store, self.params,
                                     dedupe_horizon_ms=self.cfg.profile.dedupe_horizon_s * 1000,
                                     now_ms=now_ms, source_topic=self.source_topic,
-                                    stage="profile.apply.v1")
+                                    stage="profile.apply.v1", bounds=self.bounds)
         self.store.flush()
         if self.writer is not None and res.updates:
             from udfs.feast_store import version_timestamp

@@ -16,6 +16,7 @@ from typing import Iterable, MutableMapping, Protocol
 from udfs import profile as P
 from udfs.errors import MessageError
 from udfs.messages import ClickEvent, DeadLetter
+from udfs.messages.bounds import TimeBounds
 
 LATE_FLAG = "L"    # first character of a record the JVM found behind the watermark
 ON_TIME_FLAG = "-"
@@ -74,8 +75,10 @@ class BatchResult:
 
 
 def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
-            dedupe_horizon_ms: int, now_ms: int, source_topic: str, stage: str) -> BatchResult:
-    """Decode, validate, dedupe and fold one batch; ``now_ms`` stamps dead letters."""
+            dedupe_horizon_ms: int, now_ms: int, source_topic: str, stage: str,
+            bounds: TimeBounds | None = None) -> BatchResult:
+    """Decode, validate, dedupe and fold one batch; ``now_ms`` stamps dead letters and is the
+    clock ``bounds`` (the configured event-time window) is checked against."""
     res = BatchResult()
     by_user: dict[str, list[ClickEvent]] = collections.defaultdict(list)
 
@@ -87,9 +90,9 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
     for line in lines:
         flag, raw = line[:1], line[1:]
         try:
-            ev = ClickEvent.decode(raw)
+            ev = ClickEvent.decode(raw, bounds=bounds, now_ms=now_ms)
         except MessageError as e:
-            dead(raw, str(e), "invalid", e.field)
+            dead(raw, str(e), e.kind, e.field)   # invalid, or future: counted apart
             continue
         if flag == LATE_FLAG:
             dead(raw, f"event time {ev.ts} is behind the watermark by more than the allowed lateness",
