@@ -4,6 +4,8 @@ import random
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from udfs.errors import MessageError
 from udfs.messages import base
@@ -11,6 +13,7 @@ from udfs.messages.bounds import TS_MAX_MS
 from udfs.messages.compiled import FALLBACK
 
 from tests.unit.test_messages import EXAMPLES
+from tests.unit.test_messages_fuzz import JSON
 
 pytestmark = pytest.mark.unit
 
@@ -74,6 +77,21 @@ def test_compiled_decoder_agrees_with_the_generic_one(cls):
             seen_errors += 1
             assert got == want, d
     assert seen_errors > 1000      # the mutations did reach the error paths
+
+
+@pytest.mark.parametrize("cls", COMPILED, ids=lambda c: c.__name__)
+@settings(max_examples=150, deadline=None, database=None)
+@given(data=st.data())
+def test_compiled_and_generic_agree_on_generated_values(cls, data):
+    """Any JSON value (huge and boundary numbers, unclean text, wrong types) in up to three fields."""
+    doc = EXAMPLES[cls].to_dict()
+    fields = [k for k in doc if k not in ("schema", "v")]
+    for k in data.draw(st.lists(st.sampled_from(fields), min_size=1, max_size=3)):
+        doc[k] = data.draw(JSON)
+    want, got = generic(cls, doc), fast(cls, doc)
+    assert got == want
+    assert want[0] == "error" or {k: type(v) for k, v in vars(got[1]).items()} == \
+        {k: type(v) for k, v in vars(want[1]).items()}
 
 
 def test_fast_path_falls_back_rather_than_deciding_an_invalid_input():
