@@ -57,6 +57,7 @@ class _FieldPlan:
     hi: float | None = None
     max_len: int | None = None
     replaced_ok: bool = False   # U+FFFD is data here (a dead letter quoting undecodable input)
+    mapping: bool = False       # an object field: its keys and item count are bounded
 
 
 @functools.lru_cache(maxsize=None)
@@ -76,7 +77,8 @@ def _layout(cls: type) -> tuple[tuple[_FieldPlan, ...], frozenset[str]]:
         plans.append(_FieldPlan(f.name, f.default is _MISSING and f.default_factory is _MISSING,
                                 nullable, base, base in (str, int, float, bool), m,
                                 None if m.get("choices") is None else frozenset(m["choices"]),
-                                lo, hi, m.get("max_len"), bool(m.get("replaced_ok"))))
+                                lo, hi, m.get("max_len"), bool(m.get("replaced_ok")),
+                                typing.get_origin(base) in (dict, Mapping, abc.Mapping)))
     return tuple(plans), frozenset(p.name for p in plans)
 
 
@@ -383,7 +385,7 @@ def _validate_fields(obj: Any, schema: str, prefix: str) -> None:
             _scalar(fp.base, v, schema, prefix + fp.name)
         else:
             _check_type(fp.base, v, schema, prefix + fp.name)
-        if t is str and not clean_text(v, fp.replaced_ok):
+        if t is str and not v.isascii() and not clean_text(v, fp.replaced_ok):   # isascii: O(1)
             raise MessageError(schema, prefix + fp.name, NOT_UTF8)
         if fp.choices is not None and v not in fp.choices:
             raise MessageError(schema, prefix + fp.name,
@@ -400,10 +402,11 @@ def _validate_fields(obj: Any, schema: str, prefix: str) -> None:
                 raise MessageError(schema, prefix + fp.name, f"must be >= {fp.lo}, got {show(v)}")
             if fp.hi is not None and v > fp.hi:
                 raise MessageError(schema, prefix + fp.name, f"must be <= {fp.hi}, got {show(v)}")
-        elif (t is tuple or isinstance(v, Mapping)) and fp.hi is not None and len(v) > fp.hi:
-            raise MessageError(schema, prefix + fp.name, f"more than {fp.hi} items")
-        elif isinstance(v, Mapping) and fp.max_len is not None and any(len(k) > fp.max_len for k in v):
-            raise MessageError(schema, prefix + fp.name, f"a key is longer than {fp.max_len} characters")
+        elif t is tuple or fp.mapping:
+            if fp.hi is not None and len(v) > fp.hi:
+                raise MessageError(schema, prefix + fp.name, f"more than {fp.hi} items")
+            if fp.mapping and fp.max_len is not None and any(len(k) > fp.max_len for k in v):
+                raise MessageError(schema, prefix + fp.name, f"a key is longer than {fp.max_len} characters")
 
 
 def _check_type(tp: Any, v: Any, schema: str, path: str) -> None:

@@ -55,7 +55,9 @@ def _checks(i: int, fp, ns: dict) -> list[str]:
     out: list[str] = []
     if fp.base is str:
         out.append("if type(v) is not str: return FALLBACK")
-        out.append(f"if not v.isascii() and not clean(v, {bool(fp.replaced_ok)}): return FALLBACK")
+        if fp.choices is None or not all(clean_text(c) for c in fp.choices):
+            # (a choice field's values are clean text, so its choices check already refuses it)
+            out.append(f"if not v.isascii() and not clean(v, {bool(fp.replaced_ok)}): return FALLBACK")
         if fp.max_len is not None:
             out.append(f"if len(v) > {int(fp.max_len)}: return FALLBACK")
     elif fp.base is bool:
