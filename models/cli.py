@@ -177,13 +177,14 @@ def _export(cfg, args) -> int:
 
 def _promote(cfg, args) -> int:
     reg = _registry(cfg)
-    ref = args.model
-    if Path(ref).is_dir():
-        ref = reg.add(ref).version
-        print(f"registered {args.model} as {ref}")
-    w = cfg.profile.windows.count_windows_s
-    ptr = reg.promote(ref, windows_s=w, feature_service=cfg.feast.feature_service, force=args.force,
-                      reason=args.reason, auc_tolerance=cfg.model.promote_auc_tolerance)
+    gates = {"windows_s": cfg.profile.windows.count_windows_s, "feature_service": cfg.feast.feature_service,
+             "force": args.force, "reason": args.reason, "auc_tolerance": cfg.model.promote_auc_tolerance}
+    if Path(args.model).is_dir():
+        # One step: a folder a gate refuses is not left behind as a registered version.
+        v, ptr = reg.add_and_promote(args.model, **gates)
+        print(f"registered {args.model} as {v.version}")
+    else:
+        ptr = reg.promote(args.model, **gates)
     print(f"current -> {ptr['version']}" + (" (forced)" if args.force else ""))
     c = ptr["checks"]
     if "candidate_auc" in c:
@@ -200,7 +201,7 @@ def _rollback(cfg, args) -> int:
 
 
 def _list(cfg, args) -> int:
-    from models.registry import feature_mismatch
+    from models.registry import feature_mismatch, load_problems
 
     reg = _registry(cfg)
     cur = reg.current()
@@ -210,7 +211,9 @@ def _list(cfg, args) -> int:
         m = v.signature.get("metrics") or {}
         rows.append({"version": v.version, "current": v.version == cur, "dataset": v.signature.get("dataset"),
                      "created_at": v.signature.get("created_at"), "auc": m.get("auc"), "ece": m.get("ece"),
-                     "servable": not feature_mismatch(v.signature, w, cfg.feast.feature_service)})
+                     # servable: the live features fit, and it loads and scores a row (not just a file)
+                     "servable": not feature_mismatch(v.signature, w, cfg.feast.feature_service)
+                     and not load_problems(v.path)})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

@@ -11,7 +11,11 @@ Layout under ``cfg.paths.model_registry``::
 polling it sees the old or the new pointer, never half of one. Promotion is
 refused when the model's features are not the live feature service's, or when
 its AUC on its own holdout is below the current model's AUC on the same rows;
-``force`` (a human's override) records why in the history.
+``force`` (a human's override) records why in the history. A model that does not
+load and score one row in onnxruntime is refused always, ``force`` or not: no
+override makes a broken file servable. A version folder appears only complete
+and checked (staged under a temp name, then renamed), and registering a folder to
+promote it is one step: if any gate refuses, nothing is left registered.
 """
 from __future__ import annotations
 
@@ -58,6 +62,21 @@ def feature_mismatch(signature: dict, windows_s: Sequence[int], feature_service:
     return problems
 
 
+def load_problems(model_dir: Path) -> list[str]:
+    """Why the model in ``model_dir`` cannot serve (empty list: it loads in onnxruntime and
+    turns one row of its default features into one probability, as the scorer will)."""
+    from models.scorer import OnnxScorer
+
+    try:
+        sc = OnnxScorer(model_dir)
+        p = np.asarray(sc.score(sc.row({})), dtype=np.float64)
+    except Exception as e:  # noqa: BLE001 - any way a model folder is broken means: not servable
+        return [f"model does not load and score: {type(e).__name__}: {str(e)[:300]}"]
+    if p.shape != (1,) or not np.isfinite(p).all() or not 0.0 <= float(p[0]) <= 1.0:
+        return [f"model scored one row as {p.tolist()[:3]}, not one probability"]
+    return []
+
+
 def check_features(signature: dict, cfg) -> None:
     """Raise ``ModelError`` unless the live config's feature service can serve ``signature``."""
     problems = feature_mismatch(signature, cfg.profile.windows.count_windows_s, cfg.feast.feature_service)
@@ -93,12 +112,14 @@ class Registry:
 
     # ------------------------------------------------------------------ reading
     def versions(self) -> list[Version]:
+        """Registered versions; one whose signature cannot be read is listed with an empty one
+        (so ``list`` shows it, unservable, instead of failing)."""
         if not self.root.exists():
             return []
         out = []
         for d in sorted(self.root.iterdir()):
             if d.is_dir() and _VERSION.match(d.name) and (d / "signature.json").exists():
-                out.append(Version(d.name, d, json.loads((d / "signature.json").read_text())))
+                out.append(Version(d.name, d, _signature_or_empty(d / "signature.json")))
         return out
 
     def get(self, version: str) -> Version:
@@ -132,25 +153,61 @@ class Registry:
             yield
 
     def add(self, model_dir: str | Path) -> Version:
-        """Copy an exported model folder in as the next version ``vNNNN-<fingerprint[:8]>``."""
-        src = Path(model_dir)
+        """Copy an exported model folder in as the next version ``vNNNN-<fingerprint[:8]>``.
+
+        Refused (``ModelError``, nothing registered) when the model does not load and score."""
+        with self._lock():
+            staged = self._stage(Path(model_dir))
+            try:
+                _refuse_unloadable(staged, f"refusing to register {model_dir}")
+                return self._commit(staged)
+            except BaseException:
+                shutil.rmtree(staged.path, ignore_errors=True)
+                raise
+
+    def add_and_promote(self, model_dir: str | Path, **gates) -> tuple[Version, dict]:
+        """Register ``model_dir`` and make it current in one step: when a gate refuses it (or
+        anything fails), nothing is registered. ``gates``: those of ``promote``."""
+        with self._lock():
+            staged = self._stage(Path(model_dir))
+            try:
+                ptr = self._promote(staged, commit=self._commit, **gates)
+            except BaseException:
+                shutil.rmtree(staged.path, ignore_errors=True)
+                shutil.rmtree(self.root / staged.version, ignore_errors=True)
+                raise
+        return self.get(staged.version), ptr
+
+    def _stage(self, src: Path) -> Version:
+        """``src`` copied to a hidden temp folder under its next version name (lock held)."""
         for need in ("model.onnx", "signature.json"):
             if not (src / need).exists():
                 raise ModelError(f"{src} is not an exported model (no {need})")
-        sig = json.loads((src / "signature.json").read_text())
-        with self._lock():
-            nums = [int(_VERSION.match(v.version).group(1)) for v in self.versions()]
-            name = f"v{max(nums, default=0) + 1:04d}-{sig['training_data_fingerprint'][:8]}"
-            tmp = self.root / f".{name}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-            for f in FILES:
-                if (src / f).exists():
-                    shutil.copy2(src / f, tmp / f)
-            sig["registry_version"] = name
-            write_json(tmp / "signature.json", sig)
-            tmp.rename(self.root / name)
-        return self.get(name)
+        try:
+            sig = json.loads((src / "signature.json").read_text())
+            fingerprint = sig["training_data_fingerprint"][:8]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ModelError(f"{src}/signature.json is unreadable or has no training_data_fingerprint: "
+                             f"{type(e).__name__}: {e}") from None
+        nums = [int(_VERSION.match(v.version).group(1)) for v in self.versions()]
+        name = f"v{max(nums, default=0) + 1:04d}-{fingerprint}"
+        if not _VERSION.match(name):   # a name versions() would not list: it would vanish
+            raise ModelError(f"{src}: training_data_fingerprint {fingerprint!r} is not hex")
+        tmp = self.root / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for f in FILES:
+            if (src / f).exists():
+                shutil.copy2(src / f, tmp / f)
+        sig["registry_version"] = name
+        write_json(tmp / "signature.json", sig)
+        return Version(name, tmp, sig)
+
+    def _commit(self, staged: Version) -> Version:
+        """The staged folder renamed into place: the version appears whole or not at all."""
+        final = self.root / staged.version
+        staged.path.rename(final)
+        return Version(staged.version, final, staged.signature)
 
     def _set(self, version: str, previous: list[str], entry: dict) -> dict:
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -162,33 +219,47 @@ class Registry:
 
     def promote(self, version: str, *, windows_s: Sequence[int], feature_service: str,
                 force: bool = False, reason: str = "", auc_tolerance: float = 0.0) -> dict:
-        """Point ``current`` at ``version`` after the feature and holdout-AUC gates (``force`` skips them)."""
+        """Point ``current`` at ``version`` after the load, feature and holdout-AUC gates
+        (``force`` skips the last two, never the first)."""
         with self._lock():
-            cand = self.get(version)
-            checks: dict = {"features": feature_mismatch(cand.signature, windows_s, feature_service)}
-            if checks["features"] and not force:
-                raise ModelError(f"refusing to promote {cand.version}: " + "; ".join(checks["features"])
-                                 + " (use --force to override)")
-            ptr = self.pointer()
-            if ptr and ptr["version"] == cand.version:
-                raise ModelError(f"{cand.version} is already current")
-            if ptr:
-                checks.update(self._compare(cand, self.root / ptr["version"]))
-                checks["worse"] = ("candidate_auc" in checks
-                                   and checks["candidate_auc"] < checks["current_auc"] - auc_tolerance)
-                if checks["worse"] and not force:
-                    raise ModelError(f"refusing to promote {cand.version}: holdout AUC {checks['candidate_auc']:.4f} "
-                                     f"< current {ptr['version']} {checks['current_auc']:.4f}"
-                                     f" - {auc_tolerance} (use --force to override)")
-            previous = (ptr["previous"] + [ptr["version"]]) if ptr else []
-            return self._set(cand.version, previous, {"action": "promote", "forced": force,
-                                                       "reason": reason, "checks": checks})
+            return self._promote(self.get(version), windows_s=windows_s, feature_service=feature_service,
+                                 force=force, reason=reason, auc_tolerance=auc_tolerance)
+
+    def _promote(self, cand: Version, *, windows_s: Sequence[int], feature_service: str,
+                 force: bool = False, reason: str = "", auc_tolerance: float = 0.0,
+                 commit=None) -> dict:
+        """The gates, then the pointer (lock held). ``commit`` first moves a staged candidate
+        into place, once every gate has passed."""
+        _refuse_unloadable(cand, f"refusing to promote {cand.version}")   # never overridable
+        checks: dict = {"features": feature_mismatch(cand.signature, windows_s, feature_service)}
+        if checks["features"] and not force:
+            raise ModelError(f"refusing to promote {cand.version}: " + "; ".join(checks["features"])
+                             + " (use --force to override)")
+        ptr = self.pointer()
+        if ptr and ptr["version"] == cand.version:
+            raise ModelError(f"{cand.version} is already current")
+        if ptr:
+            checks.update(self._compare(cand, self.root / ptr["version"]))
+            checks["worse"] = ("candidate_auc" in checks
+                               and checks["candidate_auc"] < checks["current_auc"] - auc_tolerance)
+            if checks["worse"] and not force:
+                raise ModelError(f"refusing to promote {cand.version}: holdout AUC {checks['candidate_auc']:.4f} "
+                                 f"< current {ptr['version']} {checks['current_auc']:.4f}"
+                                 f" - {auc_tolerance} (use --force to override)")
+        previous = (ptr["previous"] + [ptr["version"]]) if ptr else []
+        if commit is not None:
+            commit(cand)
+        return self._set(cand.version, previous, {"action": "promote", "forced": force,
+                                                   "reason": reason, "checks": checks})
 
     def _compare(self, cand: Version, current_dir: Path) -> dict:
         hold = cand.path / "holdout.parquet"
         if not hold.exists() or not current_dir.exists():
             return {"holdout": "unavailable"}
-        df = pd.read_parquet(hold)
+        try:
+            df = pd.read_parquet(hold)
+        except Exception as e:  # noqa: BLE001 - unreadable: refuse, not skip the AUC gate
+            raise ModelError(f"{cand.version}: holdout.parquet unreadable: {type(e).__name__}: {e}") from None
         try:
             cur = holdout_auc(current_dir, df)
         except ModelError as e:  # e.g. the current model reads other features
@@ -207,12 +278,27 @@ class Registry:
             target = self.get(to).version if to else stack[-1]
             if target not in stack:
                 raise ModelError(f"{target} was never current before {ptr['version']}; promote it instead")
+            _refuse_unloadable(self.get(target), f"refusing to roll back to {target}")   # never overridable
             problems = feature_mismatch(self.get(target).signature, windows_s, feature_service)
             if problems and not force:
                 raise ModelError(f"refusing to roll back to {target}: " + "; ".join(problems))
             stack = stack[: stack.index(target)]
             return self._set(target, stack, {"action": "rollback", "from": ptr["version"],
                                              "forced": force, "reason": reason})
+
+
+def _refuse_unloadable(v: Version, what: str) -> None:
+    problems = load_problems(v.path)
+    if problems:
+        raise ModelError(f"{what}: " + "; ".join(problems) + " (not overridable: --force does not apply)")
+
+
+def _signature_or_empty(path: Path) -> dict:
+    try:
+        sig = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return sig if isinstance(sig, dict) else {}
 
 
 def _user() -> str:

@@ -57,7 +57,16 @@ def render() -> str:
            "JSON on the wire, UTF-8, one object per Kafka record, keyed by user id where there is one.",
            "Every object carries `schema` and `v`; readers reject an unknown version, an unknown field,",
            "a missing required field, a wrong type or an out-of-range value with an error naming the field",
-           "(`udfs.errors.MessageError`). A new field means a new version (and a new topic suffix).", ""]
+           "(`udfs.errors.MessageError`). A new field means a new version (and a new topic suffix).", "",
+           "Decoding raises that error and nothing else, for any input (one bad record costs that record,",
+           "never the job): input that is not UTF-8 is rejected with `not UTF-8`, and so is a string field",
+           "holding U+FFFD, because the JVM's string deserializer puts that character where the bytes were",
+           "not UTF-8 before Python sees them (only `dead_letter.original` may hold it: it quotes such input).",
+           "`v` must be an integer (`1.0` and `true` are refused). Every integer fits a signed 64-bit long,",
+           "an integer in a number field must fit a float, and `ts` is epoch ms up to 9999-12-31. Where the",
+           "jobs read an input they also hold `ts` to the `messages` config: not before `min_ts_ms`",
+           "(2000-01-01), and not more than `max_future_skew_ms` (5 min) ahead of the job's clock; a later",
+           "one is dead-lettered with kind `future` and counted apart from `invalid`.", ""]
     for cls in ALL:
         topic = getattr(topics, TOPIC_OF[cls.SCHEMA]).name
         out += [f"## `{cls.SCHEMA}` v{cls.VERSION} — topic `{topic}`", "",

@@ -346,6 +346,19 @@ class Model:
 
 
 @dataclass(frozen=True)
+class Messages:
+    """Bounds the jobs hold an input's event time to (``udfs.messages.bounds.TimeBounds``)."""
+    min_ts_ms: int = 946_684_800_000       # 2000-01-01T00:00:00Z: an earlier ts is invalid
+    max_future_skew_ms: int = 300_000      # a ts further ahead of the job's clock is 'future'
+
+    def __post_init__(self) -> None:
+        if self.min_ts_ms < 0:
+            raise ConfigError("messages.min_ts_ms", "must be >= 0")
+        if self.max_future_skew_ms < 0:
+            raise ConfigError("messages.max_future_skew_ms", "must be >= 0")
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     paths: Paths
@@ -359,6 +372,7 @@ class Config:
     scoring: Scoring
     model: Model
     scoring_job: ScoringJob
+    messages: Messages = dataclasses.field(default_factory=Messages)
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
 

@@ -19,12 +19,18 @@ class ConfigError(AdstreamError):
 
 
 class MessageError(AdstreamError, ValueError):
-    """A message failed validation; ``field`` names the offending field."""
+    """A message failed validation; ``field`` names the offending field.
 
-    def __init__(self, schema: str, field: str, reason: str):
+    ``kind`` is the dead-letter class it is counted under: ``invalid`` for a malformed
+    message, ``future`` for a well-formed one whose event time is too far ahead of the
+    reader's clock (a producer with a wrong clock, not a bad producer).
+    """
+
+    def __init__(self, schema: str, field: str, reason: str, kind: str = "invalid"):
         self.schema = schema
         self.field = field
         self.reason = reason
+        self.kind = kind
         super().__init__(f"{schema}: field '{field}': {reason}")
 
 

@@ -23,14 +23,15 @@ from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
 
 from udfs import config, job_logs, profile_batch
 from udfs import profile as P
+from udfs.messages.bounds import TimeBounds
 from udfs.profile import ProfileParams
 from udfs.record_guard import ERROR, describe, error_letter
 
 DEAD = "D"      # output record prefix: a dead letter (JSON)
 PROFILE = "P"   # output record prefix: a profile update (JSON), when emit_profiles
 STAGE = "profile.apply.v1"
-# Dead letters by kind (invalid, late, duplicate, error), and what was applied/written.
-COUNTERS = ("applied", "invalid", "late", "duplicate", "no_consent", "written", ERROR, "dead_letters")
+# Dead letters by kind (invalid, future, late, duplicate, error), and what was applied/written.
+COUNTERS = ("applied", "invalid", "future", "late", "duplicate", "no_consent", "written", ERROR, "dead_letters")
 log = logging.getLogger("adstream.profile")
 
 
@@ -99,6 +100,7 @@ class ProfileFunction(KeyedProcessFunction):
         self.cfg = cfg
         job_logs.job_logger(cfg, self.job, log.name)
         self.params = ProfileParams.from_config(cfg.profile.windows)
+        self.bounds = TimeBounds.from_config(cfg.messages)
         desc = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
         # Idle users cost nothing: their state expires after the TTL without an event.
         desc.enable_time_to_live(
@@ -124,7 +126,7 @@ class ProfileFunction(KeyedProcessFunction):
             return profile_batch.process(lines, self.store, self.params,
                                          dedupe_horizon_ms=self.cfg.profile.dedupe_horizon_s * 1000,
                                          now_ms=now_ms, source_topic=self.source_topic, stage=STAGE,
-                                         fold=self.fold)
+                                         fold=self.fold, bounds=self.bounds)
         except Exception as e:
             log.warning("slice of shard %s failed, its records dead-lettered: %s", row[0], describe(e),
                         exc_info=True)

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, MutableMapping, Protocol
 from udfs import profile as P
 from udfs.errors import MessageError
 from udfs.messages import ClickEvent, DeadLetter
+from udfs.messages.bounds import TimeBounds
 from udfs.record_guard import ERROR, error_letter, null_letter
 
 LATE_FLAG = "L"    # first character of a record the JVM found behind the watermark
@@ -88,8 +89,10 @@ class BatchResult:
 
 def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
             dedupe_horizon_ms: int, now_ms: int, source_topic: str, stage: str,
-            fold: Callable[[P.ProfileState, ClickEvent, P.ProfileParams], None] = P.apply) -> BatchResult:
-    """Decode, validate, dedupe and fold one batch; ``now_ms`` stamps dead letters.
+            fold: Callable[[P.ProfileState, ClickEvent, P.ProfileParams], None] = P.apply,
+            bounds: TimeBounds | None = None) -> BatchResult:
+    """Decode, validate, dedupe and fold one batch; ``now_ms`` stamps dead letters and is the
+    clock ``bounds`` (the configured event-time window) is checked against.
 
     ``fold`` is the per-event step (``udfs.profile.apply``; tests hand in one that fails).
     """
@@ -113,9 +116,9 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
                 res.counts["invalid"] += 1
                 continue
             try:
-                ev = ClickEvent.decode(raw)
+                ev = ClickEvent.decode(raw, bounds=bounds, now_ms=now_ms)
             except MessageError as e:
-                dead(raw, str(e), "invalid", e.field)
+                dead(raw, str(e), e.kind, e.field)   # invalid, or future: counted apart
                 continue
             if flag == LATE_FLAG:
                 dead(raw, f"event time {ev.ts} is behind the watermark by more than the allowed lateness",

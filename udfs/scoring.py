@@ -27,6 +27,7 @@ from udfs.eligibility_cache import EligibilityCache
 from udfs.errors import MessageError
 from udfs.featurize import AdColumns, AdView, Featurizer, RequestView
 from udfs.messages import AdRequest, DeadLetter, RankedAds
+from udfs.messages.bounds import TimeBounds, clean_text, safe_text
 from udfs.ranking import build_response, rank_fallback
 from udfs.record_guard import describe, error_letter
 from udfs.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
@@ -51,18 +52,20 @@ def _salvage_id(raw: bytes | str) -> str | None:
         rid = json.loads(raw).get("request_id")
     except Exception:   # not JSON, not an object, nested too deep, not text …: no id to answer
         return None
-    return rid if isinstance(rid, str) and 0 < len(rid) <= 128 else None
+    # An id the response could not carry (RankedAds' own rules) is no id: answering must not fail.
+    return rid if isinstance(rid, str) and 0 < len(rid) <= 128 and clean_text(rid) else None
 
 
 class RequestScorer:
     def __init__(self, scoring: Scoring, featurizer: Featurizer, *, source_topic: str,
                  stage: str = "scoring.rank.v1", variant: str = "control",
-                 profile_ttl_ms: int | None = None,
+                 profile_ttl_ms: int | None = None, bounds: TimeBounds | None = None,
                  clock: Callable[[], float] = time.perf_counter,
                  wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000):
         self.scoring, self.featurizer, self.profile_ttl_ms = scoring, featurizer, profile_ttl_ms
         self.source_topic, self.stage, self.variant = source_topic, stage, variant
         self.clock, self.wall_ms = clock, wall_ms
+        self.bounds = bounds   # the request ts window around wall_ms(); None: the format's bounds only
         self._book_cols: tuple[AdBook, AdColumns] | None = None
         self._ads_key: tuple = ()
         self.eligibility = EligibilityCache()
@@ -71,12 +74,14 @@ class RequestScorer:
     def for_job(cls, cfg: Config, featurizer: Featurizer, stage: str) -> "RequestScorer":
         """The scoring job's scorer: its request topic, experiment variant and the profile TTL."""
         return cls(cfg.scoring, featurizer, source_topic=cfg.kafka.topics.ad_requests.name, stage=stage,
-                   variant=cfg.scoring_job.variant, profile_ttl_ms=cfg.profile.windows.state_ttl_s * 1000)
+                   variant=cfg.scoring_job.variant, profile_ttl_ms=cfg.profile.windows.state_ttl_s * 1000,
+                   bounds=TimeBounds.from_config(cfg.messages))
 
     def handle(self, raw: bytes | str, deps: Deps) -> Outcome:
         t0 = self.clock()
         try:
-            req = AdRequest.decode(raw)
+            req = AdRequest.decode(raw, bounds=self.bounds,
+                                   now_ms=None if self.bounds is None else self.wall_ms())
         except MessageError as e:
             return self._invalid(raw, e)
         except Exception as e:   # a decoder bug is this record's fault to report, not the job's
@@ -88,7 +93,7 @@ class RequestScorer:
             try:
                 resp = build_response(req, (), now_ms=self.wall_ms(), model_version=NO_MODEL,
                                       variant=self.variant, fallback=True,
-                                      fallback_reason=f"internal error: {describe(e)}"[:256],
+                                      fallback_reason=safe_text(f"internal error: {describe(e)}")[:256],
                                       timings_ms={"total": (self.clock() - t0) * 1000.0})
             except Exception:
                 return self.failed(raw, e, "ranking")
@@ -104,7 +109,7 @@ class RequestScorer:
             return Outcome(None, dl, (INTERNAL,))
         resp = RankedAds(request_id=rid, ts=self.wall_ms(), ads=(), model_version=NO_MODEL,
                          variant=self.variant, fallback=True,
-                         fallback_reason=f"internal error: {describe(exc)}"[:256])
+                         fallback_reason=safe_text(f"internal error: {describe(exc)}")[:256])
         return Outcome(resp, dl, (INTERNAL,))
 
     def _error_letter(self, raw, exc: BaseException, what: str) -> DeadLetter:
@@ -210,11 +215,11 @@ class RequestScorer:
 
     def _invalid(self, raw: bytes | str, e: MessageError) -> Outcome:
         now = self.wall_ms()
-        dl = DeadLetter.of(raw, str(e), "invalid", self.source_topic, now, stage=self.stage,
+        dl = DeadLetter.of(raw, str(e), e.kind, self.source_topic, now, stage=self.stage,
                            field=e.field)
         rid = _salvage_id(raw)
         if rid is None:
             return Outcome(None, dl, (INVALID,))
         resp = RankedAds(request_id=rid, ts=now, ads=(), model_version=NO_MODEL, variant=self.variant,
-                         fallback=True, fallback_reason=f"invalid request: {e}"[:256])
+                         fallback=True, fallback_reason=safe_text(f"invalid request: {e}")[:256])
         return Outcome(resp, dl, (INVALID,))

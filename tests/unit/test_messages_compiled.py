@@ -1,21 +1,29 @@
 """The compiled decoder and the generic one agree on every input: same object or same error."""
 import math
 import random
+import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from udfs.errors import MessageError
 from udfs.messages import base
+from udfs.messages.bounds import TS_MAX_MS
 from udfs.messages.compiled import FALLBACK
 
 from tests.unit.test_messages import EXAMPLES
+from tests.unit.test_messages_fuzz import JSON
 
 pytestmark = pytest.mark.unit
 
 COMPILED = [cls for cls in EXAMPLES if base._compiled(cls) is not None]
 
 ODD_VALUES = [None, True, False, 0, -1, 1, 2**63, 1.5, -0.5, math.nan, math.inf, -math.inf, "", "x",
-              "x" * 129, "x" * 600, "view", "purchase", "mobile", "invalid", [], {}, ["a"], 1e7, 1e7 + 1]
+              "x" * 129, "x" * 600, "view", "purchase", "mobile", "invalid", [], {}, ["a"], 1e7, 1e7 + 1,
+              # the limits of udfs.messages.bounds: each side of every one
+              2**63 - 1, -2**63, -2**63 - 1, 10**400, -10**400, int(sys.float_info.max), TS_MAX_MS,
+              TS_MAX_MS + 1, "\ufffd", "u\ufffd", "\ud800", "é", "future"]
 
 
 def generic(cls, doc):
@@ -69,6 +77,21 @@ def test_compiled_decoder_agrees_with_the_generic_one(cls):
             seen_errors += 1
             assert got == want, d
     assert seen_errors > 1000      # the mutations did reach the error paths
+
+
+@pytest.mark.parametrize("cls", COMPILED, ids=lambda c: c.__name__)
+@settings(max_examples=150, deadline=None, database=None)
+@given(data=st.data())
+def test_compiled_and_generic_agree_on_generated_values(cls, data):
+    """Any JSON value (huge and boundary numbers, unclean text, wrong types) in up to three fields."""
+    doc = EXAMPLES[cls].to_dict()
+    fields = [k for k in doc if k not in ("schema", "v")]
+    for k in data.draw(st.lists(st.sampled_from(fields), min_size=1, max_size=3)):
+        doc[k] = data.draw(JSON)
+    want, got = generic(cls, doc), fast(cls, doc)
+    assert got == want
+    assert want[0] == "error" or {k: type(v) for k, v in vars(got[1]).items()} == \
+        {k: type(v) for k, v in vars(want[1]).items()}
 
 
 def test_fast_path_falls_back_rather_than_deciding_an_invalid_input():

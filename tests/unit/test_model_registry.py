@@ -121,3 +121,113 @@ def test_cli_train_promote_list_rollback(runs, tmp_path, capsys):
 def test_model_help_explains():
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["model", "train", "--help"])
+
+
+# ------------------------------------------------------------------ a model that does not load
+
+def _broken_copy(src, dst, how: str):
+    """``src`` copied to ``dst`` with its model really broken (bytes on disk, not a mock)."""
+    shutil.copytree(src, dst)
+    onnx = dst / "model.onnx"
+    if how == "truncated":
+        onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 2])
+    elif how == "garbage":
+        onnx.write_bytes(bytes(range(256)) * 64)
+    elif how == "signature":   # one feature fewer than the graph takes
+        sig = json.loads((dst / "signature.json").read_text())
+        sig["features"] = sig["features"][:-1]
+        (dst / "signature.json").write_text(json.dumps(sig))
+    elif how == "output":      # loads, but its signature names an output the graph lacks: fails at run
+        sig = json.loads((dst / "signature.json").read_text())
+        sig["format"]["output"] = "no_such_output[:, 1]"
+        (dst / "signature.json").write_text(json.dumps(sig))
+    return dst
+
+
+def _leftovers(reg):
+    return sorted(p.name for p in reg.root.iterdir() if p.name not in (".lock",)) if reg.root.exists() else []
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "signature", "output"])
+def test_a_model_that_does_not_load_is_never_registered(runs, tmp_path, how):
+    from models.registry import load_problems
+    cfg, base = runs
+    bad = _broken_copy(base / "good", tmp_path / "bad", how)
+    assert load_problems(base / "good") == [] and load_problems(bad)
+    reg = Registry(tmp_path / "reg")
+    with pytest.raises(ModelError, match="does not load"):
+        reg.add(bad)
+    with pytest.raises(ModelError, match="does not load"):
+        reg.add_and_promote(bad, force=True, **_gates(cfg))
+    assert _leftovers(reg) == [] and reg.versions() == [] and reg.current() is None
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "signature", "output"])
+def test_a_registered_model_that_broke_is_not_promotable_even_forced(runs, tmp_path, how):
+    cfg, base = runs
+    reg = Registry(tmp_path / "reg")
+    good, other = reg.add(base / "good"), reg.add(base / "good")
+    reg.promote(good.version, **_gates(cfg))
+    reg.promote(other.version, **_gates(cfg))
+    shutil.rmtree(good.path)
+    _broken_copy(base / "good", good.path, how)   # the file on disk went bad after registration
+    with pytest.raises(ModelError, match="not overridable"):
+        reg.rollback(force=True, **_gates(cfg))
+    third = reg.add(base / "good")
+    shutil.rmtree(third.path)
+    _broken_copy(base / "good", third.path, how)
+    with pytest.raises(ModelError, match="not overridable"):
+        reg.promote(third.version, force=True, reason="please", **_gates(cfg))
+    assert reg.current() == other.version and [h["action"] for h in reg.history()] == ["promote", "promote"]
+
+
+def test_a_refused_promote_of_a_folder_leaves_nothing_registered(runs, tmp_path):
+    cfg, base = runs
+    reg = Registry(tmp_path / "reg")
+    with pytest.raises(ModelError, match="refusing to promote"):
+        reg.add_and_promote(base / "tab", **_gates(cfg))            # features the live service lacks
+    assert _leftovers(reg) == []
+    v, ptr = reg.add_and_promote(base / "good", **_gates(cfg))
+    assert reg.current() == v.version == ptr["version"]
+    with pytest.raises(ModelError, match="holdout AUC"):
+        reg.add_and_promote(base / "weak", **_gates(cfg))           # worse on the same holdout
+    assert [x.version for x in reg.versions()] == [v.version] and _leftovers(reg) == \
+        sorted(["current", "history.jsonl", v.version])
+    v2, _ = reg.add_and_promote(base / "weak", force=True, reason="test", **_gates(cfg))
+    assert v2.version.startswith("v0002-") and reg.current() == v2.version
+
+
+def test_cli_refused_promote_and_list_of_broken_versions(runs, tmp_path, capsys):
+    cfg, base = runs
+    sets = ["--env", "test", "--set", f"paths.model_registry={tmp_path / 'reg'}"]
+    bad = _broken_copy(base / "good", tmp_path / "bad", "truncated")
+    assert cli.main(sets + ["model", "promote", str(bad), "--force"]) == 2
+    assert "not overridable" in capsys.readouterr().err
+    assert cli.main(sets + ["model", "promote", str(base / "tab")]) == 2   # refused: not registered either
+    reg = Registry(tmp_path / "reg")
+    assert reg.versions() == []
+    assert cli.main(sets + ["model", "promote", str(base / "good")]) == 0
+    good, later, unreadable = reg.versions()[0], reg.add(base / "good"), reg.add(base / "good")
+    (later.path / "model.onnx").write_bytes(b"\x08\x01garbage" * 100)     # broke after registration
+    (unreadable.path / "signature.json").write_text("{not json")
+    capsys.readouterr()
+    assert cli.main(sets + ["model", "list", "--json"]) == 0
+    rows = {r["version"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[good.version]["servable"] is True and rows[good.version]["current"] is True
+    assert rows[later.version]["servable"] is False and rows[unreadable.version]["servable"] is False
+
+
+@pytest.mark.parametrize("change", [{"training_data_fingerprint": "not-hex!"}, {"training_data_fingerprint": None},
+                                    "unreadable"])
+def test_a_signature_the_registry_cannot_name_is_refused_cleanly(runs, tmp_path, change):
+    cfg, base = runs
+    src = shutil.copytree(base / "good", tmp_path / "src")
+    if change == "unreadable":
+        (src / "signature.json").write_text("{trunc")
+    else:
+        sig = json.loads((src / "signature.json").read_text())
+        (src / "signature.json").write_text(json.dumps(sig | change))
+    reg = Registry(tmp_path / "reg")
+    with pytest.raises(ModelError, match="signature|fingerprint"):
+        reg.add(src)
+    assert _leftovers(reg) == []

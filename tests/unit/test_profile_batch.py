@@ -134,3 +134,23 @@ def test_user_state_survives_pickling_as_flink_state_holds_it():
     more = on_time(click(40, sec=40), click(41, sec=41))
     a, b = B.DictStore(u1=st), B.DictStore(u1=back)
     assert run(more, a)[0].updates[0].snapshot == run(more, b)[0].updates[0].snapshot
+
+
+def test_future_events_are_dead_lettered_as_future_and_counted_apart():
+    from udfs.messages.bounds import TimeBounds
+    now = T0 + 10**7
+    bounds = TimeBounds(min_ts_ms=946_684_800_000, max_future_skew_ms=300_000)
+    lines = on_time(click(1), click(2, sec=10**4 + 301), click(3, sec=-T0 // 1000), "{broken")
+    res = B.process(lines, B.DictStore(), PARAMS, dedupe_horizon_ms=3_600_000, now_ms=now,
+                    source_topic="clicks.v1", stage="profile.apply.v1", bounds=bounds)
+    assert res.counts == {"applied": 1, "future": 1, "invalid": 2}
+    assert sorted(dl.kind for dl in res.dead_letters) == ["future", "invalid", "invalid"]
+    fut = next(dl for dl in res.dead_letters if dl.kind == "future")
+    assert fut.field == "ts" and "max_future_skew_ms" in fut.reason
+
+
+def test_the_flink_adapter_counts_every_kind_the_step_counts():
+    from udfs.flink_profile import COUNTERS   # the metric names: a kind missing here is never seen
+    from udfs.messages.dead_letter import REASONS
+    assert set(REASONS) - {"error"} <= set(COUNTERS)
+    assert {"applied", "no_consent"} <= set(COUNTERS)

@@ -60,10 +60,10 @@ def test_a_record_whose_decoding_raises_is_dead_lettered_and_the_rest_go_on(monk
     from udfs.messages import ClickEvent
     real = ClickEvent.decode.__func__
 
-    def decode(cls, raw):
+    def decode(cls, raw, **kw):
         if "boom" in raw:
             raise RecursionError("decoder bug")
-        return real(cls, raw)
+        return real(cls, raw, **kw)
     monkeypatch.setattr(ClickEvent, "decode", classmethod(decode))
     res, _ = run(PB.on_time(PB.click(1), PB.click(2, item_id="boom"), PB.click(3)) + [17])
     assert sorted(d.kind for d in res.dead_letters) == ["error", "error"]
@@ -93,8 +93,8 @@ def test_a_state_store_that_raises_for_one_user_costs_that_user_only():
 def test_scoring_decoder_bug_is_answered_and_dead_lettered(monkeypatch):
     real = AdRequest.decode.__func__
     monkeypatch.setattr(AdRequest, "decode", classmethod(
-        lambda cls, raw: (_ for _ in ()).throw(OverflowError("int too large")) if b"r-bug" in raw
-        else real(cls, raw)))
+        lambda cls, raw, **kw: (_ for _ in ()).throw(OverflowError("int too large")) if b"r-bug" in raw
+        else real(cls, raw, **kw)))
     sc = TS.scorer()
     out = sc.handle(TS.req("r-bug"), TS.deps())
     assert out.dead_letter.kind == "error" and "OverflowError" in out.dead_letter.reason

@@ -12,7 +12,7 @@ from udfs.caps import FrequencyCaps
 from udfs.catalog import Advertiser, Campaign, Catalog, Creative, Targeting
 from udfs.config import CapRule, ReviewPolicy, Scoring
 from udfs.featurize import Featurizer
-from udfs.messages import AdRequest, RankedAds, RequestContext
+from udfs.messages import AdRequest, DeadLetter, RankedAds, RequestContext
 from udfs import scoring as S
 
 pytestmark = pytest.mark.unit
@@ -244,3 +244,40 @@ def test_never_unanswered_fuzz():
         else:
             assert out.response is not None or out.dead_letter is not None, raw
         assert out.response is None or out.response.fallback == bool(out.reasons)
+
+
+def test_request_too_far_ahead_of_the_wall_clock_is_dead_lettered_as_future():
+    from udfs.messages.bounds import TimeBounds
+    sc = scorer(bounds=TimeBounds(min_ts_ms=946_684_800_000, max_future_skew_ms=300_000))
+    sc.wall_ms = lambda: T0 - 300_001          # the job's clock, injected: the request is 5 min + 1 ms ahead
+    out = sc.handle(req(), deps())
+    assert out.dead_letter.kind == "future" and out.dead_letter.field == "ts"
+    assert out.response.request_id == "r1" and out.response.fallback and out.response.ads == ()
+    sc.wall_ms = lambda: T0 - 300_000
+    assert sc.handle(req(), deps()).dead_letter is None
+
+
+def test_the_job_scorer_bounds_request_ts_from_config():
+    from udfs import config
+    from udfs.messages.bounds import TimeBounds
+    cfg = config.load("test")
+    assert S.RequestScorer.for_job(cfg, FEAT, "t").bounds == TimeBounds.from_config(cfg.messages)
+
+
+def test_an_id_the_answer_cannot_carry_is_no_id():
+    """A request id that is not clean text: a dead letter, never a crash building the answer."""
+    for rid in ("r\ufffd", "r\ud800"):
+        raw = json.dumps(json.loads(req()) | {"request_id": rid})
+        out = scorer().handle(raw, deps())
+        assert out.response is None and out.dead_letter.field == "request_id"
+        DeadLetter.decode(out.dead_letter.encode())
+
+
+def test_an_answer_quoting_unclean_input_is_still_written():
+    """The error names a field the request made up; the flagged answer quotes it, escaped."""
+    raw = json.dumps(json.loads(req()) | {"bad\ufffdkey": 1, "x\ud800": 2})
+    out = scorer().handle(raw, deps())
+    assert out.dead_letter.kind == "invalid" and out.response.request_id == "r1"
+    assert "\\ufffd" in out.response.fallback_reason
+    assert RankedAds.decode(out.response.encode()) == out.response
+    DeadLetter.decode(out.dead_letter.encode())

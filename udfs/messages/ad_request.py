@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from udfs.messages.base import Message, Part, spec
+from udfs.messages.base import Message, Part, spec, ts_spec
 from udfs.messages.clickstream import DEVICES
 
 
@@ -21,7 +21,7 @@ class AdRequest(Message):
 
     request_id: str = spec(max_len=128, doc="echoed in the response; the ad server matches on it")
     user_id: str | None = spec(max_len=128, doc="pseudonymous id; null for an anonymous visitor")
-    ts: int = spec(min=0, doc="epoch milliseconds")
+    ts: int = ts_spec("epoch milliseconds")
     slot: str = spec(max_len=64, doc="placement on the page, e.g. 'home_top'")
     num_ads: int = spec(min=1, max=50)
     context: RequestContext = spec(default=RequestContext())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from udfs.messages.base import Message, spec
+from udfs.messages.base import Message, spec, ts_spec
 
 EVENT_TYPES = ("view", "search", "cart", "fav", "purchase")
 DEVICES = ("mobile", "desktop", "tablet", "app")
@@ -17,7 +17,7 @@ class ClickEvent(Message):
 
     event_id: str = spec(max_len=128, doc="unique per event; duplicates are dropped")
     user_id: str = spec(max_len=128, doc="pseudonymous user id (never a raw identifier)")
-    ts: int = spec(min=0, doc="event time, epoch milliseconds")
+    ts: int = ts_spec("event time, epoch milliseconds")
     type: str = spec(choices=EVENT_TYPES)
     item_id: str | None = spec(default=None, max_len=128, doc="required for view/cart/fav/purchase")
     category_id: str | None = spec(default=None, max_len=128)

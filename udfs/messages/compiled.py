@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Mapping
 
+from udfs.messages.bounds import FLOAT_MAX, clean_text
+
 FALLBACK = object()
 _MISSING = object()
 
@@ -24,7 +26,8 @@ def compile_builder(cls: type, plans, defaults: Mapping[str, Any],
     if not all(fp.scalar for fp in plans):
         return None
     ns: dict[str, Any] = {"FALLBACK": FALLBACK, "MISSING": _MISSING, "new": object.__new__,
-                          "cls": cls, "isfinite": math.isfinite,
+                          "cls": cls, "isfinite": math.isfinite, "clean": clean_text,
+                          "FLOAT_MAX": FLOAT_MAX,
                           "allowed": frozenset(fp.name for fp in plans) | envelope}
     src = ["def build(d):",
            "    if not allowed.issuperset(d): return FALLBACK",
@@ -52,6 +55,9 @@ def _checks(i: int, fp, ns: dict) -> list[str]:
     out: list[str] = []
     if fp.base is str:
         out.append("if type(v) is not str: return FALLBACK")
+        if fp.choices is None or not all(clean_text(c) for c in fp.choices):
+            # (a choice field's values are clean text, so its choices check already refuses it)
+            out.append(f"if not v.isascii() and not clean(v, {bool(fp.replaced_ok)}): return FALLBACK")
         if fp.max_len is not None:
             out.append(f"if len(v) > {int(fp.max_len)}: return FALLBACK")
     elif fp.base is bool:
@@ -59,7 +65,9 @@ def _checks(i: int, fp, ns: dict) -> list[str]:
     elif fp.base is int:
         out.append("if type(v) is not int: return FALLBACK")
     else:  # float: an integer is widened, a bool is not a number
-        out.append("if type(v) is int: v = float(v)")
+        out.append("if type(v) is int:")
+        out.append("    if not -FLOAT_MAX <= v <= FLOAT_MAX: return FALLBACK")   # would not widen
+        out.append("    v = float(v)")
         out.append("elif type(v) is not float: return FALLBACK")
         out.append("if not isfinite(v): return FALLBACK")
     if fp.base in (int, float):

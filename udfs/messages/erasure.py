@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from udfs.messages.base import Message, spec
+from udfs.messages.base import Message, spec, ts_spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,7 +17,7 @@ class ErasureRequest(Message):
 
     request_id: str = spec(max_len=128, doc="the privacy desk's ticket id; echoed in the audit record")
     user_id: str = spec(max_len=128, doc="pseudonymous id to erase")
-    ts: int = spec(min=0)
+    ts: int = ts_spec()
     requested_by: str = spec(max_len=128)
     reason: str = spec(default="user_request", choices=("user_request", "consent_withdrawn", "legal"))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from udfs.messages.base import Message, spec
+from udfs.messages.base import Message, spec, ts_spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +23,7 @@ class Impression(Message):
     ad_id: str = spec(max_len=128)
     campaign_id: str = spec(max_len=128)
     creative_id: str = spec(max_len=128)
-    ts: int = spec(min=0)
+    ts: int = ts_spec()
     position: int = spec(min=1, max=50)
     price: float = spec(min=0.0, doc="what was charged for this impression (CPM-equivalent / 1000)")
 
@@ -39,7 +39,7 @@ class AdClick(Message):
     user_id: str | None = spec(max_len=128)
     ad_id: str = spec(max_len=128)
     campaign_id: str = spec(max_len=128)
-    ts: int = spec(min=0)
+    ts: int = ts_spec()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,5 +52,5 @@ class Conversion(Message):
     click_id: str | None = spec(default=None, max_len=128, doc="null for a view-through conversion")
     user_id: str | None = spec(max_len=128)
     campaign_id: str = spec(max_len=128)
-    ts: int = spec(min=0)
+    ts: int = ts_spec()
     value: float = spec(min=0.0, doc="order value in the site's currency")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from udfs.messages.base import Message, Part, spec
+from udfs.messages.base import Message, Part, spec, ts_spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,13 +25,13 @@ class RankedAds(Message):
     VERSION = 1
 
     request_id: str = spec(max_len=128)
-    ts: int = spec(min=0, doc="when the answer was produced, epoch ms")
+    ts: int = ts_spec("when the answer was produced, epoch ms")
     ads: tuple[RankedAd, ...] = spec(max=50)
     model_version: str = spec(max_len=64, doc="model that scored it; 'none' for a rule-based fallback")
     variant: str = spec(default="control", max_len=64, doc="experiment variant")
     fallback: bool = spec(default=False, doc="true when the answer is not the full personalised ranking")
     fallback_reason: str | None = spec(default=None, max_len=256)
-    timings_ms: Mapping[str, float] = spec(default={}, doc="stage -> milliseconds")
+    timings_ms: Mapping[str, float] = spec(default={}, max=64, max_len=64, doc="stage -> milliseconds")
 
     def check(self) -> None:
         if not self.request_id:
