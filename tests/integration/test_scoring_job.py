@@ -149,15 +149,18 @@ def _stream(c: S.Client, user_of, rate: float, stop: threading.Event, sent: list
 
 def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
     from jobs.scoring import start
-    from models.registry import Registry
+    from models.jsonio import write_json
+    from models.registry import POINTER, Registry
+    from udfs.errors import ModelError
     registry = tmp_path / "models"
     v1 = S.train_model(registry, 1)
     v2 = S.train_model(registry, 2, promote=False)
-    # a third version whose ONNX file is garbage: promoting it must change nothing
+    # A third version whose ONNX file went bad after registration (the registry refuses to
+    # register or promote a broken file): a `current` pointing at it must change nothing.
     broken = tmp_path / "broken"
     shutil.copytree(registry / v2, broken, ignore=shutil.ignore_patterns("holdout.parquet"))
-    (broken / "model.onnx").write_bytes(b"this is not an onnx graph")
     v3 = Registry(registry).add(broken).version
+    (registry / v3 / "model.onnx").write_bytes(b"this is not an onnx graph")
     cat = S.write_catalog(tmp_path / "catalog.json", S.crafted_catalog())
     cfg, _, tag = S.job_config(tmp_path, registry=registry, catalog=cat)
     users = [f"{tag}-u{i}" for i in range(10)]
@@ -175,7 +178,10 @@ def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
         S.promote_version(registry, v2)
         promoted_v2 = time.monotonic()
         time.sleep(5)
-        S.promote_version(registry, v3)
+        with pytest.raises(ModelError, match="not overridable"):
+            S.promote_version(registry, v3)                          # even forced
+        ptr = Registry(registry).pointer()                           # so point at it past the registry
+        write_json(registry / POINTER, {**ptr, "version": v3, "previous": ptr["previous"] + [ptr["version"]]})
         time.sleep(4)
         stop.set()
         t.join()
@@ -188,7 +194,7 @@ def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
         switch = versions.index(v2)
         assert set(versions[:switch]) == {v1} and set(versions[switch:]) == {v2}, versions
         assert sent[switch][1] - promoted_v2 < 3.0                     # picked up within seconds
-        assert not any(c.by_id()[i].fallback for i in ids)
+        assert not any(c.by_id()[i].fallback for i in ids), [(i, c.by_id()[i].fallback_reason, c.by_id()[i].model_version) for i in ids if c.by_id()[i].fallback]
     finally:
         stop.set()
         client.cancel().result()
