@@ -162,7 +162,9 @@ def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
     v3 = Registry(registry).add(broken).version
     (registry / v3 / "model.onnx").write_bytes(b"this is not an onnx graph")
     cat = S.write_catalog(tmp_path / "catalog.json", S.crafted_catalog())
-    cfg, _, tag = S.job_config(tmp_path, registry=registry, catalog=cat)
+    # The switch is under test, not read latency: a loaded box must not turn answers contextual.
+    cfg, _, tag = S.job_config(tmp_path, registry=registry, catalog=cat,
+                               **{"scoring_job.profile_timeout_ms": 1000})
     users = [f"{tag}-u{i}" for i in range(10)]
     S.write_profiles(cfg, {u: [(0, "view", "c2")] for u in users})
 
