@@ -12,19 +12,30 @@ from __future__ import annotations
 import argparse
 
 from jobs.common import add_restore_args, kafka_table_options, restore_path, run_until_interrupted, table_env
-from udfs import config
+from udfs import config, profile_batch
 from udfs.config import Config
 
 JOB = "adstream-profile"
 
 
 def source_columns(cfg: Config, value: str = "`value`") -> tuple[dict[str, str], str]:
-    """Computed columns of the raw clickstream (key, event time, processing time) and the watermark."""
+    """Computed columns of the raw clickstream (key, event time, processing time) and the watermark.
+
+    Only an event time inside the configured bounds (``messages.min_ts_ms`` to the clock plus
+    ``messages.max_future_skew_ms``) becomes the row's time: one event from a wrong clock
+    ten years ahead would otherwise move the watermark, and every on-time event after it
+    would look late. Out of bounds, unparseable or absent → epoch 0 (behind the watermark,
+    never in front of it); Python then names the real fault. The bounds also keep
+    TO_TIMESTAMP_LTZ away from values it cannot convert.
+    """
     ooo = cfg.profile.max_out_of_orderness_ms / 1000
+    ts = f"TRY_CAST(JSON_VALUE({value}, '$.ts') AS BIGINT)"
+    ahead = f"{ts} > UNIX_TIMESTAMP() * 1000 + {cfg.messages.max_future_skew_ms}"
     cols = {
         "uid": f"COALESCE(JSON_VALUE({value}, '$.user_id'), '')",
-        # Unparseable time → epoch 0 → behind the watermark; Python then names the real fault.
-        "rt": f"TO_TIMESTAMP_LTZ(COALESCE(TRY_CAST(JSON_VALUE({value}, '$.ts') AS BIGINT), 0), 3)",
+        "ahead": f"COALESCE({ahead}, FALSE)",
+        "rt": f"TO_TIMESTAMP_LTZ(CASE WHEN {ts} < {cfg.messages.min_ts_ms} OR {ahead} THEN 0 "
+              f"ELSE COALESCE({ts}, 0) END, 3)",
         "pt": "PROCTIME()",
     }
     return cols, f"rt - INTERVAL '{ooo:.3f}' SECOND"
@@ -48,11 +59,13 @@ def slices(tenv, cfg: Config, source: str):
     """
     late_s = cfg.profile.allowed_lateness_ms / 1000
     slice_s = cfg.profile.batch_interval_ms / 1000
+    f = profile_batch   # the record flags: one owner, the step that reads them
     tenv.create_temporary_view("profile_flagged", tenv.sql_query(f"""
 SELECT MOD(ABS(HASH_CODE(uid)), {cfg.flink.parallelism}) AS shard,
-       CASE WHEN `value` IS NULL THEN 'N'
-            ELSE CONCAT(CASE WHEN rt < CURRENT_WATERMARK(rt) - INTERVAL '{late_s:.3f}' SECOND
-                             THEN 'L' ELSE '-' END, `value`) END AS line,
+       CASE WHEN `value` IS NULL THEN '{f.NULL_FLAG}'
+            ELSE CONCAT(CASE WHEN ahead THEN '{f.FUTURE_FLAG}'
+                             WHEN rt < CURRENT_WATERMARK(rt) - INTERVAL '{late_s:.3f}' SECOND
+                             THEN '{f.LATE_FLAG}' ELSE '{f.ON_TIME_FLAG}' END, `value`) END AS line,
        pt
 FROM {source}"""))
     # JSON_ARRAYAGG, not ARRAY_AGG: PyFlink cannot hand ARRAY columns to Python (2.2.1).
@@ -84,7 +97,8 @@ def build(tenv, cfg: Config, source: str, *, write_feast: bool = True, emit_prof
 
 def dead_letters(tagged):
     from pyflink.common import Types
-    return (tagged.filter(lambda s: s[:1] == "D").name("profile.dlq.filter").uid("profile.dlq.filter.v1")
+    from udfs.flink_profile import DEAD
+    return (tagged.filter(lambda s: s[:1] == DEAD).name("profile.dlq.filter").uid("profile.dlq.filter.v1")
             .map(lambda s: s[1:], output_type=Types.STRING()).name("profile.dlq.strip")
             .uid("profile.dlq.strip.v1"))
 

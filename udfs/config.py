@@ -175,10 +175,16 @@ class Profile:
     batch_interval_ms: int
     writer: str = "redis"   # feast: Feast's write path | redis: same bytes, one pipeline
     state_cache_users: int = 200_000  # profiles cached in the Python worker in front of MapState
+    repair_check_ms: int = 5_000      # how often each shard checks the online store still holds it
+    redis_timeout_ms: int = 2_000     # socket timeout of the profile writer and the marker check
+    write_retry_ms: int = 60_000      # an online write is retried this long before it fails the task
 
     def __post_init__(self) -> None:
         if self.writer not in ("feast", "redis"):
             raise ConfigError("profile.writer", "must be 'feast' or 'redis'")
+        for name in ("repair_check_ms", "redis_timeout_ms", "write_retry_ms"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"profile.{name}", "must be >= 1 (milliseconds)")
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,10 @@ class RedisProfileWriter:
 
         from udfs.features import profile_features
         self.project = cfg.feast.project
-        self.client = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db)
+        # Bounded: a paused Redis must raise (and be retried by the job), not hang the task.
+        timeout = cfg.profile.redis_timeout_ms / 1000
+        self.client = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
+                                  socket_timeout=timeout, socket_connect_timeout=timeout)
         self.features = [(f.name, f.dtype, field_name(FEATURE_VIEW, f.name))
                          for f in profile_features(cfg.profile.windows.count_windows_s)]
         self.ts_field = f"_ts:{FEATURE_VIEW}".encode()
@@ -218,6 +221,34 @@ class RedisProfileWriter:
                 self._last.popitem(last=False)
             pipe.execute()
         return written
+
+
+class OnlineMarker:
+    """A key per profile shard that says "this Redis has had this shard's profiles written".
+
+    Redis in the local stack keeps nothing across a restart, and a flushed or replaced
+    store looks the same from the job: the profiles of users who send nothing more are
+    gone, though Flink state still holds them. The marker is how the job notices: it is
+    set before a shard's profiles are (re)written, so a store that lost its data lost
+    the marker too (docs/reliability.md, "Online-store repair").
+    """
+
+    def __init__(self, cfg: Config, job: str, source_topic: str):
+        import redis
+        timeout = cfg.profile.redis_timeout_ms / 1000
+        self.client = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
+                                  socket_timeout=timeout, socket_connect_timeout=timeout)
+        # Per job and input topic: two profile jobs on one store each repair their own users.
+        self.prefix = f"{cfg.feast.project}:adstream:online-marker:{job}:{source_topic}:"
+
+    def key(self, shard) -> str:
+        return f"{self.prefix}{shard}"
+
+    def present(self, shard) -> bool:
+        return bool(self.client.exists(self.key(shard)))
+
+    def set(self, shard) -> None:
+        self.client.set(self.key(shard), b"1")
 
 
 def make_writer(cfg: Config):

@@ -31,7 +31,8 @@ DEAD = "D"      # output record prefix: a dead letter (JSON)
 PROFILE = "P"   # output record prefix: a profile update (JSON), when emit_profiles
 STAGE = "profile.apply.v1"
 # Dead letters by kind (invalid, future, late, duplicate, error), and what was applied/written.
-COUNTERS = ("applied", "invalid", "future", "late", "duplicate", "no_consent", "written", ERROR, "dead_letters")
+COUNTERS = ("applied", "invalid", "future", "late", "duplicate", "no_consent", "written", ERROR, "dead_letters",
+            "repairs", "repaired", "repair_failures", "write_retries")
 log = logging.getLogger("adstream.profile")
 
 
@@ -113,10 +114,12 @@ class ProfileFunction(KeyedProcessFunction):
                                      cfg.profile.state_cache_users)
         group = ctx.get_metrics_group().add_group("adstream")
         self.counters = {k: group.counter(k) for k in COUNTERS}
-        self.writer = None
+        self.writer = self.marker = None
+        self.unrepaired: set = set()    # shards whose last repair failed: retried whatever the marker says
         if self.write_feast:
-            from udfs.feast_store import make_writer
+            from udfs.feast_store import OnlineMarker, make_writer
             self.writer = make_writer(cfg)
+            self.marker = OnlineMarker(cfg, self.job, self.source_topic)
 
     def _process(self, row, now_ms: int) -> profile_batch.BatchResult:
         """One slice through the pure step; a failure outside its per-record guards (the slice
@@ -145,16 +148,16 @@ class ProfileFunction(KeyedProcessFunction):
 
     def process_element(self, row, ctx: "KeyedProcessFunction.Context"):
         now_ms = ctx.timer_service().current_processing_time()
+        if self.marker is not None:
+            # One timer per shard and period (Flink keeps one per key and timestamp), in
+            # checkpointed state: a restored job goes on checking without new events.
+            every = self.cfg.profile.repair_check_ms
+            ctx.timer_service().register_processing_time_timer((now_ms // every + 1) * every)
         self.store.shard, self.store.now_ms = ctx.get_current_key(), now_ms
         res = self._process(row, now_ms)
         self.store.flush()
         if self.writer is not None and res.updates:
-            from udfs.feast_store import version_timestamp
-            size = self.cfg.profile.batch_size
-            for i in range(0, len(res.updates), size):
-                chunk = res.updates[i:i + size]
-                self.writer.write([(u.user_id, u.snapshot, version_timestamp(u.version_us))
-                                   for u in chunk])
+            self._write(res.updates)
             res.counts["written"] += len(res.updates)
         for k, n in res.counts.items():
             if k in self.counters:
@@ -170,3 +173,64 @@ class ProfileFunction(KeyedProcessFunction):
             for u in res.updates:
                 yield PROFILE + json.dumps({"user_id": u.user_id, "version_us": u.version_us,
                                             "profile": u.snapshot}, separators=(",", ":"))
+
+    def _write(self, updates) -> int:
+        from udfs.feast_store import version_timestamp
+        size, n = self.cfg.profile.batch_size, 0
+        for i in range(0, len(updates), size):
+            rows = [(u.user_id, u.snapshot, version_timestamp(u.version_us)) for u in updates[i:i + size]]
+            n += self._retrying(lambda: self.writer.write(rows)) or 0
+        return n
+
+    def _retrying(self, write):
+        """The online write, retried for up to ``profile.write_retry_ms`` before it fails the task.
+
+        A Redis restart or pause is an outage of seconds; failing the task at once would spend
+        the restart strategy's few attempts on it and end the job FAILED. Waiting here holds
+        the slice (and the checkpoint barrier behind it) until the store is back, which is the
+        backpressure we want; a write is idempotent (versions), so retrying it is safe.
+        """
+        import time
+        deadline = time.monotonic() + self.cfg.profile.write_retry_ms / 1000
+        delay = 0.05
+        while True:
+            try:
+                return write()
+            except Exception as e:
+                if time.monotonic() + delay > deadline:
+                    raise
+                self.counters["write_retries"].inc()
+                log.warning("online write failed, retrying in %.2f s: %s", delay, describe(e))
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def on_timer(self, timestamp: int, ctx: "KeyedProcessFunction.OnTimerContext"):
+        """Online-store repair: when this shard's marker is gone (Redis restarted empty or
+        was flushed), write every live profile of the shard again from Flink state.
+
+        The marker is set *before* the writes: a store that loses its data while they run
+        loses the marker with it and is repaired again on the next check. A failure (Redis
+        still away) is logged and retried on the next check; it never fails the task,
+        because the profiles are safe in Flink state meanwhile.
+        """
+        shard = ctx.get_current_key()
+        every = self.cfg.profile.repair_check_ms
+        ctx.timer_service().register_processing_time_timer(timestamp + every)
+        try:
+            if shard in self.unrepaired or not self.marker.present(shard):
+                self.counters["repairs"].inc()
+                self.marker.set(shard)
+                self.unrepaired.add(shard)
+                updates = list(profile_batch.repair_updates(self.store.state.items(), self.params))
+                rewritten = self._write(updates)
+                self.unrepaired.discard(shard)
+                self.counters["repaired"].inc(rewritten)
+                # A first check (new job, new store) finds the marker absent and nothing to write.
+                (log.warning if rewritten else log.info)(
+                    "online-store marker of shard %s was gone: %d of its %d live profiles written "
+                    "again from Flink state", shard, rewritten, len(updates))
+        except Exception as e:
+            self.counters["repair_failures"].inc()
+            log.warning("online-store check of shard %s failed, retried in %d ms: %s", shard, every,
+                        describe(e))
+        yield from ()

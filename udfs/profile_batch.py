@@ -16,7 +16,7 @@ from __future__ import annotations
 import collections
 import operator
 from dataclasses import dataclass, field, fields
-from typing import Callable, Iterable, MutableMapping, Protocol
+from typing import Callable, Iterable, Iterator, MutableMapping, Protocol
 
 from udfs import profile as P
 from udfs.errors import MessageError
@@ -26,6 +26,7 @@ from udfs.record_guard import ERROR, error_letter, null_letter
 
 LATE_FLAG = "L"    # first character of a record the JVM found behind the watermark
 ON_TIME_FLAG = "-"
+FUTURE_FLAG = "F"  # the JVM found the event time too far ahead of its clock (kept out of the watermark)
 NULL_FLAG = "N"    # the JVM's mark of a record without a value (tombstone): nothing to decode
 MAX_REVISION = 999  # out-of-order updates per millisecond of event time (see version_us)
 
@@ -120,6 +121,12 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
             except MessageError as e:
                 dead(raw, str(e), e.kind, e.field)   # invalid, or future: counted apart
                 continue
+            if flag == FUTURE_FLAG:
+                # Python's clock reads a little later than the JVM's did: trust the JVM's verdict,
+                # which is what kept this event out of the watermark.
+                dead(raw, f"event time {ev.ts} was more than the allowed skew ahead of the clock "
+                          "when the job read it", "future", "ts")
+                continue
             if flag == LATE_FLAG:
                 dead(raw, f"event time {ev.ts} is behind the watermark by more than the allowed lateness",
                      "late")
@@ -188,6 +195,20 @@ def _fold_user(user_id, events, store, params, dedupe_horizon_ms, fold, res, dea
     store.put(user_id, st)
     res.updates.append(update)
     res.counts["applied"] += applied
+
+
+def repair_updates(states: Iterable[tuple[str, UserState]], params: P.ProfileParams) -> Iterator[Update]:
+    """The profile each user in ``states`` has now, as the update that would re-write it.
+
+    For the online-store repair (docs/reliability.md): after Redis came back empty, every
+    live user's profile is written again from Flink state with the version it was first
+    written with, so a store that still holds it (or a newer one) keeps what it has.
+    A snapshot depends only on the state, not on the clock: the repair writes exactly
+    what the last update wrote.
+    """
+    for user_id, st in states:
+        if st is not None and st.applied:
+            yield Update(user_id, P.snapshot(st.profile, params), st.version_us())
 
 
 def _event_text(ev) -> str:

@@ -14,9 +14,16 @@ def collection_source(env, tenv, cfg, name: str, lines: list[str]) -> None:
     schema = schema.watermark("rt", watermark).build()
     ds = env.from_collection(lines, type_info=Types.STRING())
     tenv.create_temporary_view(name + "_in", tenv.from_data_stream(ds, schema))
-    tenv.create_temporary_view(name, tenv.sql_query(f"SELECT f0 AS `value`, uid, rt, pt FROM {name}_in"))
+    tenv.create_temporary_view(name, tenv.sql_query(
+        f"SELECT f0 AS `value`, {', '.join(cols)} FROM {name}_in"))
 
 
 def collect(stream) -> list[str]:
     with stream.execute_and_collect() as results:
         return list(results)
+
+
+def collect_rows(table) -> list:
+    """A bounded Table's rows as tuples."""
+    with table.execute().collect() as results:
+        return [tuple(r) for r in results]

@@ -21,6 +21,7 @@ from udfs.messages import DeadLetter
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
+TEN_YEARS_MS = 10 * 365 * 86_400_000
 HUGE = "\x01" * 700_000          # escapes to 4.2 MB in a dead letter (6 bytes a character)
 
 
@@ -105,6 +106,10 @@ def test_profile_job_survives_poison_of_each_class_and_folds_the_canaries(stack,
         p.send(topic, key=a.encode(), value=click(a, 2, 10, cat=f"{R.POISON}x").encode())   # fold raises
         p.send(topic, key=b"huge", value=('{"user_id":"' + HUGE + '"}').encode())          # 4.2 MB letter
         p.send(topic, key=b"tombstone", value=None)                                         # null value
+        ahead = click(a, 9, 0, ts=int(time.time() * 1000) + TEN_YEARS_MS)                   # wrong clock
+        p.send(topic, key=a.encode(), value=ahead.encode())
+        p.flush()
+        time.sleep(1.5)   # the watermark is emitted in between: it must not have moved to 2036
         for e in good[1:]:
             p.send(topic, key=e.user_id.encode(), value=e.encode())
         p.flush()
@@ -115,9 +120,9 @@ def test_profile_job_survives_poison_of_each_class_and_folds_the_canaries(stack,
         assert rows[a]["cnt_view_24h"] == want_a["cnt_view_24h"] == 2       # the poison event is not in
         assert rows[b]["cnt_view_24h"] == 1
 
-        dls = check_bounded(cfg, raw_dead_letters(cfg, lambda rs: len(rs) >= 3))
+        dls = check_bounded(cfg, raw_dead_letters(cfg, lambda rs: len(rs) >= 4))
         kinds = sorted((d.kind, d.field) for d in dls)
-        assert kinds == [("error", None), ("invalid", "<payload>"), ("invalid", "<value>")], kinds
+        assert kinds == [("error", None), ("future", "ts"), ("invalid", "<payload>"), ("invalid", "<value>")], kinds
         assert "PoisonError" in next(d.reason for d in dls if d.kind == "error")
         huge = next(d for d in dls if d.field == "<payload>")
         assert huge.original_bytes == len(HUGE) + len('{"user_id":""}') and huge.original_sha256
@@ -145,3 +150,48 @@ def test_a_persistent_failure_ends_the_job_failed_with_its_reason(stack, tmp_pat
     assert code == 1, out[-2000:]
     assert "RESTARTING" in out and "scoring job FAILED" in out, out[-2000:]
     assert f"topic 'missing-{tag}' does not exist" in out.split("scoring job FAILED", 1)[1], out[-2000:]
+
+
+def test_profiles_lost_from_the_online_store_are_written_again_from_flink_state(stack, tmp_path):
+    """Redis restarted empty (or flushed): idle users send nothing more, yet their profiles
+    come back within the repair check, from the job's state, with the versions they had."""
+    import redis
+    from kafka import KafkaProducer
+
+    from jobs.profile import JOB, start
+    from tests.integration.test_profile_job import click, expected, job_config, wait_for
+    cfg, _, tag = job_config(stack, tmp_path, **{"profile.repair_check_ms": 500})
+    users = [f"{tag}-idle{i}" for i in range(5)]
+    events = {u: [click(u, 1, 0), click(u, 2, 30, "cart")] for u in users}
+    client = start(cfg)
+    p = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0)
+    try:
+        for u, evs in events.items():
+            for e in evs:
+                p.send(cfg.kafka.topics.clicks.name, key=u.encode(), value=e.encode())
+        p.flush()
+        reader = feast_store.ProfileReader(cfg)
+        want = {u: expected(evs, cfg) for u, evs in events.items()}
+        done = (lambda rows: all(rows[u]["last_event_ts"] == want[u]["last_event_ts"] for u in users))
+        assert done(wait_for(reader, users, done, timeout_s=120))
+        r = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db)
+        marker = feast_store.OnlineMarker(cfg, JOB, cfg.kafka.topics.clicks.name)
+        end = time.monotonic() + 10          # the first check (every 500 ms) sets the marker
+        while not marker.present(0) and time.monotonic() < end:
+            time.sleep(0.2)
+        assert marker.present(0)
+        # What a restart without persistence leaves: neither the profiles nor the marker.
+        writer = feast_store.RedisProfileWriter(cfg)
+        assert r.delete(*[writer._key(u) for u in users], marker.key(0)) == len(users) + 1
+        assert all(row["last_event_ts"] is None for row in reader.read_all(users))
+        t0 = time.monotonic()
+        rows = wait_for(reader, users, done, timeout_s=30)
+        took = time.monotonic() - t0
+        assert done(rows), rows
+        for u in users:
+            assert {k: rows[u][k] for k in want[u]} == want[u]
+        assert took < 10, took
+        assert marker.present(0)
+    finally:
+        p.close()
+        client.cancel().result()

@@ -154,3 +154,19 @@ def test_the_flink_adapter_counts_every_kind_the_step_counts():
     from udfs.messages.dead_letter import REASONS
     assert set(REASONS) - {"error"} <= set(COUNTERS)
     assert {"applied", "no_consent"} <= set(COUNTERS)
+
+
+def test_future_flag_from_the_jvm_is_a_future_dead_letter_even_if_python_would_accept_it():
+    res, store = run([B.FUTURE_FLAG + click(1)])
+    assert not res.updates and not store and res.counts["future"] == 1
+    (dl,) = res.dead_letters
+    assert dl.kind == "future" and dl.field == "ts" and "ahead of the clock" in dl.reason
+
+
+def test_repair_updates_rewrite_exactly_what_the_last_update_wrote():
+    res, store = run(on_time(click(1), click(2, type="cart"), click(3, user="u2"), click(4, sec=0.5)))
+    last = {u.user_id: u for u in res.updates}
+    repaired = {u.user_id: u for u in B.repair_updates(store.items(), PARAMS)}
+    assert repaired == last      # same snapshot, same version: a store holding it keeps it
+    # a user with no applied event (nothing was ever written for them) is not written
+    assert list(B.repair_updates([("ghost", B.UserState()), ("none", None)], PARAMS)) == []
