@@ -203,6 +203,10 @@ def corrupt_model(d) -> dict:
         versions = {(d.responses.get(r) or (0, {}))[1].get("model_version") for r in ids}
         row["served_versions"] = sorted(v for v in versions if v)
         row["kept_good_model"] = row["served_versions"] == [good]
+        # answers ranked by the kept model say the promoted one failed to load
+        row["answers_flagged_model_stale"] = sum(
+            "could not be loaded" in ((d.responses.get(r) or (0, {}))[1].get("fallback_reason") or "")
+            for r in ids)
     finally:
         pointer.write_text(saved)
     return row

@@ -188,7 +188,8 @@ class ScoringFunction(KeyedProcessFunction):
         else:
             state = self.caps_state.value() or {}
             caps = DictCaps(self.caps, state)
-            deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model)
+            deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model,
+                        model_stale=self.watcher.model is not None and self.watcher.last_error is not None)
             out = self.handle(value, deps)
             if caps.changed:
                 self.caps_state.update(state)

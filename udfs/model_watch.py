@@ -69,6 +69,7 @@ class ModelWatcher:
                 return self._fail(f"model pointer {self.pointer}: {target}")
             return None   # nothing promoted (yet), or the pointer vanished: keep what serves
         if self.loaded_dir is not None and str(self.loaded_dir) == target and fp[2:] == self._files:
+            self.last_error = None   # the pointer is back on the model that serves
             return None
         try:
             model = self.load(Path(target))

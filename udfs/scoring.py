@@ -31,7 +31,7 @@ from udfs.messages.bounds import TimeBounds, clean_text, safe_text
 from udfs.ranking import build_response, rank_fallback
 from udfs.record_guard import describe, error_letter
 from udfs.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
-    ANONYMOUS, INTERNAL, INVALID, MODEL_ERROR, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
+    ANONYMOUS, INTERNAL, INVALID, MODEL_ERROR, MODEL_STALE, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
     PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps,
     Model, NoStats, ProfileSource, ProfileUnavailable)
@@ -185,6 +185,8 @@ class RequestScorer:
                                              cpa=deps.stats.cpa)
                 timings.update(featurize=(t1 - t) * 1000.0, model=(t2 - t1) * 1000.0,
                                auction=(self.clock() - t2) * 1000.0)
+                if deps.model_stale:
+                    reasons.append(MODEL_STALE)
                 return ads, model.version
             except Exception:
                 reasons.append(MODEL_ERROR)

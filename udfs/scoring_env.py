@@ -28,10 +28,11 @@ PROFILE_ERROR = "profile_error"
 PROFILE_SKIPPED = "profile_skipped"     # breaker open: the store failed repeatedly just now
 NO_MODEL_LOADED = "no_model"
 MODEL_ERROR = "model_error"
+MODEL_STALE = "model_stale"   # the promoted model failed to load: an older one ranked
 INVALID = "invalid_request"
 INTERNAL = "internal_error"
 REASONS = (ANONYMOUS, UNKNOWN_USER, PROFILE_EXPIRED, PROFILE_TIMEOUT, PROFILE_ERROR, PROFILE_SKIPPED,
-           NO_MODEL_LOADED, MODEL_ERROR, INVALID, INTERNAL)
+           NO_MODEL_LOADED, MODEL_ERROR, MODEL_STALE, INVALID, INTERNAL)
 TEXT = {ANONYMOUS: "anonymous visitor: contextual ranking",
         UNKNOWN_USER: "no profile for this user: contextual ranking",
         PROFILE_EXPIRED: "profile idle longer than its TTL: contextual ranking",
@@ -39,7 +40,8 @@ TEXT = {ANONYMOUS: "anonymous visitor: contextual ranking",
         PROFILE_ERROR: "feature store error: contextual ranking",
         PROFILE_SKIPPED: "feature store unavailable (breaker open): contextual ranking",
         NO_MODEL_LOADED: "no model loaded: prior-CTR ranking",
-        MODEL_ERROR: "model failed: prior-CTR ranking"}
+        MODEL_ERROR: "model failed: prior-CTR ranking",
+        MODEL_STALE: "the promoted model could not be loaded: ranked by the previous one"}
 
 
 class ProfileUnavailable(Exception):
@@ -132,3 +134,4 @@ class Deps:
     profiles: ProfileSource | None
     model: Model | None
     stats: AdStats = NO_STATS
+    model_stale: bool = False   # the registry's current model failed to load; ``model`` is the one kept

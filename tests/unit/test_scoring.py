@@ -170,6 +170,15 @@ def test_model_failure_falls_back_and_says_so():
     assert out.response.ads and "model failed" in out.response.fallback_reason
 
 
+def test_a_stale_model_ranks_and_says_the_promoted_one_failed_to_load():
+    out = scorer().handle(req(), deps(model_stale=True))
+    r = out.response
+    assert out.reasons == (S.MODEL_STALE,) and r.fallback and r.model_version == FakeModel().version
+    assert r.ads and "could not be loaded" in r.fallback_reason
+    # without a model there is nothing stale to report: the answer says there is no model
+    assert scorer().handle(req(), deps(model=None, model_stale=True)).reasons == (S.NO_MODEL_LOADED,)
+
+
 def test_two_reasons_are_both_reported():
     out = scorer().handle(req(user=None), deps(model=None))
     assert out.reasons == (S.ANONYMOUS, S.NO_MODEL_LOADED)

@@ -126,6 +126,21 @@ def test_watcher_loads_swaps_and_keeps_the_old_model_on_a_broken_one(tmp_path):
     (tmp_path / "v0002-bbbbbbbb" / "model.onnx").write_text("fixed!")   # repaired in place
     clock.t = 2500
     assert w.poll() == LOADED and w.model.version == "v0002-bbbbbbbb" and w.reloads == 2
+    assert w.last_error is None
+
+
+def test_watcher_forgets_the_failure_when_the_pointer_returns_to_the_model_it_serves(tmp_path):
+    clock, logs = Clock(), []
+    promote(tmp_path, "v0001-aaaaaaaa")
+    w = watcher(tmp_path, clock, logs)
+    assert w.poll(force=True) == LOADED
+    saved = (tmp_path / "current").read_text()
+    promote(tmp_path, "v0002-bbbbbbbb", "corrupt")
+    clock.t = 500
+    assert w.poll() == FAILED and w.last_error and w.model.version == "v0001-aaaaaaaa"
+    (tmp_path / "current").write_text(saved)                 # rolled back by hand
+    clock.t = 1000
+    assert w.poll() is None and w.last_error is None        # answers stop saying "stale"
 
 
 def test_watcher_without_a_loadable_model_serves_none(tmp_path):
