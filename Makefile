@@ -37,5 +37,8 @@ bench: setup ## run the benchmarks; figures go to .work/bench/*.json (see docs/b
 	@mkdir -p .work/bench && for b in scripts/bench_*.py; do \
 	  n=$$(basename $$b .py); $(PY) $$b --out .work/bench/$$n.json || exit 1; done
 
+drill: setup ## fault drill on its own stack: poison records, broker/Redis/job faults (docs/reliability.md)
+	@mkdir -p .work/bench && $(PY) -m scripts.fault_drill --out .work/bench/fault_drill.json
+
 clean: down ## stop the stack and delete runtime state (.work/); keeps .venv and .jars
 	@rm -rf .work
