@@ -17,8 +17,8 @@ import uuid
 
 import pytest
 
-from tests.integration import scoring_support as S
-from tests.integration.jobproc import kill_group, launch
+from tests.support import scoring_support as S
+from tests.support.jobproc import kill_group, launch
 from udfs import config, feast_store
 from udfs.featurize import AdView, Featurizer, RequestView
 from udfs.messages import AdRequest

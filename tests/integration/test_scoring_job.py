@@ -1,7 +1,7 @@
 """The scoring job on the real stack: Kafka → PyFlink (Feast, ONNX, catalogue) → ranked-ads.
 
 Each test has its own topics, consumer group, checkpoint folder, model registry and
-catalogue file (tests/integration/scoring_support.py); the Redis test runs its own
+catalogue file (tests/support/scoring_support.py); the Redis test runs its own
 Redis so the session stack is never disturbed.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.integration import scoring_support as S
-from tests.integration.jobproc import kill_group, launch
+from tests.support import scoring_support as S
+from tests.support.jobproc import kill_group, launch
 from udfs import config, feast_store
 from udfs.featurize import AdView, Featurizer, RequestView
 

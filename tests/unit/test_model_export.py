@@ -11,7 +11,7 @@ import xgboost as xgb
 
 from models import export, train
 from models.pipeline import run_evaluate, run_export, run_train
-from tests.unit.model_fixtures import live_dataset, model_config
+from tests.support.model_fixtures import live_dataset, model_config
 from udfs.errors import ModelError
 from udfs.features import model_feature_names, served_profile_features
 from udfs.onnx_scorer import OnnxScorer
