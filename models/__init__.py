@@ -5,8 +5,11 @@ Layout (docs/model.md):
   into one ``Dataset``: a float matrix in a fixed feature order, labels, times, segments;
 - ``split``, ``train``, ``calibrate``: time-ordered split, seeded search, final fit, calibration;
 - ``metrics``, ``baselines``, ``evaluate``, ``report_html``: the report a person reads;
-- ``export``, ``scorer``, ``registry``, ``jsonio``: ONNX with a parity gate, the runtime scorer,
-  versions and the atomic JSON files they share;
+- ``export``, ``registry``, ``jsonio``: ONNX with a parity gate, the registry's write side
+  (adding, promoting, rolling back versions) and the atomic JSON files they write. The
+  read side the scoring job shares — the registry's layout and pointer, the runtime
+  scorer, calibration applied — is in ``udfs/`` (model_store, onnx_scorer, calibration),
+  which never imports this package;
 - ``pipeline``, ``cli``: ``adstream model ...``.
 """
 

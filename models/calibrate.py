@@ -1,14 +1,9 @@
 """Post-hoc calibration, chosen on validation data and stored as plain numbers.
 
-A calibrator is a small dict kept in ``signature.json`` and applied after the
-ONNX graph by the scorer, identically in training and serving:
-
-- ``shift``: ``log(pos_weight)`` subtracted from the logit — undoes the odds
-  inflation of up-weighting clicks (prior correction), exact for a logistic model;
-- ``none``: just that correction;
-- ``platt``: ``sigmoid(a * z + b)`` on the corrected logit ``z``;
-- ``isotonic``: a monotone piecewise-linear map of the corrected probability
-  (knots ``x``/``y``, interpolated with ``np.interp``).
+A calibrator is a small dict kept in ``signature.json``; its forms (``shift``,
+``none``, ``platt``, ``isotonic``) and ``apply`` live in udfs/calibration.py, which
+the serving scorer uses too, so training and serving calibrate identically. This
+module is the training side: ``fit`` one form, ``choose`` between them.
 
 ``choose`` fits each candidate on one half of the validation block and scores
 log loss on the other (both ways), keeps the best and refits it on all of it.
@@ -21,34 +16,9 @@ import math
 
 import numpy as np
 
-EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before taking logits
+from udfs.calibration import EPS, METHODS, apply, logit, sigmoid  # apply: also calibrate.apply to train/export
 
-METHODS = ("none", "platt", "isotonic")
 MIN_ISOTONIC_POSITIVES = 200
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
-    return np.log(p) - np.log1p(-p)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def apply(cal: dict | None, p_raw: np.ndarray) -> np.ndarray:
-    """Calibrated probabilities from the model's raw ones (float64)."""
-    if not cal:
-        return np.asarray(p_raw, dtype=np.float64)
-    z = _logit(p_raw) - float(cal.get("shift", 0.0))
-    m = cal["method"]
-    if m == "none":
-        return _sigmoid(z)
-    if m == "platt":
-        return _sigmoid(cal["a"] * z + cal["b"])
-    if m == "isotonic":
-        return np.clip(np.interp(_sigmoid(z), cal["x"], cal["y"]), EPS, 1 - EPS)
-    raise ValueError(f"unknown calibration method {m!r}")
 
 
 def fit(method: str, y: np.ndarray, p_raw: np.ndarray, pos_weight: float = 1.0) -> dict:
@@ -57,7 +27,7 @@ def fit(method: str, y: np.ndarray, p_raw: np.ndarray, pos_weight: float = 1.0) 
 
     shift = math.log(pos_weight) if pos_weight > 0 else 0.0
     cal: dict = {"method": method, "shift": shift}
-    z = _logit(p_raw) - shift
+    z = logit(p_raw) - shift
     if method == "platt":
         if len(np.unique(y)) < 2:
             cal.update(method="none")
@@ -65,7 +35,7 @@ def fit(method: str, y: np.ndarray, p_raw: np.ndarray, pos_weight: float = 1.0) 
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(z.reshape(-1, 1), y)
         cal.update(a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
     elif method == "isotonic":
-        iso = IsotonicRegression(y_min=EPS, y_max=1 - EPS, out_of_bounds="clip").fit(_sigmoid(z), y)
+        iso = IsotonicRegression(y_min=EPS, y_max=1 - EPS, out_of_bounds="clip").fit(sigmoid(z), y)
         cal.update(x=[float(v) for v in iso.X_thresholds_], y=[float(v) for v in iso.y_thresholds_])
     elif method != "none":
         raise ValueError(f"unknown calibration method {method!r}")

@@ -27,6 +27,7 @@ from models import calibrate
 from models.jsonio import write_json
 from udfs.errors import ModelError
 from udfs.features import model_features, served_profile_features
+from udfs.model_store import MODEL, SIGNATURE
 
 INPUT = "input"
 OUTPUT = "probabilities"
@@ -110,7 +111,7 @@ def signature(*, names: list[str], live_windows: tuple[int, ...] | None, feature
     return {
         "model_version": "m-" + hashlib.sha256(model_bytes).hexdigest()[:12],
         "created_at": created.isoformat().replace("+00:00", "Z"),
-        "format": {"file": "model.onnx", "input": INPUT, "output": f"{OUTPUT}[:, 1]",
+        "format": {"file": MODEL, "input": INPUT, "output": f"{OUTPUT}[:, 1]",
                    "opset": OPSET, "dtype": "float32"},
         "features": feature_entries(names, live_windows),
         "live_features": live_windows is not None,
@@ -141,9 +142,9 @@ def export(out_dir: str | Path, booster: xgb.Booster, X_test: np.ndarray, *, tol
     if len(listed) != n or listed != list(sig["names"]):
         raise ModelError(f"signature lists {len(listed)} features {listed[:3]}... but the model "
                          f"was trained on {n}: {list(sig['names'])[:3]}...")
-    tmp = out / ".model.onnx.tmp"
+    tmp = out / f".{MODEL}.tmp"
     tmp.write_bytes(model_bytes)
-    os.replace(tmp, out / "model.onnx")
+    os.replace(tmp, out / MODEL)
     booster.save_model(str(out / "model.ubj"))
-    write_json(out / "signature.json", s)
+    write_json(out / SIGNATURE, s)
     return s

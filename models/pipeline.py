@@ -21,6 +21,7 @@ from models.jsonio import write_json
 from models.split import time_split
 from udfs.errors import ModelError
 from udfs.features import model_feature_names
+from udfs.onnx_scorer import OnnxScorer
 
 
 def _live_windows(ds: Dataset, cfg) -> tuple[int, ...] | None:
@@ -81,8 +82,6 @@ def run_train(cfg, ds: Dataset, out_dir: str | Path, *, seed: int | None = None,
 def run_evaluate(cfg, model_dir: str | Path, ds: Dataset, out_dir: str | Path, *, seed: int = 0,
                  valid_fraction: float | None = None, test_fraction: float | None = None) -> dict:
     """Score ``ds``'s test block with the *exported* model (as served) and write a fresh report."""
-    from models.scorer import OnnxScorer
-
     sc = OnnxScorer(model_dir)
     if sc.features != ds.features:
         raise ModelError(f"the dataset's features do not match the model's signature "

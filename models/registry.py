@@ -1,11 +1,10 @@
-"""Versioned model folders, a ``current`` pointer, and the gates in front of promotion.
+"""The registry's write side: adding model versions, promoting, rolling back, and the gates
+in front of promotion.
 
-Layout under ``cfg.paths.model_registry``::
-
-    v0001-1a2b3c4d/   model.onnx  signature.json  report.json  report.html  model.ubj  holdout.parquet
-    v0002-.../
-    current           {"version": "v0002-...", "previous": ["v0001-..."], ...}  (JSON)
-    history.jsonl     one line per promote / rollback
+The folder layout under ``cfg.paths.model_registry`` and everything that only reads it
+(versions, the ``current`` pointer, history) are udfs/model_store.py's, shared with the
+scoring job; ``Registry`` is that read-only ``ModelStore`` plus the writes. The load check
+runs the serving scorer itself (udfs/onnx_scorer.py). ``udfs/`` never imports this module.
 
 ``current`` is replaced atomically (temp file + ``os.replace``), so a scorer
 polling it sees the old or the new pointer, never half of one. Promotion is
@@ -23,10 +22,8 @@ import datetime as dt
 import fcntl
 import getpass
 import json
-import re
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -37,11 +34,9 @@ from models.jsonio import write_json
 from models.metrics import auc
 from udfs.errors import ModelError
 from udfs.features import model_feature_names, served_profile_features
-
-POINTER = "current"
-HISTORY = "history.jsonl"
-FILES = ("model.onnx", "signature.json", "report.json", "report.html", "model.ubj", "holdout.parquet")
-_VERSION = re.compile(r"^v(\d{4,})-[0-9a-f]{8}$")
+from udfs.model_store import (FILES, HISTORY, HOLDOUT, LOCK, MODEL, POINTER, SIGNATURE, VERSION, ModelStore,
+                              Version, pointer_record, version_name, version_number)
+from udfs.onnx_scorer import OnnxScorer
 
 
 def feature_mismatch(signature: dict, windows_s: Sequence[int], feature_service: str) -> list[str]:
@@ -65,8 +60,6 @@ def feature_mismatch(signature: dict, windows_s: Sequence[int], feature_service:
 def load_problems(model_dir: Path) -> list[str]:
     """Why the model in ``model_dir`` cannot serve (empty list: it loads in onnxruntime and
     turns one row of its default features into one probability, as the scorer will)."""
-    from models.scorer import OnnxScorer
-
     try:
         sc = OnnxScorer(model_dir)
         p = np.asarray(sc.score(sc.row({})), dtype=np.float64)
@@ -86,8 +79,6 @@ def check_features(signature: dict, cfg) -> None:
 
 def holdout_auc(model_dir: Path, holdout: pd.DataFrame) -> float:
     """AUC of the ONNX model in ``model_dir`` on ``holdout`` (feature columns + ``label``)."""
-    from models.scorer import OnnxScorer
-
     sc = OnnxScorer(model_dir)
     missing = [f for f in sc.features if f not in holdout.columns]
     if missing:
@@ -95,60 +86,13 @@ def holdout_auc(model_dir: Path, holdout: pd.DataFrame) -> float:
     return auc(holdout["label"].to_numpy(), sc.score(holdout[sc.features].to_numpy(np.float32)))
 
 
-@dataclass(frozen=True)
-class Version:
-    version: str
-    path: Path
-    signature: dict
+class Registry(ModelStore):
+    """A registry folder that can be written; reading is ``ModelStore``'s."""
 
-    @property
-    def auc(self) -> float | None:
-        return (self.signature.get("metrics") or {}).get("auc")
-
-
-class Registry:
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    # ------------------------------------------------------------------ reading
-    def versions(self) -> list[Version]:
-        """Registered versions; one whose signature cannot be read is listed with an empty one
-        (so ``list`` shows it, unservable, instead of failing)."""
-        if not self.root.exists():
-            return []
-        out = []
-        for d in sorted(self.root.iterdir()):
-            if d.is_dir() and _VERSION.match(d.name) and (d / "signature.json").exists():
-                out.append(Version(d.name, d, _signature_or_empty(d / "signature.json")))
-        return out
-
-    def get(self, version: str) -> Version:
-        for v in self.versions():
-            if v.version == version or v.version.startswith(version + "-"):
-                return v
-        raise ModelError(f"no model version {version!r} in {self.root}")
-
-    def pointer(self) -> dict | None:
-        p = self.root / POINTER
-        return json.loads(p.read_text()) if p.exists() else None
-
-    def current(self) -> str | None:
-        ptr = self.pointer()
-        return ptr["version"] if ptr else None
-
-    def current_dir(self) -> Path | None:
-        v = self.current()
-        return self.root / v if v else None
-
-    def history(self) -> list[dict]:
-        p = self.root / HISTORY
-        return [json.loads(line) for line in p.read_text().splitlines() if line] if p.exists() else []
-
-    # ------------------------------------------------------------------ writing
     @contextmanager
     def _lock(self):
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as f:
+        with open(self.root / LOCK, "w") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             yield
 
@@ -180,18 +124,18 @@ class Registry:
 
     def _stage(self, src: Path) -> Version:
         """``src`` copied to a hidden temp folder under its next version name (lock held)."""
-        for need in ("model.onnx", "signature.json"):
+        for need in (MODEL, SIGNATURE):
             if not (src / need).exists():
                 raise ModelError(f"{src} is not an exported model (no {need})")
         try:
-            sig = json.loads((src / "signature.json").read_text())
+            sig = json.loads((src / SIGNATURE).read_text())
             fingerprint = sig["training_data_fingerprint"][:8]
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ModelError(f"{src}/signature.json is unreadable or has no training_data_fingerprint: "
+            raise ModelError(f"{src}/{SIGNATURE} is unreadable or has no training_data_fingerprint: "
                              f"{type(e).__name__}: {e}") from None
-        nums = [int(_VERSION.match(v.version).group(1)) for v in self.versions()]
-        name = f"v{max(nums, default=0) + 1:04d}-{fingerprint}"
-        if not _VERSION.match(name):   # a name versions() would not list: it would vanish
+        nums = [version_number(v.version) for v in self.versions()]
+        name = version_name(max(nums, default=0) + 1, fingerprint)
+        if not VERSION.match(name):   # a name versions() would not list: it would vanish
             raise ModelError(f"{src}: training_data_fingerprint {fingerprint!r} is not hex")
         tmp = self.root / f".{name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -200,7 +144,7 @@ class Registry:
             if (src / f).exists():
                 shutil.copy2(src / f, tmp / f)
         sig["registry_version"] = name
-        write_json(tmp / "signature.json", sig)
+        write_json(tmp / SIGNATURE, sig)
         return Version(name, tmp, sig)
 
     def _commit(self, staged: Version) -> Version:
@@ -211,7 +155,7 @@ class Registry:
 
     def _set(self, version: str, previous: list[str], entry: dict) -> dict:
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        ptr = {"version": version, "previous": previous, "updated_at": now, **entry}
+        ptr = pointer_record(version, previous, now, **entry)
         write_json(self.root / POINTER, ptr)
         with open(self.root / HISTORY, "a") as f:
             f.write(json.dumps({"ts": now, "version": version, "user": _user(), **entry}) + "\n")
@@ -253,13 +197,13 @@ class Registry:
                                                    "reason": reason, "checks": checks})
 
     def _compare(self, cand: Version, current_dir: Path) -> dict:
-        hold = cand.path / "holdout.parquet"
+        hold = cand.path / HOLDOUT
         if not hold.exists() or not current_dir.exists():
             return {"holdout": "unavailable"}
         try:
             df = pd.read_parquet(hold)
         except Exception as e:  # noqa: BLE001 - unreadable: refuse, not skip the AUC gate
-            raise ModelError(f"{cand.version}: holdout.parquet unreadable: {type(e).__name__}: {e}") from None
+            raise ModelError(f"{cand.version}: {HOLDOUT} unreadable: {type(e).__name__}: {e}") from None
         try:
             cur = holdout_auc(current_dir, df)
         except ModelError as e:  # e.g. the current model reads other features
@@ -291,14 +235,6 @@ def _refuse_unloadable(v: Version, what: str) -> None:
     problems = load_problems(v.path)
     if problems:
         raise ModelError(f"{what}: " + "; ".join(problems) + " (not overridable: --force does not apply)")
-
-
-def _signature_or_empty(path: Path) -> dict:
-    try:
-        sig = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return sig if isinstance(sig, dict) else {}
 
 
 def _user() -> str:

@@ -1,6 +1,6 @@
 """CTR model cost: ONNX scoring latency (1 and 100 candidates) vs XGBoost, and 1M-row training.
 
-Latency: ``models.scorer.OnnxScorer.score`` (onnxruntime, one thread, calibration
+Latency: ``udfs.onnx_scorer.OnnxScorer.score`` (onnxruntime, one thread, calibration
 included) and ``xgboost.Booster.inplace_predict`` (one thread) on the same model
 and the same rows, one call at a time, at least 2,000 calls and ``--duration``
 seconds each; p50/p99 in milliseconds. The model is ``--model DIR``, else the
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     import pandas as pd
     import xgboost as xgb
 
-    from models.scorer import OnnxScorer
+    from udfs.onnx_scorer import OnnxScorer
     sc = OnnxScorer(d, threads=1)
     hold = d / "holdout.parquet"
     rows = (pd.read_parquet(hold)[sc.features].to_numpy(np.float32) if hold.exists()

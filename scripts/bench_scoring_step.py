@@ -26,7 +26,7 @@ from scripts import scoring_world as W  # noqa: E402
 
 def build_step(cfg, world):
     """The step's parts as ``ScoringFunction.open`` builds them (catalogue from the file only)."""
-    from models.scorer import OnnxScorer
+    from udfs.onnx_scorer import OnnxScorer
     from udfs.budget import SpendLedger
     from udfs.caps import FrequencyCaps
     from udfs.catalog_feed import CatalogKeeper

@@ -111,7 +111,7 @@ def build(cfg: Config, tmp: Path, model: str | None = None) -> World:
     v = reg.add(src).version
     reg.promote(v, windows_s=cfg.profile.windows.count_windows_s, feature_service=cfg.feast.feature_service,
                 force=True, reason="benchmark")
-    sig = json.loads((reg.root / v / "signature.json").read_text())
+    sig = reg.get(v).signature
     info = {"version": v, "trees": (sig.get("xgboost") or {}).get("trees"), "features": len(sig["features"])}
     return World(users, len(doc["creatives"]), reg.root / v, info, rng)
 
@@ -127,7 +127,7 @@ def _loop(fn, duration: float, min_calls: int = 1000) -> list[float]:
 
 def floors(cfg: Config, world: World, rate: float, duration: float) -> dict:
     """Each component alone, on this run's stack and data."""
-    from models.scorer import OnnxScorer
+    from udfs.onnx_scorer import OnnxScorer
     from scripts import benchlib
     from scripts.bench_stack import kafka_latency
     from udfs.feast_store import ProfileReader

@@ -13,7 +13,6 @@ import pytest
 
 from udfs import config
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 TESTS = Path(__file__).resolve().parent
 # A test's tier is its folder, so no test can go unmarked (and be skipped by `-m`).
 TIERS = ("unit", "contract", "flink", "integration", "e2e")
@@ -62,11 +61,3 @@ def fresh_topic(stack):
     if made:
         admin.delete_topics(made)
     admin.close()
-
-
-def shared_dataset(*parts: str) -> Path:
-    """Path into ../shared/datasets, or skip the test with the reason."""
-    p = SHARED.joinpath("datasets", *parts)
-    if not p.exists():
-        pytest.skip(f"{p} absent: the shared datasets folder is not beside this checkout")
-    return p

@@ -119,14 +119,14 @@ class ScoringFunction(KeyedProcessFunction):
     def _watcher(self, cfg):
         import numpy as np
 
-        from models.registry import POINTER, Registry
+        from udfs.model_store import POINTER, ModelStore
         from udfs.model_watch import ModelWatcher
-        root = cfg.path("model_registry")
+        from udfs.onnx_scorer import OnnxScorer
+        store = ModelStore(cfg.path("model_registry"))
         names = self.featurizer.names
         threads = cfg.scoring_job.onnx_threads
 
         def load(path):
-            from models.scorer import OnnxScorer
             sc = OnnxScorer(path, threads)
             if sc.features != names:
                 raise ModelError(f"model reads {len(sc.features)} features that are not the live "
@@ -134,7 +134,7 @@ class ScoringFunction(KeyedProcessFunction):
             sc.score(np.zeros((2, len(names)), dtype=np.float32))   # warm up before serving
             return sc
 
-        return ModelWatcher(root / POINTER, lambda: Registry(root).current_dir(), load,
+        return ModelWatcher(store.root / POINTER, store.current_dir, load,
                             cfg.scoring_job.model_poll_ms, _ms, log.warning)
 
     def close(self):

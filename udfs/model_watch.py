@@ -9,13 +9,15 @@ fails to load keeps the previous one serving; the failure is logged once per
 change (not once per poll) and counted.
 
 Pure apart from ``os.stat``: resolving the pointer and loading a model are
-functions passed in (the adapter uses ``models.registry`` and ``models.scorer``).
+functions passed in (the adapter uses ``udfs.model_store`` and ``udfs.onnx_scorer``).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import Any, Callable
+
+from udfs.model_store import MODEL, SIGNATURE
 
 LOADED, FAILED = "loaded", "failed"
 
@@ -51,7 +53,7 @@ class ModelWatcher:
         if target is None:
             return (_stat(self.pointer), None)
         return (_stat(self.pointer), str(target),
-                *(_stat(target / f) for f in ("model.onnx", "signature.json")))
+                *(_stat(target / f) for f in (MODEL, SIGNATURE)))
 
     def poll(self, force: bool = False) -> str | None:
         """Check the pointer if ``poll_ms`` has passed (or ``force``); returns LOADED, FAILED or None."""

@@ -67,8 +67,8 @@ def test_trained_model_signature_and_scorer_agree_with_the_feature_list(tmp_path
     """A model trained on live features takes exactly the featurizer's columns, in order."""
     from models.pipeline import run_train
     from models.registry import check_features
-    from models.scorer import OnnxScorer
-    from tests.unit.model_fixtures import live_dataset, model_config
+    from udfs.onnx_scorer import OnnxScorer
+    from tests.support.model_fixtures import live_dataset, model_config
     cfg = model_config()
     run_train(cfg, live_dataset(cfg, 3), tmp_path / "m", budget=1, progress=False)
     scorer = OnnxScorer(tmp_path / "m")

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.integration import scoring_support as S
+from tests.support import scoring_support as S
 from udfs import config, feast_store
 from udfs.online_read import OnlineProfileReader
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.integration.jobproc import kill_group, launch
+from tests.support.jobproc import kill_group, launch
 from udfs import config, feast_store
 from udfs import profile as P
 from udfs.messages import ClickEvent, DeadLetter
@@ -194,7 +194,7 @@ def test_taobao_replay_counts_equal_pandas(stack, tmp_path):
     """Every user's windowed counts after replaying the real Taobao sample, vs pandas on the file."""
     import pandas as pd
     from scripts.replay import replay_messages, taobao_records
-    from tests.conftest import shared_dataset
+    from tests.support.shared_data import shared_dataset
     from udfs.features import count_feature
     path = shared_dataset("taobao_userbehavior", "UserBehavior_head84k.csv")
     cfg, _, _ = job_config(stack, tmp_path)

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from tests.integration import reliability_support as R
-from tests.integration import scoring_support as S
-from tests.integration.jobproc import kill_group, launch
+from tests.support import scoring_support as S
+from tests.support.jobproc import kill_group, launch
 from udfs import feast_store
 from udfs.messages import DeadLetter
 

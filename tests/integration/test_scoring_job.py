@@ -1,7 +1,7 @@
 """The scoring job on the real stack: Kafka → PyFlink (Feast, ONNX, catalogue) → ranked-ads.
 
 Each test has its own topics, consumer group, checkpoint folder, model registry and
-catalogue file (tests/integration/scoring_support.py); the Redis test runs its own
+catalogue file (tests/support/scoring_support.py); the Redis test runs its own
 Redis so the session stack is never disturbed.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.integration import scoring_support as S
-from tests.integration.jobproc import kill_group, launch
+from tests.support import scoring_support as S
+from tests.support.jobproc import kill_group, launch
 from udfs import config, feast_store
 from udfs.featurize import AdView, Featurizer, RequestView
 
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
 def pctr_of(cfg, version_dir, profile, creative: dict, req) -> float:
     """The model's pCTR for one crafted creative, computed outside the job."""
-    from models.scorer import OnnxScorer
+    from udfs.onnx_scorer import OnnxScorer
     f = Featurizer(cfg.profile.windows.count_windows_s)
     view = AdView(creative["creative_id"], creative["category_id"], creative["brand_id"],
                   creative["price"], cfg.scoring.fallback_prior_ctr)
@@ -150,8 +150,9 @@ def _stream(c: S.Client, user_of, rate: float, stop: threading.Event, sent: list
 def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
     from jobs.scoring import start
     from models.jsonio import write_json
-    from models.registry import POINTER, Registry
+    from models.registry import Registry
     from udfs.errors import ModelError
+    from udfs.model_store import POINTER
     registry = tmp_path / "models"
     v1 = S.train_model(registry, 1)
     v2 = S.train_model(registry, 2, promote=False)

@@ -5,9 +5,9 @@ import pytest
 
 from scripts import stack as st
 from scripts.benchlib import free_ports
+from tests.support.message_examples import EXAMPLES
 from udfs import config
 from udfs.messages import ALL
-from tests.unit.test_messages import EXAMPLES
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from udfs.messages import base
 from udfs.messages.bounds import TS_MAX_MS
 from udfs.messages.compiled import FALLBACK
 
-from tests.unit.test_messages import EXAMPLES
+from tests.support.message_examples import EXAMPLES
 from tests.unit.test_messages_fuzz import JSON
 
 pytestmark = pytest.mark.unit

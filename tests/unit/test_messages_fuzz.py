@@ -21,7 +21,7 @@ from udfs.errors import MessageError
 from udfs.messages import ALL, AdRequest, ClickEvent, DeadLetter, RankedAds
 from udfs.messages.bounds import INT_MAX, INT_MIN, TS_MAX_MS, TimeBounds
 
-from tests.unit.test_messages import EXAMPLES
+from tests.support.message_examples import EXAMPLES
 from tests.unit.test_scoring import deps, req, scorer
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ from udfs.errors import MessageError
 from udfs.messages import ALL, AdRequest, ClickEvent, DeadLetter, Impression, RankedAds
 from udfs.messages.bounds import INT_MAX, TS_MAX_MS, TimeBounds, show
 
-from tests.unit.test_messages import EXAMPLES
+from tests.support.message_examples import EXAMPLES
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import pytest
 from models.datasets.common import ordered_target_stats
 from models.datasets.logged import attach_labels, pit_profiles
 from models.datasets.replay import replay_rows, smoothed_ctr
-from tests.unit.model_fixtures import live_dataset, model_config, tabular_dataset, tiny_world
+from tests.support.model_fixtures import live_dataset, model_config, tabular_dataset, tiny_world
 from udfs.features import model_feature_names
 from udfs.featurize import AdView, Featurizer, RequestView
 from udfs.profile import EventView, ProfileParams, build, snapshot
@@ -133,7 +133,7 @@ def test_tabular_loader_roles_and_time(tmp_path):
     assert ds.features == ["x", "noise", "site_te", "site_n"]
     assert ds.ts is not None and set(ds.segments) == {"site"}
     f = tmp_path / "log.parquet"
-    from tests.unit.model_fixtures import tabular_frame
+    from tests.support.model_fixtures import tabular_frame
     tabular_frame(n=50).to_parquet(f)
     from models.datasets.tabular import load_tabular
     ds2 = load_tabular(f, label="click", numeric=["x"], categorical=["site"])

@@ -11,10 +11,10 @@ import xgboost as xgb
 
 from models import export, train
 from models.pipeline import run_evaluate, run_export, run_train
-from models.scorer import OnnxScorer
-from tests.unit.model_fixtures import live_dataset, model_config
+from tests.support.model_fixtures import live_dataset, model_config
 from udfs.errors import ModelError
 from udfs.features import model_feature_names, served_profile_features
+from udfs.onnx_scorer import OnnxScorer
 
 pytestmark = pytest.mark.unit
 

@@ -12,10 +12,10 @@ import xgboost as xgb
 from models import export
 from models.pipeline import run_train
 from models.registry import Registry, check_features, feature_mismatch
-from models.scorer import load_current
 from scripts import cli
-from tests.unit.model_fixtures import live_dataset, model_config, tabular_dataset, tabular_frame
+from tests.support.model_fixtures import live_dataset, model_config, tabular_dataset, tabular_frame
 from udfs.errors import ModelError
+from udfs.onnx_scorer import load_current
 
 pytestmark = pytest.mark.unit
 

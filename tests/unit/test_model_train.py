@@ -6,7 +6,7 @@ import pytest
 
 from models import calibrate, metrics, train
 from models.split import forward_folds, time_split
-from tests.unit.model_fixtures import live_dataset, model_config
+from tests.support.model_fixtures import live_dataset, model_config
 
 pytestmark = pytest.mark.unit
 

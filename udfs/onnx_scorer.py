@@ -1,21 +1,25 @@
-"""Runtime scoring: ``model.onnx`` + ``signature.json`` → calibrated click probabilities.
+"""The onnxruntime adapter: a model folder (``model.onnx`` + ``signature.json``) → calibrated
+click probabilities.
 
-This is what the scoring job loads. It depends on onnxruntime and numpy only
-(no XGBoost), runs single-threaded by default (one scorer per task slot), and
-turns every way a model folder can be broken — missing, truncated, not ONNX,
-signature disagreeing with the graph — into ``ModelError`` so the caller can
-keep the previous model or fall back to rule-based ranking.
+What the scoring job loads (udfs/flink_scoring.py), and what the registry's load check
+and training's evaluation run, so a model is judged by the code that serves it. It
+depends on onnxruntime and numpy only (no XGBoost, no pandas), runs single-threaded by
+default (one scorer per task slot), and turns every way a model folder can be broken —
+missing, truncated, not ONNX, signature disagreeing with the graph — into
+``ModelError`` so the caller can keep the previous model or fall back to rule-based
+ranking. The folder layout and the signature are read by udfs/model_store.py, the
+calibration applied by udfs/calibration.py.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from models import calibrate
+from udfs import calibration
 from udfs.errors import ModelError
+from udfs.model_store import MODEL, SIGNATURE, ModelStore, read_signature
 
 
 class OnnxScorer:
@@ -23,9 +27,9 @@ class OnnxScorer:
 
     def __init__(self, model_dir: str | Path, threads: int = 1):
         self.model_dir = Path(model_dir)
-        self.signature = _read_signature(self.model_dir / "signature.json")
+        self.signature = read_signature(self.model_dir / SIGNATURE)
         fmt = self.signature.get("format") or {}
-        onnx_path = self.model_dir / fmt.get("file", "model.onnx")
+        onnx_path = self.model_dir / fmt.get("file", MODEL)
         try:
             so = ort.SessionOptions()
             so.intra_op_num_threads = threads
@@ -58,7 +62,7 @@ class OnnxScorer:
         """Calibrated click probabilities, one per row."""
         p = self.score_raw(X)
         if self.calibration and not self.calibration.get("in_graph", False):
-            return calibrate.apply(self.calibration, p)
+            return calibration.apply(self.calibration, p)
         return p
 
     def row(self, values: dict[str, float]) -> np.ndarray:
@@ -70,23 +74,9 @@ class OnnxScorer:
         return x.reshape(1, -1)
 
 
-def _read_signature(path: Path) -> dict:
-    try:
-        sig = json.loads(path.read_text())
-    except FileNotFoundError as e:
-        raise ModelError(f"model signature missing: {path}") from e
-    except (OSError, ValueError) as e:
-        raise ModelError(f"model signature unreadable: {path}: {e}") from e
-    if not isinstance(sig, dict) or not isinstance(sig.get("features"), list) or "model_version" not in sig:
-        raise ModelError(f"model signature {path} lacks 'features' or 'model_version'")
-    return sig
-
-
 def load_current(registry_root: str | Path, threads: int = 1) -> OnnxScorer:
     """The scorer for the registry's ``current`` model (``ModelError`` when there is none)."""
-    from models.registry import Registry
-
-    d = Registry(registry_root).current_dir()
+    d = ModelStore(registry_root).current_dir()
     if d is None:
         raise ModelError(f"no current model in {registry_root} (promote one first)")
     return OnnxScorer(d, threads)

@@ -40,7 +40,7 @@ def train_model(registry: Path, seed: int, promote: bool = True) -> str:
     """A tiny real model (models package, seconds), added to ``registry`` and optionally promoted."""
     from models.pipeline import run_train
     from models.registry import Registry
-    from tests.unit.model_fixtures import live_dataset, model_config
+    from tests.support.model_fixtures import live_dataset, model_config
     cfg = model_config(registry)
     out = registry.parent / f"run-{seed}-{uuid.uuid4().hex[:6]}"
     run_train(cfg, live_dataset(cfg, seed), out, budget=1, progress=False)

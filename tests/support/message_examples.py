@@ -1,0 +1,24 @@
+"""One valid example of every wire format: the unit tests' round trips and the stack test's
+produce/consume through real Kafka start from the same messages."""
+from udfs.messages import (AdClick, AdRequest, ClickEvent, Conversion, DeadLetter, ErasureRequest, Impression,
+                           RankedAd, RankedAds, RequestContext)
+
+AD = RankedAd(ad_id="a1", campaign_id="cmp1", creative_id="cr1", advertiser_id="adv1",
+              rank=1, pctr=0.03, ecpm=4.2, price=3.9)
+EXAMPLES = {
+    ClickEvent: ClickEvent(event_id="e1", user_id="u1", ts=1_700_000_000_000, type="purchase",
+                           item_id="i1", category_id="c1", brand_id="b1", price=19.9, device="app",
+                           geo="DE", consent=True),
+    AdRequest: AdRequest(request_id="r1", user_id="u1", ts=1, slot="home_top", num_ads=3,
+                         context=RequestContext(device="desktop", geo="FR", page_category="c2")),
+    RankedAds: RankedAds(request_id="r1", ts=2, ads=(AD,), model_version="v0001", variant="B",
+                         fallback=True, fallback_reason="feast timeout", timings_ms={"total": 3.2}),
+    Impression: Impression(impression_id="im1", request_id="r1", user_id="u1", ad_id="a1",
+                           campaign_id="cmp1", creative_id="cr1", ts=3, position=1, price=0.004),
+    AdClick: AdClick(click_id="k1", impression_id="im1", request_id="r1", user_id=None, ad_id="a1",
+                     campaign_id="cmp1", ts=4),
+    Conversion: Conversion(conversion_id="cv1", impression_id="im1", click_id="k1", user_id="u1",
+                           campaign_id="cmp1", ts=5, value=42.0),
+    DeadLetter: DeadLetter.of(b"\xffbad", "not UTF-8", "invalid", "clicks.v1", 6, stage="profile.decode.v1"),
+    ErasureRequest: ErasureRequest(request_id="t1", user_id="u1", ts=7, requested_by="privacy-desk"),
+}
