@@ -62,9 +62,11 @@ class _CachedMapState:
         if hit is not None and self.now_ms - hit.written_ms <= self.ttl_ms:
             self.cache.move_to_end(key)
             return hit
-        st = self.state.get(user_id)
-        if st is not None:
-            self._remember(key, st)
+        raw = self.state.get(user_id)
+        if raw is None:
+            return None
+        st = profile_batch.from_state(raw)
+        self._remember(key, st)
         return st
 
     def put(self, user_id, st):
@@ -75,8 +77,12 @@ class _CachedMapState:
     def flush(self):
         """Hand this slice's writes to Flink state (before the element ends, so before any barrier)."""
         if self.dirty:
-            self.state.put_all(self.dirty)
+            self.state.put_all({u: profile_batch.to_state(st) for u, st in self.dirty.items()})
             self.dirty = {}
+
+    def items(self):
+        """Every (user, state) of the current shard, from Flink state (what a checkpoint holds)."""
+        return ((u, profile_batch.from_state(raw)) for u, raw in self.state.items())
 
     def _remember(self, key, st):
         self.cache[key] = st
@@ -221,7 +227,7 @@ class ProfileFunction(KeyedProcessFunction):
                 self.counters["repairs"].inc()
                 self.marker.set(shard)
                 self.unrepaired.add(shard)
-                updates = list(profile_batch.repair_updates(self.store.state.items(), self.params))
+                updates = list(profile_batch.repair_updates(self.store.items(), self.params))
                 rewritten = self._write(updates)
                 self.unrepaired.discard(shard)
                 self.counters["repaired"].inc(rewritten)
