@@ -1,7 +1,7 @@
 """Feast definitions for user profiles: entity, sources, feature view, feature service.
 
 Definitions only (``feast apply`` imports every file here). The schema is derived
-from the feature list in ``udfs.features``; windows and TTL come from the config.
+from the feature list in ``udfs.core.features``; windows and TTL come from the config.
 """
 from datetime import timedelta
 
@@ -10,7 +10,7 @@ from feast.types import Array, Float64, Int64, String
 from feast.value_type import ValueType
 
 from udfs import config as _config
-from udfs import features as _f
+from udfs.core import features as _f
 
 _cfg = _config.load()
 _windows = _cfg.profile.windows
@@ -42,5 +42,5 @@ user_profile = FeatureView(
 ctr_model = FeatureService(
     name=_cfg.feast.feature_service,
     features=[user_profile[_f.served_profile_features(_windows.count_windows_s)]],
-    description="exactly the profile features the CTR model reads (see udfs.features)",
+    description="exactly the profile features the CTR model reads (see udfs.core.features)",
 )

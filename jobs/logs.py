@@ -20,7 +20,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from udfs import job_logs
+from udfs.io import job_logs
 from udfs.config import Config
 
 LOG4J = Path(__file__).with_name("log4j2-job.properties")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 
 from jobs.common import add_restore_args, kafka_table_options, restore_path, run_until_interrupted, table_env
-from udfs import config, profile_batch
+from udfs import config
+from udfs.core import profile_batch
 from udfs.config import Config
 
 JOB = "adstream-profile"
@@ -80,7 +81,7 @@ def apply(batches, cfg: Config, *, write_feast: bool, emit_profiles: bool, funct
 
     ``function``: the step's class (``ProfileFunction``; tests hand in a subclass that fails)."""
     from pyflink.common import Types
-    from udfs.flink_profile import ProfileFunction
+    from udfs.flink.profile import ProfileFunction
     fn = (function or ProfileFunction)(config.to_dict(cfg), cfg.kafka.topics.clicks.name,
                                        write_feast, emit_profiles, JOB)
     return (batches
@@ -97,7 +98,7 @@ def build(tenv, cfg: Config, source: str, *, write_feast: bool = True, emit_prof
 
 def dead_letters(tagged):
     from pyflink.common import Types
-    from udfs.flink_profile import DEAD
+    from udfs.flink.profile import DEAD
     return (tagged.filter(lambda s: s[:1] == DEAD).name("profile.dlq.filter").uid("profile.dlq.filter.v1")
             .map(lambda s: s[1:], output_type=Types.STRING()).name("profile.dlq.strip")
             .uid("profile.dlq.strip.v1"))

@@ -4,7 +4,7 @@ Kafka source (requests, explicit uid, offsets in checkpoints) → key by user id
 (anonymous: request id) → Python scoring step with keyed caps state → SQL Kafka
 sinks that set the record key (``ranked-ads``: request id; dead letters: request
 id when one could be read). The catalogue, the model and the feature store are
-opened inside the scoring step (udfs/flink_scoring.py). Latency knobs come from
+opened inside the scoring step (udfs/flink/scoring.py). Latency knobs come from
 ``scoring_job`` (its own bundle size/time and buffer timeout, not the profile
 job's). See docs/scoring-job.md.
 """
@@ -93,7 +93,7 @@ def build(requests, cfg: Config, catalog_file: str | None, function=None):
 
     ``function``: the step's class (``ScoringFunction``; tests hand in a subclass that fails)."""
     from pyflink.common import Types
-    from udfs.flink_scoring import OUTPUT_TYPE, ScoringFunction
+    from udfs.flink.scoring import OUTPUT_TYPE, ScoringFunction
     fn = (function or ScoringFunction)(config.to_dict(cfg), catalog_file, JOB)
     return (requests
             .key_by(_request_key, key_type=Types.STRING())

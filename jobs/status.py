@@ -1,13 +1,13 @@
 """``adstream job status``: per job, where its logs are and their last error lines.
 
-Reads only files (``udfs.job_logs``): works while a job runs, after it failed, and
+Reads only files (``udfs.io.job_logs``): works while a job runs, after it failed, and
 without starting a JVM.
 """
 from __future__ import annotations
 
 import argparse
 
-from udfs import job_logs
+from udfs.io import job_logs
 from udfs.config import Config
 
 KNOWN = ("adstream-profile", "adstream-scoring")

@@ -1,7 +1,7 @@
 """Post-hoc calibration, chosen on validation data and stored as plain numbers.
 
 A calibrator is a small dict kept in ``signature.json``; its forms (``shift``,
-``none``, ``platt``, ``isotonic``) and ``apply`` live in udfs/calibration.py, which
+``none``, ``platt``, ``isotonic``) and ``apply`` live in udfs/core/calibration.py, which
 the serving scorer uses too, so training and serving calibrate identically. This
 module is the training side: ``fit`` one form, ``choose`` between them.
 
@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from udfs.calibration import EPS, METHODS, apply, logit, sigmoid  # apply: also calibrate.apply to train/export
+from udfs.core.calibration import EPS, METHODS, apply, logit, sigmoid  # apply: also calibrate.apply to train/export
 
 MIN_ISOTONIC_POSITIVES = 200
 

@@ -26,8 +26,8 @@ from onnxmltools.convert.common.data_types import FloatTensorType
 from models import calibrate
 from models.jsonio import write_json
 from udfs.errors import ModelError
-from udfs.features import model_features, served_profile_features
-from udfs.model_store import MODEL, SIGNATURE
+from udfs.core.features import model_features, served_profile_features
+from udfs.core.model_store import MODEL, SIGNATURE
 
 INPUT = "input"
 OUTPUT = "probabilities"
@@ -97,7 +97,7 @@ def check_parity(booster: xgb.Booster, model_bytes: bytes, X: np.ndarray, tolera
 
 
 def feature_entries(names: list[str], live_windows: tuple[int, ...] | None) -> list[dict]:
-    """Ordered inputs with types and defaults (live: from ``udfs.features``; else NaN = missing)."""
+    """Ordered inputs with types and defaults (live: from ``udfs.core.features``; else NaN = missing)."""
     if live_windows is not None:
         return [{"name": f.name, "type": "float32", "default": f.default, "doc": f.doc}
                 for f in model_features(live_windows)]

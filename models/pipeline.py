@@ -20,8 +20,8 @@ from models.datasets.common import Dataset
 from models.jsonio import write_json
 from models.split import time_split
 from udfs.errors import ModelError
-from udfs.features import model_feature_names
-from udfs.onnx_scorer import OnnxScorer
+from udfs.core.features import model_feature_names
+from udfs.io.onnx_scorer import OnnxScorer
 
 
 def _live_windows(ds: Dataset, cfg) -> tuple[int, ...] | None:

@@ -2,9 +2,9 @@
 in front of promotion.
 
 The folder layout under ``cfg.paths.model_registry`` and everything that only reads it
-(versions, the ``current`` pointer, history) are udfs/model_store.py's, shared with the
+(versions, the ``current`` pointer, history) are udfs/core/model_store.py's, shared with the
 scoring job; ``Registry`` is that read-only ``ModelStore`` plus the writes. The load check
-runs the serving scorer itself (udfs/onnx_scorer.py). ``udfs/`` never imports this module.
+runs the serving scorer itself (udfs/io/onnx_scorer.py). ``udfs/`` never imports this module.
 
 ``current`` is replaced atomically (temp file + ``os.replace``), so a scorer
 polling it sees the old or the new pointer, never half of one. Promotion is
@@ -33,10 +33,10 @@ import pandas as pd
 from models.jsonio import write_json
 from models.metrics import auc
 from udfs.errors import ModelError
-from udfs.features import model_feature_names, served_profile_features
-from udfs.model_store import (FILES, HISTORY, HOLDOUT, LOCK, MODEL, POINTER, SIGNATURE, VERSION, ModelStore,
+from udfs.core.features import model_feature_names, served_profile_features
+from udfs.core.model_store import (FILES, HISTORY, HOLDOUT, LOCK, MODEL, POINTER, SIGNATURE, VERSION, ModelStore,
                               Version, pointer_record, version_name, version_number)
-from udfs.onnx_scorer import OnnxScorer
+from udfs.io.onnx_scorer import OnnxScorer
 
 
 def feature_mismatch(signature: dict, windows_s: Sequence[int], feature_service: str) -> list[str]:

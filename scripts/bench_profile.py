@@ -22,7 +22,8 @@ import time
 import uuid
 
 from scripts import benchlib
-from udfs import config, feast_store
+from udfs import config
+from udfs.io import feast_store
 from udfs.messages import ClickEvent
 
 
@@ -195,7 +196,7 @@ def _naive_run(cfg, topic: str) -> float:
     from pyflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
     from pyflink.datastream.state import ValueStateDescriptor
     from jobs.common import table_env
-    from udfs import profile as P
+    from udfs.core import profile as P
 
     params = P.ProfileParams.from_config(cfg.profile.windows)
 

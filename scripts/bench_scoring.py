@@ -111,7 +111,7 @@ class JobRun:
         from jobs.common import table_env
         from jobs.scoring import JOB, _request_key, add_sinks, latency_settings, request_source
         from scripts.scoring_echo import EchoFunction, LeanEchoFunction
-        from udfs.flink_scoring import OUTPUT_TYPE
+        from udfs.flink.scoring import OUTPUT_TYPE
         env, tenv = table_env(self.cfg, JOB + "-echo", latency_settings(self.cfg))
         src = request_source(env, self.cfg)
         step = (src.process(LeanEchoFunction(), output_type=OUTPUT_TYPE) if lean else

@@ -1,6 +1,6 @@
 """CTR model cost: ONNX scoring latency (1 and 100 candidates) vs XGBoost, and 1M-row training.
 
-Latency: ``udfs.onnx_scorer.OnnxScorer.score`` (onnxruntime, one thread, calibration
+Latency: ``udfs.io.onnx_scorer.OnnxScorer.score`` (onnxruntime, one thread, calibration
 included) and ``xgboost.Booster.inplace_predict`` (one thread) on the same model
 and the same rows, one call at a time, at least 2,000 calls and ``--duration``
 seconds each; p50/p99 in milliseconds. The model is ``--model DIR``, else the
@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from scripts import benchlib  # noqa: E402
 from udfs import config  # noqa: E402
-from udfs.features import model_feature_names  # noqa: E402
+from udfs.core.features import model_feature_names  # noqa: E402
 
 MIN_CALLS = 2000
 
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     import pandas as pd
     import xgboost as xgb
 
-    from udfs.onnx_scorer import OnnxScorer
+    from udfs.io.onnx_scorer import OnnxScorer
     sc = OnnxScorer(d, threads=1)
     hold = d / "holdout.parquet"
     rows = (pd.read_parquet(hold)[sc.features].to_numpy(np.float32) if hold.exists()

@@ -26,14 +26,14 @@ from scripts import scoring_world as W  # noqa: E402
 
 def build_step(cfg, world):
     """The step's parts as ``ScoringFunction.open`` builds them (catalogue from the file only)."""
-    from udfs.onnx_scorer import OnnxScorer
-    from udfs.budget import SpendLedger
-    from udfs.caps import FrequencyCaps
-    from udfs.catalog_feed import CatalogKeeper
-    from udfs.eligibility_cache import StaticCatalogBudget
-    from udfs.featurize import Featurizer
-    from udfs.online_read import guarded_reader
-    from udfs.scoring import Deps, DictCaps, RequestScorer
+    from udfs.io.onnx_scorer import OnnxScorer
+    from udfs.core.budget import SpendLedger
+    from udfs.core.caps import FrequencyCaps
+    from udfs.io.catalog_feed import CatalogKeeper
+    from udfs.core.eligibility_cache import StaticCatalogBudget
+    from udfs.core.featurize import Featurizer
+    from udfs.io.online_read import guarded_reader
+    from udfs.core.scoring import Deps, DictCaps, RequestScorer
     job = cfg.scoring_job
     keeper = CatalogKeeper(cfg.scoring.review, "bench", stage="bench", log=print)
     keeper.load_file(job.catalog_file)

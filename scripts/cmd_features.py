@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from udfs import feast_store
+from udfs.io import feast_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,7 +9,8 @@ import argparse
 import sys
 import time
 
-from udfs import config, feast_store
+from udfs import config
+from udfs.io import feast_store
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from udfs import config
 from udfs.config import Config
-from udfs.features import EVENT_TYPES, count_feature
+from udfs.core.features import EVENT_TYPES, count_feature
 
 
 class JobProc:
@@ -134,7 +134,7 @@ class Counts:
     """Events a user's profile holds (all types, the longest count window), read through Feast."""
 
     def __init__(self, cfg: Config):
-        from udfs import feast_store
+        from udfs.io import feast_store
         self.reader = feast_store.ProfileReader(cfg)
         w = max(cfg.profile.windows.count_windows_s)
         self.fields = [count_feature(t, w) for t in EVENT_TYPES]

@@ -8,7 +8,7 @@ and acks come from ``cfg.kafka``.
 
 Keys: stream messages are keyed by ``user_id`` (null for anonymous visitors),
 catalogue records by ``<kind>:<id>`` as the compacted ``ads.catalog`` topic
-expects (:class:`udfs.catalog.CatalogChange`). Record timestamps are left to the
+expects (:class:`udfs.core.catalog.CatalogChange`). Record timestamps are left to the
 producer (now): historical event times would make the broker's time-based
 retention delete the replay at once; event time travels in the message's ``ts``.
 """
@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from scripts.synth import datasets
 from scripts.synth.writer import STREAMS as WORLD_STREAMS
-from udfs.catalog import CatalogChange
+from udfs.core.catalog import CatalogChange
 from udfs.config import Config
 from udfs.errors import AdstreamError, MessageError
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from udfs.config import Config
-from udfs.features import model_feature_names
+from udfs.core.features import model_feature_names
 
 CATEGORIES = [f"c{i:02d}" for i in range(20)]
 N_USERS = 5000
@@ -59,8 +59,8 @@ def catalogue(n: int = 100) -> dict:
 
 
 def write_profiles(cfg: Config, users: list[str], rng: np.random.Generator) -> None:
-    from udfs import feast_store
-    from udfs import profile as P
+    from udfs.io import feast_store
+    from udfs.core import profile as P
     p = P.ProfileParams.from_config(cfg.profile.windows)
     writer = feast_store.make_writer(cfg)
     rows = []
@@ -97,7 +97,7 @@ def production_size_model(cfg: Config, out: Path) -> None:
 
 def build(cfg: Config, tmp: Path, model: str | None = None) -> World:
     from models.registry import Registry
-    from udfs import feast_store
+    from udfs.io import feast_store
     feast_store.apply(cfg)
     rng = np.random.default_rng(11)
     users = [f"bench-u{i:05d}" for i in range(N_USERS)]
@@ -127,13 +127,13 @@ def _loop(fn, duration: float, min_calls: int = 1000) -> list[float]:
 
 def floors(cfg: Config, world: World, rate: float, duration: float) -> dict:
     """Each component alone, on this run's stack and data."""
-    from udfs.onnx_scorer import OnnxScorer
+    from udfs.io.onnx_scorer import OnnxScorer
     from scripts import benchlib
     from scripts.bench_stack import kafka_latency
-    from udfs.feast_store import ProfileReader
-    from udfs.featurize import AdView, Featurizer, RequestView
+    from udfs.io.feast_store import ProfileReader
+    from udfs.core.featurize import AdView, Featurizer, RequestView
     kafka, _ = kafka_latency(cfg, rate, 1024, duration, warmup=2.0)
-    from udfs.online_read import OnlineProfileReader
+    from udfs.io.online_read import OnlineProfileReader
     reader = ProfileReader(cfg, socket_timeout_ms=cfg.scoring_job.profile_timeout_ms)
     direct = OnlineProfileReader(cfg, socket_timeout_ms=cfg.scoring_job.profile_timeout_ms)
     users = world.users

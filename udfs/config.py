@@ -234,7 +234,7 @@ class CapRule:
 
 @dataclass(frozen=True)
 class ReviewPolicy:
-    """Automated creative review (udfs/review.py)."""
+    """Automated creative review (udfs/core/review.py)."""
     title_min_len: int
     title_max_len: int
     blocked_terms: tuple[str, ...] = ()
@@ -291,7 +291,7 @@ class ScoringJob:
     Its own Flink latency settings, because a request/response job wants tiny
     bundles and buffer timeouts where the profile job wants throughput.
     """
-    catalog_file: str = ""             # initial catalogue (udfs.catalog JSON); "" = the topic alone
+    catalog_file: str = ""             # initial catalogue (udfs.core.catalog JSON); "" = the topic alone
     group_id: str = "adstream-scoring"
     variant: str = "control"           # experiment variant written into every response
     python_execution_mode: str = "thread"

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from udfs.features import model_feature_names, served_profile_features
+from udfs.core.features import model_feature_names, served_profile_features
 
 
 def attach_labels(impressions: pd.DataFrame, clicks: pd.DataFrame | None,

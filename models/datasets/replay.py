@@ -7,8 +7,8 @@ before the request, while the scorer today serves a constant
 the feedback job). The two agree only once serving reads the same statistic.
 
 One time-ordered pass over the merged clickstream and impression log: the
-profile logic (``udfs.profile.apply/snapshot``) is folded forward event by
-event, and each impression is featurized (``udfs.featurize.Featurizer``) from
+profile logic (``udfs.core.profile.apply/snapshot``) is folded forward event by
+event, and each impression is featurized (``udfs.core.featurize.Featurizer``) from
 the state holding only events with ``ts`` strictly before the request. The ad's
 ``ctr_prior`` is kept the same way from impressions and clicks known before the
 request (see above: serving does not compute it yet). Nothing after an impression can reach its row: at equal timestamps
@@ -22,8 +22,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from udfs.featurize import AdView, Featurizer, RequestView
-from udfs.profile import EventView, ProfileParams, ProfileState, apply, expired, snapshot
+from udfs.core.featurize import AdView, Featurizer, RequestView
+from udfs.core.profile import EventView, ProfileParams, ProfileState, apply, expired, snapshot
 
 # Action kinds in processing order at one timestamp: read first, then writes.
 _READ, _EVENT, _IMP, _CLICK = 0, 1, 2, 3

@@ -5,8 +5,8 @@ within the attribution windows (``cfg.model``). Features: from a serving log
 (``served_features.parquet``: impression_id + model features) when the world
 has one; otherwise rebuilt by ``replay`` — the profile logic over each user's
 clickstream strictly before the request, the ad's CTR prior from impressions
-and clicks known before it, and ``udfs.featurize.Featurizer``. Columns are
-``udfs.features.model_feature_names(windows)``: this model can go live.
+and clicks known before it, and ``udfs.core.featurize.Featurizer``. Columns are
+``udfs.core.features.model_feature_names(windows)``: this model can go live.
 The generator's ``p_click_oracle`` comes along for the oracle comparison, and
 ``latent_clickiness`` only to derive the *observable* oracle — the oracle's
 logit minus the per-user clickiness term that the generator documents as
@@ -23,8 +23,8 @@ from tqdm import tqdm
 from models.datasets.common import Dataset, fingerprint_frame
 from models.datasets.logged import attach_labels, from_serving_log
 from models.datasets.replay import AdInfo, replay_rows
-from udfs.features import model_feature_names
-from udfs.profile import ProfileParams
+from udfs.core.features import model_feature_names
+from udfs.core.profile import ProfileParams
 
 EVENT_COLS = ["user_id", "ts", "type", "category_id", "brand_id", "price"]
 

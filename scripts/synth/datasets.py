@@ -54,7 +54,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from udfs.catalog import entity_from_dict, entity_to_dict
+from udfs.core.catalog import entity_from_dict, entity_to_dict
 from udfs.errors import MessageError
 from udfs.messages import AdClick, ClickEvent, Impression
 
@@ -182,7 +182,7 @@ def read_openbandit(folder: str | Path) -> Iterator[ObdRecord]:
 
 
 def openbandit_catalog(folder: str | Path) -> dict:
-    """A catalogue document (udfs.catalog format) for the items of ``item_context.csv``."""
+    """A catalogue document (udfs.core.catalog format) for the items of ``item_context.csv``."""
     folder = Path(folder)
     campaign, _ = _obd_names(folder)
     path = folder / "item_context.csv"

@@ -9,7 +9,7 @@ With, at request time ``t``,
 
 - ``S_cat``  = Σ 2^(-(t - t_i) / H) over the user's clickstream events ``i`` (any
   type, ``t_i < t``) in the ad's category — the decayed interest the profile job
-  keeps (``udfs.profile``), half-life ``H`` = 6 h by default;
+  keeps (``udfs.core.profile``), half-life ``H`` = 6 h by default;
 - ``S_brand`` = the same sum over events of the ad's brand;
 - ``P̄`` = mean price of the items the user viewed before ``t`` (unknown if none);
 - ``misfit`` = min(|ln(ad price / P̄)|, 2), 0 when ``P̄`` is unknown;

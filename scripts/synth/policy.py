@@ -4,7 +4,7 @@ It stands in for the ad server while the world is generated, and is deliberately
 simple so the logged data suits off-policy learning: among creatives that are
 approved, in an active campaign, scheduled at the request's UTC hour and whose
 targeting matches the request, ``SLOTS[slot]`` are drawn uniformly without
-replacement. Targeting follows ``udfs.targeting``'s rules: an empty dimension
+replacement. Targeting follows ``udfs.core.targeting``'s rules: an empty dimension
 means anyone; an unknown attribute (anonymous visitor) matches only campaigns
 that do not target that dimension; interest targeting matches the user's top
 ``TOP_K_INTERESTS`` categories by decayed score, as observable from history.

@@ -3,7 +3,7 @@
 Layout of ``out_dir`` (see docs/generator.md for every column)::
 
     manifest.json          parameters, seed, oracle coefficients, row counts
-    catalog.json           advertisers/campaigns/creatives in the udfs.catalog format
+    catalog.json           advertisers/campaigns/creatives in the udfs.core.catalog format
     categories.parquet brands.parquet users.parquet items.parquet
     advertisers.parquet campaigns.parquet creatives.parquet
     events.parquet requests.parquet impressions.parquet ad_clicks.parquet conversions.parquet
@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from udfs.catalog import entity_from_dict, entity_to_dict
+from udfs.core.catalog import entity_from_dict, entity_to_dict
 from udfs.errors import MessageError
 from udfs.messages import AdClick, AdRequest, ClickEvent, Conversion, Impression
 from udfs.messages.base import Message
@@ -152,9 +152,9 @@ def _arrow(name: str, df: pd.DataFrame) -> pa.Table:
 # ------------------------------------------------------------------ catalogue
 
 def catalog_document(world) -> dict:
-    """``{"advertisers", "campaigns", "creatives"}`` as :meth:`udfs.catalog.Catalog.from_json` reads it.
+    """``{"advertisers", "campaigns", "creatives"}`` as :meth:`udfs.core.catalog.Catalog.from_json` reads it.
 
-    Every entity goes through :func:`udfs.catalog.entity_from_dict`, so the file
+    Every entity goes through :func:`udfs.core.catalog.entity_from_dict`, so the file
     follows the catalogue's format (field order, defaults) and fails loudly if
     that format changes. Latent creative quality is left out: the scoring job
     must learn it from clicks.

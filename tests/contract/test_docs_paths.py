@@ -105,7 +105,7 @@ def test_cli_check_fails_on_a_missing_command():
 
 @pytest.mark.parametrize("snippet, expect", [
     ("see docs/nope.md", ["docs/nope.md"]),
-    ("udfs/profile.py:42", ["udfs/profile.py"]),
+    ("udfs/core/profile.py:42", ["udfs/core/profile.py"]),
     ("conf/<env>.yaml", []),
     (".work/logs/profile.log", []),
 ])

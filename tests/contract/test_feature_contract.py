@@ -3,9 +3,10 @@ import importlib.util
 
 import pytest
 
-from udfs import config, feast_store
-from udfs import features as F
-from udfs.featurize import Featurizer
+from udfs import config
+from udfs.io import feast_store
+from udfs.core import features as F
+from udfs.core.featurize import Featurizer
 
 pytestmark = pytest.mark.contract
 
@@ -52,7 +53,7 @@ def test_featurizer_produces_the_model_feature_list(cfg):
     windows = cfg.profile.windows.count_windows_s
     fz = Featurizer(windows)
     assert fz.names == F.model_feature_names(windows)
-    from udfs.featurize import AdView, RequestView
+    from udfs.core.featurize import AdView, RequestView
     m = fz.matrix(None, [AdView("cr", "c", "b", 1.0, 0.01)], RequestView(0, "mobile"))
     assert m.shape == (1, len(fz.names))
 
@@ -67,7 +68,7 @@ def test_trained_model_signature_and_scorer_agree_with_the_feature_list(tmp_path
     """A model trained on live features takes exactly the featurizer's columns, in order."""
     from models.pipeline import run_train
     from models.registry import check_features
-    from udfs.onnx_scorer import OnnxScorer
+    from udfs.io.onnx_scorer import OnnxScorer
     from tests.support.model_fixtures import live_dataset, model_config
     cfg = model_config()
     run_train(cfg, live_dataset(cfg, 3), tmp_path / "m", budget=1, progress=False)

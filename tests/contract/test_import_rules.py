@@ -11,8 +11,9 @@ The rules keep the serving side light and the layers one-way: ``udfs/`` core mod
 are pure logic (no Flink, Feast, Redis, Kafka, onnxruntime — those are the
 adapters'), ``udfs/`` and ``jobs/`` never reach into the training package or the
 scripts, and ``models/`` (which may use ``udfs/``) never reaches into the scripts or
-the jobs. Every module in ``udfs/`` is classified as core or adapter, so a new file
-there fails this test until someone decides which it is.
+the jobs. Every module in ``udfs/`` sits in a folder that says whether it is core or an
+adapter (``udfs/core/``, ``udfs/messages/`` pure; ``udfs/io/``, ``udfs/flink/``
+adapters), so a file dropped at the top of ``udfs/`` fails this test.
 """
 from __future__ import annotations
 
@@ -34,30 +35,24 @@ TIERS = ("unit", "contract", "flink", "integration", "e2e")
 # Clients of the outside world; only adapters may import them.
 EXTERNAL = ("pyflink", "feast", "redis", "onnxruntime", "kafka", "confluent_kafka")
 
-# udfs/ modules that are pure logic: given values, return values (file reads of the
-# repository's own formats are allowed: catalog, config, model_store).
-CORE = {
-    "udfs", "udfs.auction_arrays", "udfs.breaker", "udfs.budget", "udfs.calibration", "udfs.caps",
-    "udfs.catalog", "udfs.config", "udfs.eligibility_cache", "udfs.errors", "udfs.features",
-    "udfs.featurize", "udfs.model_store", "udfs.profile", "udfs.profile_batch", "udfs.ranking",
-    "udfs.record_guard", "udfs.review", "udfs.scoring", "udfs.targeting",
-    "udfs.scoring_env",   # the scoring step's protocols and reason codes (scoring and breaker import it)
-    "udfs.model_watch",   # hot-reload decisions; stat()s files, the loader is passed in
-    "udfs.feast_values",  # Feast's Redis bytes built by hand: a codec, no client (mmh3 only)
-    "udfs.messages", "udfs.messages.ad_request", "udfs.messages.base", "udfs.messages.bounds",
-    "udfs.messages.clickstream", "udfs.messages.compiled", "udfs.messages.dead_letter",
-    "udfs.messages.erasure", "udfs.messages.feedback", "udfs.messages.ranked_ads",
-}
-# udfs/ modules that touch the outside world (what each touches).
-ADAPTERS = {
-    "udfs.catalog_feed": "Kafka: the compacted catalogue topic",
-    "udfs.feast_store": "Feast and Redis: definitions, the profile writer, reads",
-    "udfs.flink_profile": "PyFlink: the profile job's keyed function",
-    "udfs.flink_scoring": "PyFlink: the scoring job's keyed function",
-    "udfs.job_logs": "the process's logging handlers and the job's log files",
-    "udfs.online_read": "Redis (and Feast's protos on the slow path): serving-time profile reads",
-    "udfs.onnx_scorer": "onnxruntime: loading and running a model",
-}
+# udfs/ by folder (docs/architecture.md): the folder a module sits in says what it may import.
+# Pure logic: given values, return values (reading the repository's own file formats is
+# allowed: catalog, config, the model registry's layout).
+CORE = ("udfs.core", "udfs.messages")
+CORE_MODULES = ("udfs", "udfs.config", "udfs.errors")   # the shared base: settings, the exception tree
+# Adapters: where the outside world is touched.
+IO = ("udfs.io",)         # Feast, Redis, Kafka, onnxruntime, log files: used by jobs, scripts and models
+FLINK = ("udfs.flink",)   # the jobs' Flink functions: PyFlink around a core step
+
+
+def classify(module: str) -> str | None:
+    """'core', 'io' or 'flink' by folder; None for a module outside the known places."""
+    if module in CORE_MODULES or any(module == p or module.startswith(p + ".") for p in CORE):
+        return "core"
+    for kind, prefixes in (("io", IO), ("flink", FLINK)):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return kind
+    return None
 
 
 class Rule(NamedTuple):
@@ -68,8 +63,10 @@ class Rule(NamedTuple):
 
 
 RULES = (
-    Rule("core-is-pure", tuple(sorted(CORE)), EXTERNAL + tuple(sorted(ADAPTERS)),
+    Rule("core-is-pure", CORE_MODULES + tuple(f"{p}.*" for p in CORE), EXTERNAL + IO + FLINK,
          "a udfs/ core module imports no service client and no adapter"),
+    Rule("io-is-not-flink", tuple(f"{p}.*" for p in IO), ("pyflink",) + FLINK,
+         "udfs/io/ adapters run outside Flink too (jobs, scripts, models): no PyFlink"),
     Rule("serving-not-training", ("udfs.*", "jobs.*"), ("models", "scripts"),
          "udfs/ and jobs/ never import the training package or the scripts"),
     Rule("training-not-tools", ("models.*",), ("scripts", "jobs"),
@@ -125,7 +122,7 @@ def _literal_name(node: ast.Call) -> str | None:
 
 def imports(source: str, importer: str, is_package: bool = False) -> Iterator[Import]:
     """Every module ``source`` imports, anywhere in it. ``from a import b`` yields ``a`` and
-    ``a.b`` (``b`` may be a submodule: ``from udfs import flink_scoring``)."""
+    ``a.b`` (``b`` may be a submodule: ``from udfs import flink``)."""
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -180,13 +177,10 @@ def _modules(folders, root: Path = ROOT) -> list[Path]:
 # ------------------------------------------------------------------ the tests
 
 
-def test_every_udfs_module_is_classified_core_or_adapter():
-    found = {module_name(p) for p in _modules(["udfs"])}
-    unclassified = sorted(found - CORE - set(ADAPTERS))
-    assert not unclassified, f"classify each as CORE or ADAPTERS in tests/contract/test_import_rules.py: {unclassified}"
-    assert not CORE & set(ADAPTERS), sorted(CORE & set(ADAPTERS))
-    stale = sorted((CORE | set(ADAPTERS)) - found)
-    assert not stale, f"classified but absent from udfs/: {stale}"
+def test_every_udfs_module_sits_in_a_folder_that_says_what_it_is():
+    unplaced = sorted(m for m in (module_name(p) for p in _modules(["udfs"])) if classify(m) is None)
+    assert not unplaced, ("put each in udfs/core/ (pure), udfs/io/ (outside world) or udfs/flink/ "
+                          f"(Flink functions): {unplaced}")
 
 
 def test_the_rule_table():
@@ -245,29 +239,30 @@ def open(self):
 
 
 def test_a_lazy_import_in_a_function_body_is_caught_with_module_line_and_name():
-    msgs = violations(LAZY, "udfs.flink_scoring", "udfs/flink_scoring.py")
-    assert msgs == ["udfs/flink_scoring.py:7: udfs.flink_scoring imports models.registry "
+    msgs = violations(LAZY, "udfs.flink.scoring", "udfs/flink/scoring.py")
+    assert msgs == ["udfs/flink/scoring.py:7: udfs.flink.scoring imports models.registry "
                     "(serving-not-training: udfs/ and jobs/ never import the training package or the scripts)"]
-    assert violations(LAZY.replace("models.registry", "udfs.model_store"), "udfs.flink_scoring", "x.py") == []
+    assert violations(LAZY.replace("models.registry", "udfs.core.model_store"), "udfs.flink.scoring", "x.py") == []
 
 
 @pytest.mark.parametrize("source, line, name", [
     ("import importlib\nm = importlib.import_module('redis')\n", 2, "redis"),
     ("from importlib import import_module\nimport_module('pyflink.common')\n", 2, "pyflink.common"),
     ("x = __import__('onnxruntime')\n", 1, "onnxruntime"),
-    ("from udfs import feast_store\n", 1, "udfs.feast_store"),     # an adapter, named as a submodule
+    ("from udfs.io import feast_store\n", 1, "udfs.io"),              # an adapter package
+    ("from udfs import flink\n", 1, "udfs.flink"),                    # a whole adapter package
     ("import kafka.admin as ka\n", 1, "kafka.admin"),
     ("def f():\n    try:\n        import confluent_kafka\n    except ImportError:\n        pass\n", 3,
      "confluent_kafka"),
-    ("from .onnx_scorer import OnnxScorer\n", 1, "udfs.onnx_scorer"),   # relative, resolved
+    ("from ..io.onnx_scorer import OnnxScorer\n", 1, "udfs.io.onnx_scorer"),   # relative, resolved
 ])
 def test_each_way_of_importing_is_seen(source, line, name):
-    msgs = violations(source, "udfs.scoring", "udfs/scoring.py")
-    assert any(m.startswith(f"udfs/scoring.py:{line}: udfs.scoring imports {name} (core-is-pure") for m in msgs), msgs
+    msgs = violations(source, "udfs.core.scoring", "udfs/core/scoring.py")
+    assert any(m.startswith(f"udfs/core/scoring.py:{line}: udfs.core.scoring imports {name} (core-is-pure") for m in msgs), msgs
 
 
 def test_allowed_imports_pass_and_exceptions_are_honoured():
-    assert violations("import numpy\nfrom udfs.model_store import POINTER\n", "udfs.scoring", "s.py") == []
+    assert violations("import numpy\nfrom udfs.core.model_store import POINTER\n", "udfs.core.scoring", "s.py") == []
     src = "from scripts import stack\n"
     assert violations(src, "models.cli", "models/cli.py")
     assert violations(src, "models.cli", "models/cli.py",
@@ -277,8 +272,8 @@ def test_allowed_imports_pass_and_exceptions_are_honoured():
 
 
 def test_prefixes_are_whole_names():
-    assert violations("import kafkaesque\nimport redisx\n", "udfs.scoring", "s.py") == []
-    assert violations("import models_helper\n", "udfs.scoring", "s.py") == []
+    assert violations("import kafkaesque\nimport redisx\n", "udfs.core.scoring", "s.py") == []
+    assert violations("import models_helper\n", "udfs.core.scoring", "s.py") == []
 
 
 # ------------------------------------------------------------------ and at run time
@@ -286,7 +281,7 @@ def test_prefixes_are_whole_names():
 def test_the_serving_read_side_loads_without_the_training_package():
     """What the scoring worker imports to follow the registry and score: nothing of models/,
     scripts/ or pandas comes with it (the static rules say so; this says the interpreter agrees)."""
-    code = ("import sys, udfs.model_store, udfs.model_watch, udfs.onnx_scorer, udfs.calibration;"
+    code = ("import sys, udfs.core.model_store, udfs.core.model_watch, udfs.io.onnx_scorer, udfs.core.calibration;"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'models', 'scripts', 'pandas'}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -19,8 +19,9 @@ import pytest
 
 from tests.support import scoring_support as S
 from tests.support.jobproc import kill_group, launch
-from udfs import config, feast_store
-from udfs.featurize import AdView, Featurizer, RequestView
+from udfs import config
+from udfs.io import feast_store
+from udfs.core.featurize import AdView, Featurizer, RequestView
 from udfs.messages import AdRequest
 
 pytestmark = pytest.mark.slow
@@ -47,7 +48,7 @@ def last_consented_ts(world) -> dict[str, int]:
 
 
 def test_world_to_ranked_ads_through_both_jobs_and_a_promoted_model(stack, tmp_path):
-    from udfs.onnx_scorer import OnnxScorer
+    from udfs.io.onnx_scorer import OnnxScorer
     tag = uuid.uuid4().hex[:8]
     world, registry = tmp_path / "world", tmp_path / "models"
     sets = [*WORLD, *(f"kafka.topics.{t}.name={t}-{tag}" for t in

@@ -5,9 +5,9 @@ job runs the real adapter with one step that raises for a marked record.
 """
 from __future__ import annotations
 
-from udfs import profile as P
-from udfs.flink_profile import ProfileFunction
-from udfs.flink_scoring import ScoringFunction
+from udfs.core import profile as P
+from udfs.flink.profile import ProfileFunction
+from udfs.flink.scoring import ScoringFunction
 
 POISON = "poison-"
 

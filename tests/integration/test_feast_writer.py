@@ -3,8 +3,9 @@ import uuid
 
 import pytest
 
-from udfs import config, feast_store
-from udfs import profile as P
+from udfs import config
+from udfs.io import feast_store
+from udfs.core import profile as P
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,9 @@ import uuid
 import pytest
 
 from tests.support import scoring_support as S
-from udfs import config, feast_store
-from udfs.online_read import OnlineProfileReader
+from udfs import config
+from udfs.io import feast_store
+from udfs.io.online_read import OnlineProfileReader
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,9 @@ import uuid
 import pytest
 
 from tests.support.jobproc import kill_group, launch
-from udfs import config, feast_store
-from udfs import profile as P
+from udfs import config
+from udfs.io import feast_store
+from udfs.core import profile as P
 from udfs.messages import ClickEvent, DeadLetter
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -195,7 +196,7 @@ def test_taobao_replay_counts_equal_pandas(stack, tmp_path):
     import pandas as pd
     from scripts.replay import replay_messages, taobao_records
     from tests.support.shared_data import shared_dataset
-    from udfs.features import count_feature
+    from udfs.core.features import count_feature
     path = shared_dataset("taobao_userbehavior", "UserBehavior_head84k.csv")
     cfg, _, _ = job_config(stack, tmp_path)
     from jobs.profile import start

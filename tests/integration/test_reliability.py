@@ -16,7 +16,7 @@ import pytest
 from tests.integration import reliability_support as R
 from tests.support import scoring_support as S
 from tests.support.jobproc import kill_group, launch
-from udfs import feast_store
+from udfs.io import feast_store
 from udfs.messages import DeadLetter
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -48,7 +48,7 @@ def check_bounded(cfg, raws: list[bytes]) -> list[DeadLetter]:
 
 def test_scoring_job_survives_poison_of_each_class_and_answers_the_canaries(stack, tmp_path):
     from jobs.scoring import start
-    from udfs import job_logs
+    from udfs.io import job_logs
     registry = tmp_path / "models"
     S.train_model(registry, 1)
     cat = S.write_catalog(tmp_path / "catalog.json", S.crafted_catalog())

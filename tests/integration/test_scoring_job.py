@@ -16,15 +16,16 @@ import pytest
 
 from tests.support import scoring_support as S
 from tests.support.jobproc import kill_group, launch
-from udfs import config, feast_store
-from udfs.featurize import AdView, Featurizer, RequestView
+from udfs import config
+from udfs.io import feast_store
+from udfs.core.featurize import AdView, Featurizer, RequestView
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
 
 def pctr_of(cfg, version_dir, profile, creative: dict, req) -> float:
     """The model's pCTR for one crafted creative, computed outside the job."""
-    from udfs.onnx_scorer import OnnxScorer
+    from udfs.io.onnx_scorer import OnnxScorer
     f = Featurizer(cfg.profile.windows.count_windows_s)
     view = AdView(creative["creative_id"], creative["category_id"], creative["brand_id"],
                   creative["price"], cfg.scoring.fallback_prior_ctr)
@@ -152,7 +153,7 @@ def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
     from models.jsonio import write_json
     from models.registry import Registry
     from udfs.errors import ModelError
-    from udfs.model_store import POINTER
+    from udfs.core.model_store import POINTER
     registry = tmp_path / "models"
     v1 = S.train_model(registry, 1)
     v2 = S.train_model(registry, 2, promote=False)

@@ -14,8 +14,8 @@ from models.datasets.common import Dataset, fingerprint_frame
 from models.datasets.replay import AdInfo, replay_rows
 from models.datasets.tabular import from_frame
 from udfs import config
-from udfs.features import model_feature_names
-from udfs.profile import ProfileParams
+from udfs.core.features import model_feature_names
+from udfs.core.profile import ProfileParams
 
 T0 = 1_764_547_200_000
 CATS = [f"c{i}" for i in range(5)]

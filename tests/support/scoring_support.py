@@ -11,8 +11,9 @@ import time
 import uuid
 from pathlib import Path
 
-from udfs import config, feast_store
-from udfs import profile as P
+from udfs import config
+from udfs.io import feast_store
+from udfs.core import profile as P
 from udfs.messages import AdRequest, DeadLetter, RankedAds, RequestContext
 
 T0 = 1_764_547_200_000 + 12 * 3_600_000     # 2025-12-01 12:00 UTC

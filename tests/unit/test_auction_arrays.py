@@ -1,5 +1,5 @@
-"""The array auction (udfs/auction_arrays.py) gives exactly what the reference auction
-(udfs/ranking.py) gives: same ads, ranks, pCTRs, eCPMs and prices, to the last bit."""
+"""The array auction (udfs/core/auction_arrays.py) gives exactly what the reference auction
+(udfs/core/ranking.py) gives: same ads, ranks, pCTRs, eCPMs and prices, to the last bit."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from udfs import auction_arrays as AA
-from udfs.catalog import Campaign, Catalog, Creative
+from udfs.core import auction_arrays as AA
+from udfs.core.catalog import Campaign, Catalog, Creative
 from udfs.config import load
-from udfs.ranking import Candidate, auction
+from udfs.core.ranking import Candidate, auction
 
 SCORING = load("test").scoring
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from udfs.caps import FrequencyCaps, state_key
-from udfs.catalog import Creative
+from udfs.core.caps import FrequencyCaps, state_key
+from udfs.core.catalog import Creative
 from udfs.config import CapRule, load
 
 pytestmark = pytest.mark.unit

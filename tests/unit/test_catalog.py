@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from udfs.catalog import (Advertiser, Campaign, Catalog, CatalogChange, Creative, Schedule,
+from udfs.core.catalog import (Advertiser, Campaign, Catalog, CatalogChange, Creative, Schedule,
                           Targeting, entity_from_dict, entity_to_dict)
 from udfs.config import ReviewPolicy
 from udfs.errors import AdstreamError, CatalogError
-from udfs.review import review, review_pending, reviewed
+from udfs.core.review import review, review_pending, reviewed
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import pytest
 from scripts import replay
 from scripts.synth import datasets, generate, writer
 from udfs import config
-from udfs.catalog import Catalog, CatalogChange
+from udfs.core.catalog import Catalog, CatalogChange
 from udfs.errors import AdstreamError, MessageError
 from udfs.messages import AdClick, ClickEvent, Impression
 

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from udfs import feast_values as FV
-from udfs.features import profile_features
+from udfs.io import feast_values as FV
+from udfs.core.features import profile_features
 
 pytestmark = pytest.mark.unit
 
@@ -73,14 +73,14 @@ def test_the_profile_writer_and_the_scoring_reader_do_not_import_feast():
     import sys
 
     from udfs.config import ROOT
-    code = ("import sys\nfrom udfs import config, feast_store\n"
+    code = ("import sys\nfrom udfs import config\nfrom udfs.io import feast_store\n"
             "w = feast_store.RedisProfileWriter(config.load('test'))\n"
             "w._key('u1'); w._encoded('float_list', [1.0])\n"
-            "from udfs.flink_profile import ProfileFunction\n"
-            "from udfs.online_read import OnlineProfileReader\n"
-            "from udfs.flink_scoring import ScoringFunction\n"
+            "from udfs.flink.profile import ProfileFunction\n"
+            "from udfs.io.online_read import OnlineProfileReader\n"
+            "from udfs.flink.scoring import ScoringFunction\n"
             "r = OnlineProfileReader(config.load('test'))\n"
-            "assert r.read.__name__ and __import__('udfs.feast_values').feast_values.decode(b'\\x29' + bytes(8)) == 0.0\n"
+            "assert r.read.__name__ and __import__('udfs.io.feast_values').io.feast_values.decode(b'\\x29' + bytes(8)) == 0.0\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'feast')\n"
             "assert not loaded, loaded\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
@@ -88,7 +88,7 @@ def test_the_profile_writer_and_the_scoring_reader_do_not_import_feast():
 
 def protobuf_read(b):
     """The reader's protobuf path (what it did for every value before ``FV.decode``): the reference."""
-    from udfs.online_read import _protobuf_value
+    from udfs.io.online_read import _protobuf_value
     return _protobuf_value(b)
 
 

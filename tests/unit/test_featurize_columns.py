@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from udfs.featurize import AdColumns, AdView, Featurizer, RequestView, _num
-from udfs.features import DEVICES
+from udfs.core.featurize import AdColumns, AdView, Featurizer, RequestView, _num
+from udfs.core.features import DEVICES
 
 WINDOWS = (600, 3600, 86400)
 

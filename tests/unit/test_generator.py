@@ -12,7 +12,7 @@ from scripts.synth.policy import SLOTS
 from scripts.synth.stream import DAY_MS
 from scripts.synth.tables import hour_of
 from udfs import config
-from udfs.catalog import Catalog
+from udfs.core.catalog import Catalog
 
 pytestmark = pytest.mark.unit
 

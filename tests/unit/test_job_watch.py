@@ -9,7 +9,8 @@ import pytest
 from jobs.common import restart_settings
 from jobs.status import report
 from jobs.watch import FAILED_EXIT, failure_reason, watch
-from udfs import config, job_logs
+from udfs import config
+from udfs.io import job_logs
 
 pytestmark = pytest.mark.unit
 

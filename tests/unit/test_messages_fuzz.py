@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from udfs import profile as P
-from udfs import profile_batch as B
+from udfs.core import profile as P
+from udfs.core import profile_batch as B
 from udfs.errors import MessageError
 from udfs.messages import ALL, AdRequest, ClickEvent, DeadLetter, RankedAds
 from udfs.messages.bounds import INT_MAX, INT_MIN, TS_MAX_MS, TimeBounds

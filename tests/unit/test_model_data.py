@@ -11,9 +11,9 @@ from models.datasets.common import ordered_target_stats
 from models.datasets.logged import attach_labels, pit_profiles
 from models.datasets.replay import replay_rows, smoothed_ctr
 from tests.support.model_fixtures import live_dataset, model_config, tabular_dataset, tiny_world
-from udfs.features import model_feature_names
-from udfs.featurize import AdView, Featurizer, RequestView
-from udfs.profile import EventView, ProfileParams, build, snapshot
+from udfs.core.features import model_feature_names
+from udfs.core.featurize import AdView, Featurizer, RequestView
+from udfs.core.profile import EventView, ProfileParams, build, snapshot
 
 pytestmark = pytest.mark.unit
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"

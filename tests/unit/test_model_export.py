@@ -13,8 +13,8 @@ from models import export, train
 from models.pipeline import run_evaluate, run_export, run_train
 from tests.support.model_fixtures import live_dataset, model_config
 from udfs.errors import ModelError
-from udfs.features import model_feature_names, served_profile_features
-from udfs.onnx_scorer import OnnxScorer
+from udfs.core.features import model_feature_names, served_profile_features
+from udfs.io.onnx_scorer import OnnxScorer
 
 pytestmark = pytest.mark.unit
 

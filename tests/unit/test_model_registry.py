@@ -15,7 +15,7 @@ from models.registry import Registry, check_features, feature_mismatch
 from scripts import cli
 from tests.support.model_fixtures import live_dataset, model_config, tabular_dataset, tabular_frame
 from udfs.errors import ModelError
-from udfs.onnx_scorer import load_current
+from udfs.io.onnx_scorer import load_current
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from udfs import config
-from udfs.online_read import OnlineProfileReader
+from udfs.io.online_read import OnlineProfileReader
 
 
 def _commands(buf: bytes) -> tuple[list[list[bytes]], bytes]:

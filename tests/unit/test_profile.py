@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from udfs import profile as P
-from udfs.features import profile_feature_names
+from udfs.core import profile as P
+from udfs.core.features import profile_feature_names
 
 pytestmark = pytest.mark.unit
 

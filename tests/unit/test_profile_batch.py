@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from udfs import profile as P
-from udfs import profile_batch as B
+from udfs.core import profile as P
+from udfs.core import profile_batch as B
 from udfs.messages import ClickEvent, DeadLetter
 
 pytestmark = pytest.mark.unit
@@ -159,7 +159,7 @@ def test_future_events_are_dead_lettered_as_future_and_counted_apart():
 
 
 def test_the_flink_adapter_counts_every_kind_the_step_counts():
-    from udfs.flink_profile import COUNTERS   # the metric names: a kind missing here is never seen
+    from udfs.flink.profile import COUNTERS   # the metric names: a kind missing here is never seen
     from udfs.messages.dead_letter import REASONS
     assert set(REASONS) - {"error"} <= set(COUNTERS)
     assert {"applied", "no_consent"} <= set(COUNTERS)

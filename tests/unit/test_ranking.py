@@ -6,12 +6,12 @@ import itertools
 
 import pytest
 
-from udfs.catalog import Campaign, Catalog, Creative
+from udfs.core.catalog import Campaign, Catalog, Creative
 from udfs.config import ReviewPolicy, Scoring, load
 from udfs.errors import MessageError
 from udfs.messages.ad_request import AdRequest
 from udfs.messages.ranked_ads import RankedAds
-from udfs.ranking import (Candidate, auction, build_response, cpm_equivalent, ecpm, ocpa_factor,
+from udfs.core.ranking import (Candidate, auction, build_response, cpm_equivalent, ecpm, ocpa_factor,
                           prior_ctr, rank_fallback, score)
 
 pytestmark = pytest.mark.unit

@@ -9,11 +9,11 @@ import pytest
 from tests.unit import test_profile_batch as PB
 from tests.unit import test_scoring as TS
 from tests.unit.test_scoring_parts import POLICY
-from udfs import profile as P
-from udfs import profile_batch as B
-from udfs.catalog_feed import CatalogKeeper
+from udfs.core import profile as P
+from udfs.core import profile_batch as B
+from udfs.io.catalog_feed import CatalogKeeper
 from udfs.messages import AdRequest
-from udfs.record_guard import describe
+from udfs.core.record_guard import describe
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Per-request orchestration (udfs/scoring.py) with fakes: every branch, and never unanswered."""
+"""Per-request orchestration (udfs/core/scoring.py) with fakes: every branch, and never unanswered."""
 from __future__ import annotations
 
 import json
@@ -7,13 +7,13 @@ import random
 import numpy as np
 import pytest
 
-from udfs.budget import CatalogBudget, SpendLedger, UnlimitedBudget
-from udfs.caps import FrequencyCaps
-from udfs.catalog import Advertiser, Campaign, Catalog, Creative, Targeting
+from udfs.core.budget import CatalogBudget, SpendLedger, UnlimitedBudget
+from udfs.core.caps import FrequencyCaps
+from udfs.core.catalog import Advertiser, Campaign, Catalog, Creative, Targeting
 from udfs.config import CapRule, ReviewPolicy, Scoring
-from udfs.featurize import Featurizer
+from udfs.core.featurize import Featurizer
 from udfs.messages import AdRequest, DeadLetter, RankedAds, RequestContext
-from udfs import scoring as S
+from udfs.core import scoring as S
 
 pytestmark = pytest.mark.unit
 
@@ -143,7 +143,7 @@ def test_no_personal_features_gives_flagged_contextual_ranking(profiles, reason)
 
 
 def test_an_idle_profile_past_its_ttl_counts_as_no_profile():
-    """Training drops a profile idle longer than the TTL (udfs.profile.expired); so does serving."""
+    """Training drops a profile idle longer than the TTL (udfs.core.profile.expired); so does serving."""
     sc = S.RequestScorer(SCORING, FEAT, source_topic="t", profile_ttl_ms=3_600_000)
     old = {**PROFILE, "last_event_ts": T0 - 3_600_001}
     d = deps(profiles=Profiles({"u1": old}))

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from udfs import scoring as S
-from udfs.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, GuardedProfiles
-from udfs.budget import UnlimitedBudget
-from udfs.catalog_feed import CatalogKeeper
+from udfs.core import scoring as S
+from udfs.core.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, GuardedProfiles
+from udfs.core.budget import UnlimitedBudget
+from udfs.io.catalog_feed import CatalogKeeper
 from udfs.config import ReviewPolicy
 from udfs.messages.ad_request import RequestContext
-from udfs.model_watch import FAILED, LOADED, ModelWatcher
-from udfs.targeting import eligible
+from udfs.core.model_watch import FAILED, LOADED, ModelWatcher
+from udfs.core.targeting import eligible
 
 pytestmark = pytest.mark.unit
 
@@ -209,7 +209,7 @@ def test_keeper_turns_a_bad_record_into_a_dead_letter_and_changes_nothing():
 # ------------------------------------------------------------------ exact shortcuts
 
 def _random_catalog(rng: random.Random):
-    from udfs.catalog import Advertiser, Campaign, Catalog, Creative, Schedule, Targeting
+    from udfs.core.catalog import Advertiser, Campaign, Catalog, Creative, Schedule, Targeting
     cat = Catalog()
     for a in range(4):
         cat.put(Advertiser(advertiser_id=f"a{a}", status=rng.choice(["active"] * 4 + ["suspended"])))
@@ -234,9 +234,9 @@ HOUR = 3_600_000
 
 
 def test_eligibility_cache_equals_direct_selection():
-    from udfs.budget import SpendLedger
-    from udfs.eligibility_cache import EligibilityCache, StaticCatalogBudget
-    from udfs.targeting import UserAttrs
+    from udfs.core.budget import SpendLedger
+    from udfs.core.eligibility_cache import EligibilityCache, StaticCatalogBudget
+    from udfs.core.targeting import UserAttrs
     rng = random.Random(3)
     cache = EligibilityCache(max_entries=64)
     for round_ in range(5):
@@ -264,8 +264,8 @@ def test_eligibility_cache_equals_direct_selection():
 
 
 def test_dict_caps_filter_equals_frequency_caps_filter():
-    from udfs.caps import FrequencyCaps
-    from udfs.catalog import Creative
+    from udfs.core.caps import FrequencyCaps
+    from udfs.core.catalog import Creative
     from udfs.config import CapRule
     caps = FrequencyCaps((CapRule(3600, 2), CapRule(86400, 4)), (CapRule(600, 1),))
     crs = [Creative(creative_id=f"k{i}", ad_id=f"k{i}", campaign_id=f"c{i % 5}", advertiser_id="A")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from udfs.budget import DAY_MS, BudgetView, CatalogBudget, SpendLedger, UnlimitedBudget
-from udfs.catalog import Advertiser, Campaign, Catalog, Creative, Schedule, Targeting
+from udfs.core.budget import DAY_MS, BudgetView, CatalogBudget, SpendLedger, UnlimitedBudget
+from udfs.core.catalog import Advertiser, Campaign, Catalog, Creative, Schedule, Targeting
 from udfs.messages.ad_request import RequestContext
-from udfs.targeting import (ANONYMOUS, UserAttrs, eligible, hour_of_day)
+from udfs.core.targeting import (ANONYMOUS, UserAttrs, eligible, hour_of_day)
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,7 @@
 """Per-user profile logic: a plain function given its state, with the clock passed in.
 
 ``ProfileState`` holds what one user's profile needs; ``apply`` folds one event
-into it and ``snapshot`` reads the profile features (see ``udfs.features``) as of
+into it and ``snapshot`` reads the profile features (see ``udfs.core.features``) as of
 the state's event time (its latest event). Both are order-insensitive within
 the retained horizon: applying the same events in any order, or the same event
 twice after dedupe has let it through, gives the same snapshot — which is what
@@ -21,7 +21,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
-from udfs.features import EVENT_TYPES, NEVER, count_feature
+from udfs.core.features import EVENT_TYPES, NEVER, count_feature
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 

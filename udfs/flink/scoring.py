@@ -1,11 +1,11 @@
 """Flink adapter of the scoring step: keyed caps state, Feast, the ONNX model, the catalogue.
 
-No business rules here (``udfs.scoring.RequestScorer`` has them). Keyed by user
+No business rules here (``udfs.core.scoring.RequestScorer`` has them). Keyed by user
 id (anonymous requests by request id), so each user's frequency-cap counts live in
 one ValueState — one state read and at most one write per request — that expires
 after the longest cap window. ``open`` loads the catalogue (file, then the
 compacted topic to its end), the current model and a profile reader (Feast's
-online layout, read directly: udfs/online_read.py) whose Redis socket timeouts
+online layout, read directly: udfs/io/online_read.py) whose Redis socket timeouts
 bound every read. Between requests, at most every
 ``catalog_poll_ms`` / ``model_poll_ms``, catalogue changes are applied and the
 registry pointer is checked; both happen on the operator's own thread, so a request
@@ -28,13 +28,14 @@ from pyflink.common import Row, Time, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from udfs import config, job_logs
-from udfs.budget import SpendLedger
-from udfs.caps import FrequencyCaps
-from udfs.eligibility_cache import StaticCatalogBudget
+from udfs import config
+from udfs.io import job_logs
+from udfs.core.budget import SpendLedger
+from udfs.core.caps import FrequencyCaps
+from udfs.core.eligibility_cache import StaticCatalogBudget
 from udfs.errors import ModelError
 from udfs.messages.dead_letter import REASONS as DEAD_KINDS
-from udfs.record_guard import describe, null_letter
+from udfs.core.record_guard import describe, null_letter
 
 RESPONSE, DEAD = "R", "D"
 OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(), Types.STRING()])
@@ -57,10 +58,10 @@ class ScoringFunction(KeyedProcessFunction):
 
     # ------------------------------------------------------------------ setup
     def open(self, ctx: RuntimeContext):
-        from udfs.catalog_feed import CatalogKeeper, TopicFollower
-        from udfs.featurize import Featurizer
-        from udfs.online_read import guarded_reader
-        from udfs.scoring import REASONS, RequestScorer
+        from udfs.io.catalog_feed import CatalogKeeper, TopicFollower
+        from udfs.core.featurize import Featurizer
+        from udfs.io.online_read import guarded_reader
+        from udfs.core.scoring import REASONS, RequestScorer
         cfg = self.cfg = config.from_dict(self.cfg_dict)
         job = cfg.scoring_job
         job_logs.job_logger(cfg, self.job, log.name)   # a file: the worker's stderr is nobody's
@@ -119,9 +120,9 @@ class ScoringFunction(KeyedProcessFunction):
     def _watcher(self, cfg):
         import numpy as np
 
-        from udfs.model_store import POINTER, ModelStore
-        from udfs.model_watch import ModelWatcher
-        from udfs.onnx_scorer import OnnxScorer
+        from udfs.core.model_store import POINTER, ModelStore
+        from udfs.core.model_watch import ModelWatcher
+        from udfs.io.onnx_scorer import OnnxScorer
         store = ModelStore(cfg.path("model_registry"))
         names = self.featurizer.names
         threads = cfg.scoring_job.onnx_threads
@@ -181,7 +182,7 @@ class ScoringFunction(KeyedProcessFunction):
         return [self._dead_row(None, dl) for dl in dead]
 
     def _answer(self, value) -> list:
-        from udfs.scoring import DictCaps, Deps, Outcome
+        from udfs.core.scoring import DictCaps, Deps, Outcome
         self.counters["requests"].inc()
         if value is None:
             out = Outcome(None, null_letter(self.scorer.source_topic, self.scorer.wall_ms(), STAGE))

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from udfs.catalog import Catalog, Creative
+from udfs.core.catalog import Catalog, Creative
 from udfs.config import ReviewPolicy
 
 APPROVED = "approved"

@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
-from udfs.budget import BudgetView
-from udfs.catalog import Campaign, Catalog, Creative
+from udfs.core.budget import BudgetView
+from udfs.core.catalog import Campaign, Catalog, Creative
 from udfs.messages.ad_request import RequestContext
 
 HOUR_MS = 3_600_000

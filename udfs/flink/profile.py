@@ -1,6 +1,6 @@
 """Flink adapter of the profile step: keyed state, clock, metrics and the Feast writer.
 
-Holds no business rules: ``udfs.profile_batch.process`` does the work. One call per
+Holds no business rules: ``udfs.core.profile_batch.process`` does the work. One call per
 (shard, time slice) row from the JVM: one MapState read and write per user in it,
 one Feast write for all of them. Writing inside the element's processing means a
 checkpoint barrier never passes an update that has not reached the online store,
@@ -21,11 +21,13 @@ from pyflink.common import Time, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
 
-from udfs import config, job_logs, profile_batch
-from udfs import profile as P
+from udfs import config
+from udfs.io import job_logs
+from udfs.core import profile_batch
+from udfs.core import profile as P
 from udfs.messages.bounds import TimeBounds
-from udfs.profile import ProfileParams
-from udfs.record_guard import ERROR, describe, error_letter
+from udfs.core.profile import ProfileParams
+from udfs.core.record_guard import ERROR, describe, error_letter
 
 DEAD = "D"      # output record prefix: a dead letter (JSON)
 PROFILE = "P"   # output record prefix: a profile update (JSON), when emit_profiles
@@ -123,7 +125,7 @@ class ProfileFunction(KeyedProcessFunction):
         self.writer = self.marker = None
         self.unrepaired: set = set()    # shards whose last repair failed: retried whatever the marker says
         if self.write_feast:
-            from udfs.feast_store import OnlineMarker, make_writer
+            from udfs.io.feast_store import OnlineMarker, make_writer
             self.writer = make_writer(cfg)
             self.marker = OnlineMarker(cfg, self.job, self.source_topic)
 
@@ -181,7 +183,7 @@ class ProfileFunction(KeyedProcessFunction):
                                             "profile": u.snapshot}, separators=(",", ":"))
 
     def _write(self, updates) -> int:
-        from udfs.feast_store import version_timestamp
+        from udfs.io.feast_store import version_timestamp
         size, n = self.cfg.profile.batch_size, 0
         for i in range(0, len(updates), size):
             rows = [(u.user_id, u.snapshot, version_timestamp(u.version_us)) for u in updates[i:i + size]]

@@ -1,14 +1,14 @@
 """The onnxruntime adapter: a model folder (``model.onnx`` + ``signature.json``) → calibrated
 click probabilities.
 
-What the scoring job loads (udfs/flink_scoring.py), and what the registry's load check
+What the scoring job loads (udfs/flink/scoring.py), and what the registry's load check
 and training's evaluation run, so a model is judged by the code that serves it. It
 depends on onnxruntime and numpy only (no XGBoost, no pandas), runs single-threaded by
 default (one scorer per task slot), and turns every way a model folder can be broken —
 missing, truncated, not ONNX, signature disagreeing with the graph — into
 ``ModelError`` so the caller can keep the previous model or fall back to rule-based
-ranking. The folder layout and the signature are read by udfs/model_store.py, the
-calibration applied by udfs/calibration.py.
+ranking. The folder layout and the signature are read by udfs/core/model_store.py, the
+calibration applied by udfs/core/calibration.py.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from udfs import calibration
+from udfs.core import calibration
 from udfs.errors import ModelError
-from udfs.model_store import MODEL, SIGNATURE, ModelStore, read_signature
+from udfs.core.model_store import MODEL, SIGNATURE, ModelStore, read_signature
 
 
 class OnnxScorer:

@@ -9,7 +9,7 @@ fails to load keeps the previous one serving; the failure is logged once per
 change (not once per poll) and counted.
 
 Pure apart from ``os.stat``: resolving the pointer and loading a model are
-functions passed in (the adapter uses ``udfs.model_store`` and ``udfs.onnx_scorer``).
+functions passed in (the adapter uses ``udfs.core.model_store`` and ``udfs.io.onnx_scorer``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from udfs.model_store import MODEL, SIGNATURE
+from udfs.core.model_store import MODEL, SIGNATURE
 
 LOADED, FAILED = "loaded", "failed"
 

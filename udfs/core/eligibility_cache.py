@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import bisect
 
-from udfs.budget import CatalogBudget, BudgetView, utc_day
-from udfs.catalog import Catalog
+from udfs.core.budget import CatalogBudget, BudgetView, utc_day
+from udfs.core.catalog import Catalog
 from udfs.messages.ad_request import RequestContext
-from udfs.targeting import HOUR_MS, Selection, UserAttrs, eligible
+from udfs.core.targeting import HOUR_MS, Selection, UserAttrs, eligible
 
 MAX_ENTRIES = 4096
 

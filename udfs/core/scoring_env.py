@@ -4,7 +4,7 @@ The protocols the Flink adapter (and unit tests) implement — profile source, m
 caps view, ad statistics — the fallback reason codes with their texts, and the
 default implementations used until the feedback loop exists: ``NoStats`` (no ad
 statistics) and ``DictCaps`` (caps over the job's own keyed state: it counts what
-it served). Split from ``udfs/scoring.py`` to keep each file about one thing.
+it served). Split from ``udfs/core/scoring.py`` to keep each file about one thing.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
-from udfs.budget import BudgetView
-from udfs.caps import CAMPAIGN, CREATIVE, FrequencyCaps, state_key
-from udfs.catalog import Catalog, Creative
+from udfs.core.budget import BudgetView
+from udfs.core.caps import CAMPAIGN, CREATIVE, FrequencyCaps, state_key
+from udfs.core.catalog import Catalog, Creative
 
 NO_MODEL = "none"
 

@@ -1,7 +1,7 @@
 """The model registry's folder, read: its layout, its versions, and where ``current`` points.
 
 The one owner of the on-disk layout under ``cfg.paths.model_registry`` — file names,
-version-folder names, the pointer's JSON — so the side that serves (udfs/flink_scoring.py
+version-folder names, the pointer's JSON — so the side that serves (udfs/flink/scoring.py
 follows the pointer) and the side that writes (models/registry.py adds, promotes, rolls
 back) cannot drift apart::
 
@@ -14,7 +14,7 @@ back) cannot drift apart::
 Reading takes no lock: the writer replaces ``current`` atomically and a version folder
 appears whole (staged under a name ``VERSION`` does not match, then renamed), so a reader
 sees the old state or the new one. Pure: files and JSON only — loading a model into
-onnxruntime is udfs/onnx_scorer.py's job.
+onnxruntime is udfs/io/onnx_scorer.py's job.
 """
 from __future__ import annotations
 

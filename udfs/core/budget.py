@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import MutableMapping, Protocol, runtime_checkable
 
-from udfs.catalog import Catalog
+from udfs.core.catalog import Catalog
 
 DAY_MS = 86_400_000
 

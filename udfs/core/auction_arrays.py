@@ -1,4 +1,4 @@
-"""The auction of ``udfs/ranking.py`` over numpy arrays: the same ads, prices and order, bit for bit.
+"""The auction of ``udfs/core/ranking.py`` over numpy arrays: the same ads, prices and order, bit for bit.
 
 ``ranking.auction`` is the specification (one ``Candidate`` and one ``Scored`` object
 per creative, then a sort); it cost half of the scoring step's CPU with 100
@@ -16,10 +16,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from udfs.catalog import Campaign, Catalog, Creative
+from udfs.core.catalog import Campaign, Catalog, Creative
 from udfs.config import Scoring
 from udfs.messages.ranked_ads import RankedAd
-from udfs.ranking import ocpa_factor
+from udfs.core.ranking import ocpa_factor
 
 CPM, CPC, CPA, OCPA = 0, 1, 2, 3
 _CODES = {"CPM": CPM, "CPC": CPC, "CPA": CPA, "oCPA": OCPA}

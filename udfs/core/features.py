@@ -3,7 +3,7 @@
 Three things derive from here and a contract test keeps them equal:
 - the Feast ``user_profile`` feature view and the ``FeatureService`` (``features/``),
 - the CTR model's ordered inputs (``signature.json`` written by ``models/``),
-- the scorer's feature vector (``udfs.featurize``).
+- the scorer's feature vector (``udfs.core.featurize``).
 
 Profile features are what the profile job stores per user. Model features are
 what the model reads: profile features seen from request time (recency as

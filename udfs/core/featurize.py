@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from udfs.features import DEVICES, EVENT_TYPES, NEVER, RECENCY_CAP_S, count_feature, model_feature_names
+from udfs.core.features import DEVICES, EVENT_TYPES, NEVER, RECENCY_CAP_S, count_feature, model_feature_names
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from udfs.config import ROOT, Config
-from udfs.feast_values import ENCODERS, field_name, redis_key
-from udfs.features import ENTITY_KEY, FEATURE_VIEW, profile_feature_names
+from udfs.io.feast_values import ENCODERS, field_name, redis_key
+from udfs.core.features import ENTITY_KEY, FEATURE_VIEW, profile_feature_names
 
 
 def repo_dir(cfg: Config) -> Path:
@@ -117,7 +117,7 @@ class RedisProfileWriter:
 
     Feast's write path converts a DataFrame through pandas/arrow into protobufs
     value by value, which costs more than the profile step itself. This builds the
-    same ``ValueProto`` bytes directly (``udfs.feast_values``) and stores them with Feast's own key and field
+    same ``ValueProto`` bytes directly (``udfs.io.feast_values``) and stores them with Feast's own key and field
     functions and its newer-timestamp-wins rule, so the bytes in Redis are
     identical (``tests/integration/test_feast_writer.py`` proves it by comparing
     both paths' hashes, also after a sequence of updates, and reading back through
@@ -134,7 +134,7 @@ class RedisProfileWriter:
 
         import redis
 
-        from udfs.features import profile_features
+        from udfs.core.features import profile_features
         self.project = cfg.feast.project
         # Bounded: a paused Redis must raise (and be retried by the job), not hang the task.
         timeout = cfg.profile.redis_timeout_ms / 1000

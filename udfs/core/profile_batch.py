@@ -18,11 +18,11 @@ import operator
 from dataclasses import dataclass, field, fields
 from typing import Callable, Iterable, Iterator, MutableMapping, Protocol
 
-from udfs import profile as P
+from udfs.core import profile as P
 from udfs.errors import MessageError
 from udfs.messages import ClickEvent, DeadLetter
 from udfs.messages.bounds import TimeBounds
-from udfs.record_guard import ERROR, error_letter, null_letter
+from udfs.core.record_guard import ERROR, error_letter, null_letter
 
 LATE_FLAG = "L"    # first character of a record the JVM found behind the watermark
 ON_TIME_FLAG = "-"
@@ -106,7 +106,7 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
     """Decode, validate, dedupe and fold one batch; ``now_ms`` stamps dead letters and is the
     clock ``bounds`` (the configured event-time window) is checked against.
 
-    ``fold`` is the per-event step (``udfs.profile.apply``; tests hand in one that fails).
+    ``fold`` is the per-event step (``udfs.core.profile.apply``; tests hand in one that fails).
     """
     res = BatchResult()
     by_user: dict[str, list[ClickEvent]] = collections.defaultdict(list)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 from typing import Iterable, MutableMapping, Sequence
 
-from udfs.catalog import Creative
+from udfs.core.catalog import Creative
 from udfs.config import CapRule, Scoring
 
 State = MutableMapping[str, list]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from udfs.scoring_env import PROFILE_ERROR, PROFILE_SKIPPED, PROFILE_TIMEOUT, ProfileUnavailable
+from udfs.core.scoring_env import PROFILE_ERROR, PROFILE_SKIPPED, PROFILE_TIMEOUT, ProfileUnavailable
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 

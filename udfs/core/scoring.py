@@ -3,8 +3,8 @@
 decode → profile → eligible → caps → featurize → one model call → auction → response.
 
 Pure: the profile source, model, caps state, budget view, ad statistics, catalogue
-and clocks are passed in (protocols in ``udfs/scoring_env.py``), so the Flink adapter
-(``udfs/flink_scoring.py``) supplies Feast, onnxruntime and keyed state, and unit
+and clocks are passed in (protocols in ``udfs/core/scoring_env.py``), so the Flink adapter
+(``udfs/flink/scoring.py``) supplies Feast, onnxruntime and keyed state, and unit
 tests supply fakes. The one promise kept here is *never unanswered*: every request
 that carries a request id gets a response — personal when possible, otherwise a
 flagged contextual one — and a malformed one also goes to the dead-letter topic.
@@ -19,23 +19,23 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from udfs import auction_arrays
-from udfs.auction_arrays import AdBook
-from udfs.catalog import Creative
+from udfs.core import auction_arrays
+from udfs.core.auction_arrays import AdBook
+from udfs.core.catalog import Creative
 from udfs.config import Config, Scoring
-from udfs.eligibility_cache import EligibilityCache
+from udfs.core.eligibility_cache import EligibilityCache
 from udfs.errors import MessageError
-from udfs.featurize import AdColumns, AdView, Featurizer, RequestView
+from udfs.core.featurize import AdColumns, AdView, Featurizer, RequestView
 from udfs.messages import AdRequest, DeadLetter, RankedAds
 from udfs.messages.bounds import TimeBounds, clean_text, safe_text
-from udfs.ranking import build_response, rank_fallback
-from udfs.record_guard import describe, error_letter
-from udfs.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
+from udfs.core.ranking import build_response, rank_fallback
+from udfs.core.record_guard import describe, error_letter
+from udfs.core.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
     ANONYMOUS, INTERNAL, INVALID, MODEL_ERROR, MODEL_STALE, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
     PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps,
     Model, NoStats, ProfileSource, ProfileUnavailable)
-from udfs.targeting import UserAttrs
+from udfs.core.targeting import UserAttrs
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class RequestScorer:
         return None
 
     def _expired(self, profile: Mapping, now: int) -> bool:
-        """Idle longer than the profile TTL, the same rule as training (``udfs.profile.expired``):
+        """Idle longer than the profile TTL, the same rule as training (``udfs.core.profile.expired``):
         the online store keeps a profile after its TTL, the model was taught it is gone."""
         last = profile.get("last_event_ts")
         return bool(self.profile_ttl_ms is not None and last and now - int(last) > self.profile_ttl_ms)

@@ -4,7 +4,7 @@ Feast's ``get_online_features`` spends most of its ~0.5 ms per call planning the
 request (registry look-ups, feature-reference resolution, response protobufs,
 ``to_dict``) rather than in Redis. This reader does what Feast's Redis online
 store does underneath — same key (``_redis_key``, serialisation v3) and field names
-(``mmh3("<view>:<feature>")`` plus ``_ts:<view>``), both from ``udfs.feast_values``,
+(``mmh3("<view>:<feature>")`` plus ``_ts:<view>``), both from ``udfs.io.feast_values``,
 one ``HMGET``, the same values (``feast_values.decode`` reads the ``ValueProto`` layouts
 the profile writer produces; anything else goes through protobuf and Feast's
 ``feast_value_type_to_python_type``) — and nothing else, so the scoring job does not
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from udfs.breaker import CircuitBreaker, GuardedProfiles
+from udfs.core.breaker import CircuitBreaker, GuardedProfiles
 from udfs.config import Config
-from udfs.feast_values import FALLBACK, decode, field_name, redis_key
-from udfs.features import ENTITY_KEY, FEATURE_VIEW, served_profile_features
+from udfs.io.feast_values import FALLBACK, decode, field_name, redis_key
+from udfs.core.features import ENTITY_KEY, FEATURE_VIEW, served_profile_features
 
 
 class OnlineProfileReader:

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from udfs.catalog import Campaign, Catalog, Creative
+from udfs.core.catalog import Campaign, Catalog, Creative
 from udfs.config import Scoring
 from udfs.messages.ad_request import AdRequest
 from udfs.messages.ranked_ads import RankedAd, RankedAds

@@ -1,6 +1,6 @@
 """The scoring job's live catalogue: a file to start from, the compacted topic on top.
 
-:class:`CatalogKeeper` (pure) owns one :class:`~udfs.catalog.Catalog`: it loads the
+:class:`CatalogKeeper` (pure) owns one :class:`~udfs.core.catalog.Catalog`: it loads the
 initial file, applies change records, runs the automated review on every creative
 that arrives ``pending`` (recording a rejection's reason on the creative) and turns
 a bad record into a dead letter instead of a crash.
@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from udfs.catalog import Catalog, Creative
+from udfs.core.catalog import Catalog, Creative
 from udfs.config import ReviewPolicy
 from udfs.errors import CatalogError
 from udfs.messages import DeadLetter
-from udfs.record_guard import describe, error_letter
-from udfs.review import review_pending, reviewed
+from udfs.core.record_guard import describe, error_letter
+from udfs.core.review import review_pending, reviewed
 
 
 class CatalogKeeper:
