@@ -19,7 +19,9 @@ def flink_settings(cfg: Config, job_name: str) -> dict[str, str]:
     jar = cfg.jar_path("flink_connector")
     if not jar.exists():
         raise StackError(f"Flink Kafka connector jar missing: {jar} — run `make setup`")
-    ckpt = (ROOT / f.checkpoint_dir) if not Path(f.checkpoint_dir).is_absolute() else Path(f.checkpoint_dir)
+    # absolute or a URI (the loader resolved it); a URI (s3://, hdfs://) is Flink's to read
+    ckpt = f.checkpoint_dir.rstrip("/")
+    ckpt_uri = f"{ckpt}/{job_name}" if "://" in ckpt else (Path(ckpt) / job_name).as_uri()
     return {
         "pipeline.name": job_name,
         "pipeline.jars": jar.resolve().as_uri(),
@@ -33,7 +35,7 @@ def flink_settings(cfg: Config, job_name: str) -> dict[str, str]:
         "execution.checkpointing.interval": f"{f.checkpoint_interval_ms} ms",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "state.backend.type": f.state_backend,
-        "execution.checkpointing.dir": (ckpt / job_name).resolve().as_uri(),
+        "execution.checkpointing.dir": ckpt_uri,
         "taskmanager.memory.managed.size": f"{f.managed_memory_mb}m",
         # An idle partition must not hold back event time for everyone else.
         "table.exec.source.idle-timeout": f"{cfg.profile.idle_timeout_ms} ms",
@@ -112,8 +114,7 @@ def kafka_table_options(cfg: Config, topic: str, *, group: str | None = None,
 
 def latest_checkpoint(cfg: Config, job_name: str) -> str | None:
     """Newest retained checkpoint of a job (``<checkpoint_dir>/<job>/<job-id>/chk-N``), or None."""
-    d = Path(cfg.flink.checkpoint_dir)
-    root = (d if d.is_absolute() else ROOT / d) / job_name
+    root = Path(cfg.flink.checkpoint_dir.removeprefix("file://")) / job_name
     found = [p for p in root.glob("*/chk-*") if (p / "_metadata").exists()]
     return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
 

@@ -34,11 +34,10 @@ def latency_settings(cfg: Config) -> dict[str, str]:
 
 
 def catalog_path(cfg: Config, override: str | None = None) -> str | None:
+    """The initial catalogue file: ``--catalog`` (relative to the working directory, as a
+    command-line path is) or ``scoring_job.catalog_file`` (already absolute); None for none."""
     p = override if override is not None else cfg.scoring_job.catalog_file
-    if not p:
-        return None
-    path = Path(p) if Path(p).is_absolute() else config.ROOT / p
-    return str(path.resolve())
+    return str(Path(p).resolve()) if p else None
 
 
 def _request_key(value: str | None) -> str:

@@ -38,8 +38,8 @@ EXTERNAL = ("pyflink", "feast", "redis", "onnxruntime", "kafka", "confluent_kafk
 # udfs/ by folder (docs/architecture.md): the folder a module sits in says what it may import.
 # Pure logic: given values, return values (reading the repository's own file formats is
 # allowed: catalog, config, the model registry's layout).
-CORE = ("udfs.core", "udfs.messages")
-CORE_MODULES = ("udfs", "udfs.config", "udfs.errors")   # the shared base: settings, the exception tree
+CORE = ("udfs.core", "udfs.messages", "udfs.config")
+CORE_MODULES = ("udfs", "udfs.errors")   # the package and the one exception tree
 # Adapters: where the outside world is touched.
 IO = ("udfs.io",)         # Feast, Redis, Kafka, onnxruntime, log files: used by jobs, scripts and models
 FLINK = ("udfs.flink",)   # the jobs' Flink functions: PyFlink around a core step

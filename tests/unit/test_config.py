@@ -83,3 +83,19 @@ def test_config_is_frozen_and_round_trips():
     with pytest.raises(Exception):
         cfg.kafka.port = 1  # type: ignore[misc]
     assert config.from_dict(config.to_dict(cfg)) == cfg
+
+
+def test_paths_are_made_absolute_once_by_the_loader_and_uris_are_kept():
+    from udfs.config import PATH_KEYS, ROOT
+    cfg = config.load("test", overrides=["flink.checkpoint_dir=s3://bucket/ckpt",
+                                         "paths.data_dir=/srv/data", "scoring_job.catalog_file="])
+    assert cfg.paths.work_dir == str(ROOT / ".work/test") and cfg.path("work_dir").is_absolute()
+    assert cfg.jar_path("flink_connector").is_absolute() and cfg.feast.repo_dir == str(ROOT / "features")
+    assert cfg.flink.checkpoint_dir == "s3://bucket/ckpt"          # a URI is Flink's to read
+    assert cfg.paths.data_dir == "/srv/data"                       # absolute: as written
+    assert cfg.scoring_job.catalog_file == ""                      # "" means none, not the root
+    # what a worker receives names the same files, whatever its working directory
+    assert config.from_dict(config.to_dict(cfg)) == cfg
+    for dotted in PATH_KEYS:                                       # every listed key exists
+        section, key = dotted.split(".")
+        assert hasattr(getattr(cfg, section), key), dotted

@@ -11,14 +11,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from udfs.config import ROOT, Config
+from udfs.config import Config
 from udfs.io.feast_values import ENCODERS, field_name, redis_key
 from udfs.core.features import ENTITY_KEY, FEATURE_VIEW, profile_feature_names
 
 
 def repo_dir(cfg: Config) -> Path:
-    p = Path(cfg.feast.repo_dir)
-    return p if p.is_absolute() else ROOT / p
+    return Path(cfg.feast.repo_dir)
 
 
 def _registry_path(cfg: Config) -> Path:

@@ -1,28 +1,18 @@
-"""Typed, frozen configuration: the one place that reads ``conf/*.yaml`` and the environment.
+"""The configuration's schema: frozen, typed dataclasses, one per section of ``conf/base.yaml``.
 
-``load()`` merges ``conf/base.yaml``, an environment overlay (``local`` by default,
-``test`` in tests), any ``--conf FILE`` overlays and ``--set a.b=c`` overrides, then
-resolves ``${VAR}`` / ``${VAR:-default}`` from the environment and converts the
-result into the dataclasses below. Unknown keys, wrong types and unresolved
-variables raise :class:`ConfigError` naming the dotted key.
+Pure: no file, environment or YAML here (``udfs.config.loader`` builds these from them), so a
+worker that receives a config as a dict (``from_dict``) needs nothing but this. Validation
+that involves one section lives in its ``__post_init__`` and names the dotted key. Path
+values arrive absolute (or as URIs): the loader resolves them once.
 """
 from __future__ import annotations
 
 import dataclasses
-from collections import abc
-import os
-import re
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from udfs.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = ROOT / "conf"
 
 
 @dataclass(frozen=True)
@@ -82,8 +72,7 @@ class Paths:
     model_registry: str
 
     def resolve(self, name: str) -> Path:
-        p = Path(getattr(self, name))
-        return p if p.is_absolute() else ROOT / p
+        return Path(getattr(self, name))   # made absolute by the loader (PATH_KEYS)
 
 
 @dataclass(frozen=True)
@@ -390,150 +379,4 @@ class Config:
         return self.paths.resolve(name)
 
     def jar_path(self, name: str) -> Path:
-        p = Path(getattr(self.jars, name))
-        return p if p.is_absolute() else ROOT / p
-
-
-# --------------------------------------------------------------------- loading
-
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _deep_merge(base: dict, over: Mapping, prefix: str = "") -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _deep_merge(out[k], v, f"{prefix}{k}.")
-        else:
-            out[k] = v
-    return out
-
-
-def _resolve_vars(node: Any, env: Mapping[str, str], key: str = "") -> Any:
-    if isinstance(node, Mapping):
-        return {k: _resolve_vars(v, env, f"{key}.{k}" if key else k) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolve_vars(v, env, f"{key}[{i}]") for i, v in enumerate(node)]
-    if not isinstance(node, str):
-        return node
-
-    def sub(m: re.Match) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise ConfigError(key, f"${{{name}}} is not set in the environment and has no default")
-
-    resolved = _VAR.sub(sub, node)
-    if resolved != node and _VAR.fullmatch(node):
-        # A whole-value variable keeps YAML typing ("9092" -> 9092).
-        return yaml.safe_load(resolved) if resolved else resolved
-    return resolved
-
-
-def _parse_set(expr: str) -> dict:
-    if "=" not in expr:
-        raise ConfigError(expr, "--set takes KEY=VALUE, e.g. --set kafka.port=19092")
-    dotted, raw = expr.split("=", 1)
-    value = yaml.safe_load(raw) if raw else ""
-    node: dict = {}
-    cur = node
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        cur = cur.setdefault(p, {})
-    cur[parts[-1]] = value
-    return node
-
-
-def _convert(tp: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise ConfigError(key, f"expected a mapping, got {type(value).__name__}")
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}" if key else unknown[0],
-                              f"unknown key (known: {', '.join(sorted(names))})")
-        kwargs = {}
-        for f in dataclasses.fields(tp):
-            sub = f"{key}.{f.name}" if key else f.name
-            if f.name in value:
-                kwargs[f.name] = _convert(hints[f.name], value[f.name], sub)
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(sub, "missing required key")
-        try:
-            return tp(**kwargs)
-        except ConfigError as e:
-            if key and not e.key.startswith(key):
-                raise ConfigError(f"{key}.{e.key}", e.reason) from None
-            raise
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(key, f"expected a list, got {type(value).__name__}")
-        (inner, _ell) = typing.get_args(tp)
-        return tuple(_convert(inner, v, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin in (Mapping, dict, abc.Mapping) or tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(key, f"expected a string, got {value!r}")
-        return str(value)
-    raise ConfigError(key, f"unsupported type {tp!r}")
-
-
-def _read_yaml(path: Path) -> dict:
-    if not path.exists():
-        raise ConfigError(str(path), "config file not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(str(path), "top level must be a mapping")
-    return data
-
-
-def load(env: str | None = None, files: list[str] | tuple[str, ...] = (),
-         overrides: list[str] | tuple[str, ...] = (),
-         environ: Mapping[str, str] | None = None) -> Config:
-    """Build the typed config: base → ``conf/<env>.yaml`` → ``files`` → ``overrides``.
-
-    ``env`` defaults to ``$ADSTREAM_ENV`` or ``local``.
-    """
-    environ = os.environ if environ is None else environ
-    env = env or environ.get("ADSTREAM_ENV", "local")
-    merged = _read_yaml(CONF_DIR / "base.yaml")
-    overlay = CONF_DIR / f"{env}.yaml"
-    if overlay.exists():
-        merged = _deep_merge(merged, _read_yaml(overlay))
-    elif env != "base":
-        raise ConfigError("env", f"no overlay conf/{env}.yaml (have: "
-                          f"{', '.join(p.stem for p in sorted(CONF_DIR.glob('*.yaml')))})")
-    for f in files:
-        merged = _deep_merge(merged, _read_yaml(Path(f)))
-    for s in overrides:
-        merged = _deep_merge(merged, _parse_set(s))
-    merged["env"] = env
-    merged = _resolve_vars(merged, environ)
-    return _convert(Config, merged, "")
-
-
-def to_dict(cfg: Config) -> dict:
-    """Plain dict of a config (for shipping to Flink workers or printing)."""
-    return dataclasses.asdict(cfg)
-
-
-def from_dict(data: Mapping[str, Any]) -> Config:
-    return _convert(Config, data, "")
+        return Path(getattr(self.jars, name))
