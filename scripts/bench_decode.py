@@ -50,9 +50,10 @@ from udfs.messages.bounds import TimeBounds  # noqa: E402
 
 EPILOG = """\
 JSON keys: formats.<schema>.{valid,invalid}.<candidate>.{median_us,p99_us,round_median_min_us,
-round_median_max_us,rounds,samples}; formats.<schema>.invalid_by_fault.<candidate>.<fault> (median µs);
+round_median_max_us,rounds,samples,ratio_to_today}; formats.<schema>.invalid_by_fault.<candidate>.<fault> (median µs);
 equivalence.<candidate>.{inputs,agree,disagree,classes,both_reject_same_field,...};
-errors_side_by_side; profile_process.per_event_us.<candidate>; traps; versions; load_avg.
+errors_side_by_side; profile_process.{per_event_us,ratio_to_today,decode_share_us}.<candidate>;
+traps; versions; load_avg; cpu_probe_ms.
 """
 
 
@@ -132,6 +133,14 @@ def summary(ns: np.ndarray) -> dict:
             "rounds": int(us.shape[0]), "samples": int(us.size)}
 
 
+def paired(per_round: dict[str, np.ndarray], base: str) -> dict[str, float]:
+    """Median over rounds of each candidate's round figure divided by ``base``'s in the same
+    round: candidates run back to back within a round, so a load swing of the shared box
+    between rounds cancels out of the ratio."""
+    ref = np.asarray(per_round[base], dtype=float)
+    return {k: round(float(np.median(np.asarray(v, dtype=float) / ref)), 3) for k, v in per_round.items()}
+
+
 def by_fault(ns: np.ndarray, faults: list[str]) -> dict[str, float]:
     cols = {}
     for i, f in enumerate(faults):
@@ -175,6 +184,10 @@ def profile_cost(valid: list, invalid: list, batch: int, duration: float, bounds
     return {"batch": len(lines), "invalid_in_batch": n_bad, "rounds": r,
             "per_event_us": {k: {"median": round(statistics.median(v), 3), "min": round(min(v), 3),
                                  "max": round(max(v), 3)} for k, v in per_event.items()},
+            "ratio_to_today": paired(per_event, "today"),
+            # per round, minus the same round's no_decode run: the decoder's share of process()
+            "decode_share_us": {k: round(statistics.median(np.subtract(v, per_event["no_decode"])), 3)
+                                for k, v in per_event.items()},
             "counts": counts["today"], "counts_match": {k: c == counts["today"] for k, c in counts.items()}}
 
 
@@ -263,6 +276,9 @@ def measure(corpora: dict, duration: float, bounds, now_ms, log) -> dict:
             t0 = time.perf_counter()
             ns = time_phase(records, cands, duration, bounds, now_ms)
             fig[corpus] = {k: summary(v) for k, v in ns.items()}
+            ratio = paired({k: np.median(v, axis=1) for k, v in ns.items()}, "today")
+            for k in ns:
+                fig[corpus][k]["ratio_to_today"] = ratio[k]
             if corpus == "invalid":
                 fig["invalid_by_fault"] = {k: by_fault(v, [f for f, _ in invalid]) for k, v in ns.items()}
             log(f"[{2 * i + j + 1}/{total}] {cls.SCHEMA} {corpus}: {fig[corpus]['today']['rounds']} rounds "
@@ -326,8 +342,10 @@ def _rows(fig: dict) -> list[tuple[str, str]]:
     for name, e in fig["equivalence"].items():
         rows.append((f"equivalence {name}", f"{e['disagree']} of {e['inputs']} disagree, "
                      f"{len(e['classes'])} classes; both reject, other field: {e['both_reject_other_field']}"))
-    for name, v in fig["profile_process"]["per_event_us"].items():
-        rows.append((f"process() per event, {name}", f"{v['median']:.2f} µs"))
+    prof = fig["profile_process"]
+    for name, v in prof["per_event_us"].items():
+        rows.append((f"process() per event, {name}", f"{v['median']:.2f} µs (× {prof['ratio_to_today'][name]} "
+                     f"of today's, decoding {prof['decode_share_us'][name]:.2f} µs)"))
     return rows
 
 

@@ -46,6 +46,7 @@ def test_every_format_has_figures_for_every_candidate(figures):
             for cand in CANDIDATES:
                 row = f[corpus][cand]
                 assert row["median_us"] > 0 and row["p99_us"] >= row["median_us"], (schema, corpus, cand)
+                assert row["ratio_to_today"] > 0
                 assert row["rounds"] >= 2 and row["samples"] == row["rounds"] * f["records"][corpus]
         assert set(f["invalid_by_fault"]["today"]) >= {"wrong_type", "missing_field", "future_ts", "deep_nesting"}
     assert figures["formats"]["clickstream"]["compiled_fast_path"] is True
@@ -75,5 +76,7 @@ def test_error_texts_and_the_profile_step(figures):
     assert prof["batch"] > 0
     assert set(prof["per_event_us"]) == {"today", "today_generic", "msgspec", "pydantic", "no_decode"}
     assert all(v["median"] > 0 for v in prof["per_event_us"].values())
-    assert set(prof["counts_match"]) == set(prof["per_event_us"])
+    assert set(prof["counts_match"]) == set(prof["ratio_to_today"]) == set(prof["decode_share_us"]) \
+        == set(prof["per_event_us"])
+    assert prof["ratio_to_today"]["today"] == 1.0 and prof["decode_share_us"]["no_decode"] == 0.0
     assert figures["versions"]["msgspec"] and figures["machine"]["cpus"]
