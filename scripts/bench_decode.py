@@ -221,23 +221,25 @@ def equivalence(corpora: dict, fuzz: int, seed: int, bounds, now_ms, log) -> tup
     fuzz_cut = 0
     for cls in M.ALL:
         valid, invalid, edge = corpora[cls]
-        inputs = ([("valid", raw, True) for raw in valid] + [("invalid", raw, True) for _, raw in invalid]
-                  + [("edge", raw, True) for _, raw in edge])
+        inputs = ([("valid", raw, True, None) for raw in valid]
+                  + [("invalid", raw, True, fault) for fault, raw in invalid]
+                  + [("edge", raw, True, None) for _, raw in edge])
         if fuzz:
             drawn, cut = E.fuzz_inputs(cls, fuzz, seed)
-            inputs += [("fuzz", raw, False) for raw in drawn]
-            inputs += [("damaged", raw, True) for raw in C.damaged_records(valid, fuzz // 2, seed)]
+            inputs += [("fuzz", raw, False, None) for raw in drawn]
+            inputs += [("damaged", raw, True, None) for raw in C.damaged_records(valid, fuzz // 2, seed)]
             fuzz_cut += cut
         cands = {k: c for k, c in candidates(cls).items() if c.equivalence}
         today = [E.outcome(cands["today"].decode, cands["today"].plain, raw, *_window(w, bounds, now_ms))
-                 for _, raw, w in inputs]
+                 for _, raw, w, _ in inputs]
         for name, c in cands.items():
             if name == "today":
                 continue
             t = tallies.setdefault(name, E.Tally())
             with c.around():
-                for (src, raw, w), mine in zip(inputs, today):
-                    t.add(cls.SCHEMA, src, raw, mine, E.outcome(c.decode, c.plain, raw, *_window(w, bounds, now_ms)))
+                for (src, raw, w, fault), mine in zip(inputs, today):
+                    theirs = E.outcome(c.decode, c.plain, raw, *_window(w, bounds, now_ms))
+                    t.add(cls.SCHEMA, src, raw, mine, theirs, fault)
         if cls in (M.ClickEvent, M.AdRequest, M.RankedAds):
             rows += E.side_by_side(cls, invalid, {k: (c.decode, c.plain) for k, c in cands.items()
                                                   if k in ("today", "msgspec", "pydantic")}, bounds, now_ms)

@@ -75,15 +75,22 @@ class Tally:
         self.classes: dict[str, dict] = {}
         self.same_field = self.other_field = 0
         self.other_field_by_source: collections.Counter = collections.Counter()
+        self.rejects_by_fault: collections.Counter = collections.Counter()
+        self.other_field_by_fault: collections.Counter = collections.Counter()
         self.field_classes: dict[str, dict] = {}
 
-    def add(self, fmt: str, source: str, raw: Any, today: tuple, cand: tuple) -> None:
+    def add(self, fmt: str, source: str, raw: Any, today: tuple, cand: tuple, fault: str | None = None) -> None:
         self.inputs += 1
         k = _klass(today, cand)
         if k is None:
             self.agree += 1
-            if today[0] == "reject" and not self._fields(fmt, raw, today, cand):
-                self.other_field_by_source[source] += 1
+            if today[0] == "reject":
+                if fault:
+                    self.rejects_by_fault[fault] += 1
+                if not self._fields(fmt, raw, today, cand):
+                    self.other_field_by_source[source] += 1
+                    if fault:
+                        self.other_field_by_fault[fault] += 1
             return
         self.by_source[source] += 1
         self.by_format[fmt] += 1
@@ -109,6 +116,9 @@ class Tally:
                 "classes": by_count(self.classes),
                 "both_reject_same_field": self.same_field, "both_reject_other_field": self.other_field,
                 "both_reject_other_field_by_source": dict(self.other_field_by_source),
+                # the invalid corpus, per fault class: records both reject / of those, naming another field
+                "both_reject_by_fault": dict(self.rejects_by_fault),
+                "both_reject_other_field_by_fault": dict(self.other_field_by_fault),
                 "field_classes": by_count(self.field_classes)}
 
 

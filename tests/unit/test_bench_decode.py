@@ -61,6 +61,8 @@ def test_the_equivalence_check_reports_its_counts(figures):
         assert sum(c["count"] for c in e["classes"]) == e["disagree"], name
         assert sum(e["disagree_by_source"].values()) == e["disagree"], name
         assert sum(c["count"] for c in e["field_classes"]) == e["both_reject_other_field"], name
+        by_fault = e["both_reject_other_field_by_fault"]
+        assert all(by_fault[f] <= e["both_reject_by_fault"][f] for f in by_fault), name
         for c in e["classes"] + e["field_classes"]:
             assert {"format", "input", "today", "candidate"} <= set(c["example"])
     # The libraries alone accept what today refuses (the ts window at least): the check can see it.
