@@ -191,8 +191,8 @@ def error(schema: str, e: msgspec.ValidationError) -> MessageError:
     path = m.group(1) if m else ""
     reason = text[:m.start()] if m else text
     named = _NAMED.match(reason)
-    if named:   # the field is named in the reason, the path is its parent object's
-        path = f"{path}.{named.group(1)}" if path else named.group(1)
+    if named:   # the field is named in the reason (it may be ""), the path is its parent object's
+        return MessageError(schema, f"{path}.{named.group(1)}" if path else named.group(1), reason)
     return MessageError(schema, path or "<payload>", reason)
 
 

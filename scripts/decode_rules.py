@@ -95,7 +95,8 @@ def after_decode(schema: str, obj: Any, names, bounds: TimeBounds | None, now_ms
 
 def dotted(parts: Iterable[Any]) -> str:
     """A location as today's decoder names it: ``ads[0].rank``, ``timings_ms.total``."""
+    parts = list(parts)
     out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "<payload>"
+    for i, p in enumerate(parts):
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+    return out if parts else "<payload>"   # a field may be named "" (an unknown one)
