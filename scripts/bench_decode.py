@@ -155,8 +155,8 @@ def profile_cost(valid: list, invalid: list, batch: int, duration: float, bounds
     swapped for a shim whose ``decode`` is the candidate's (process only calls ``decode``,
     and the fold reads attributes every candidate's object has). ``no_decode`` hands out
     events decoded beforehand: the rest of process() alone."""
-    from udfs import profile as P
-    from udfs import profile_batch as B
+    from udfs.core import profile as P
+    from udfs.core import profile_batch as B
     rng = random.Random(1)
     bad = [raw.decode("utf-8", "replace") for _, raw in invalid if not raw.startswith(b"[" * 100)]
     n_bad = max(1, batch // 20)     # 5 % invalid, as a noisy producer might send
