@@ -9,14 +9,10 @@ import dataclasses
 import json
 import typing
 
+from udfs import topics
 from udfs.config import load
 from udfs.messages import ALL, CatalogChange, RequestContext, RankedAd
 from udfs.messages.catalog_change import ENTITIES, Schedule, Targeting
-
-TOPIC_OF = {"clickstream": "clicks", "ad_request": "ad_requests", "ranked_ads": "ranked_ads",
-            "impression": "impressions", "ad_click": "ad_clicks", "conversion": "conversions",
-            "dead_letter": "dead_letter", "erasure": "erasure",
-            "catalog_change": "catalog"}
 
 
 def _type_name(tp) -> str:
@@ -72,7 +68,7 @@ def catalog_section(topic: str, example: CatalogChange) -> list[str]:
 
 def render() -> str:
     from tests.unit.test_messages import EXAMPLES
-    topics = load("base").kafka.topics
+    cfg = load("base")
     out = ["# Message formats", "",
            "Generated from `udfs/messages/` by `python -m scripts.messages_doc`; do not edit by hand.", "",
            "JSON on the wire, UTF-8, one object per Kafka record, keyed by user id where there is one.",
@@ -91,7 +87,7 @@ def render() -> str:
            "(2000-01-01), and not more than `max_future_skew_ms` (5 min) ahead of the job's clock; a later",
            "one is dead-lettered with kind `future` and counted apart from `invalid`.", ""]
     for cls in ALL:
-        topic = getattr(topics, TOPIC_OF[cls.SCHEMA]).name
+        topic = topics.name_of(cfg, topics.key_of(cls))
         if cls is CatalogChange:
             out += catalog_section(topic, EXAMPLES[cls])
             continue

@@ -26,14 +26,15 @@ from typing import Callable, Iterable, Iterator
 from tqdm import tqdm
 
 from scripts.synth import datasets
+from scripts.synth import writer
 from scripts.synth.writer import STREAMS as WORLD_STREAMS
+from udfs import topics
 from udfs.catalog import CatalogChange
 from udfs.config import Config
 from udfs.errors import AdstreamError, MessageError
 
-#: Stream name -> attribute of ``cfg.kafka.topics``.
-STREAM_TOPICS = {"events": "clicks", "requests": "ad_requests", "impressions": "impressions",
-                 "ad_clicks": "ad_clicks", "conversions": "conversions", "catalog": "catalog"}
+#: Stream name -> key of its topic (``cfg.kafka.topics``): the world's streams, and its catalogue.
+STREAM_TOPICS = {**writer.STREAM_TOPICS, "catalog": topics.key_of(CatalogChange)}
 ALL_STREAMS = ("catalog",) + WORLD_STREAMS
 SOURCES = ("world", "taobao", "openbandit")
 
@@ -63,7 +64,7 @@ class ReplayResult:
 
 
 def topic_of(cfg: Config, stream: str) -> str:
-    return getattr(cfg.kafka.topics, STREAM_TOPICS[stream]).name
+    return topics.name_of(cfg, STREAM_TOPICS[stream])
 
 
 def _key(user_id: str | None) -> bytes | None:

@@ -33,14 +33,14 @@ import pyarrow.parquet as pq
 
 from udfs.catalog import entity_from_dict, entity_to_dict
 from udfs.errors import MessageError
-from udfs.messages import AdClick, AdRequest, ClickEvent, Conversion, Impression
 from udfs.messages.base import Message
+from udfs.topics import FORMATS
 
-#: Stream name -> message class of its JSONL file / topic.
-MESSAGE_CLASSES: dict[str, type[Message]] = {
-    "events": ClickEvent, "requests": AdRequest, "impressions": Impression,
-    "ad_clicks": AdClick, "conversions": Conversion,
-}
+#: Stream name (its JSONL file's stem) -> key of the topic replay publishes it to.
+STREAM_TOPICS = {"events": "clicks", "requests": "ad_requests", "impressions": "impressions",
+                 "ad_clicks": "ad_clicks", "conversions": "conversions"}
+#: Stream name -> message class of its JSONL file: its topic's format.
+MESSAGE_CLASSES: dict[str, type[Message]] = {s: FORMATS[t] for s, t in STREAM_TOPICS.items()}
 STREAMS = tuple(MESSAGE_CLASSES)
 ALWAYS_VALIDATE = 100
 

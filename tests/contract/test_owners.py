@@ -1,8 +1,11 @@
 """One owner per definition: what two modules use is defined in one and imported by the other."""
-import pytest
+import dataclasses
 
-from udfs import features
-from udfs.messages import ClickEvent, RequestContext, catalog_change, clickstream
+import pytest
+import yaml
+
+from udfs import config, features, topics
+from udfs.messages import ALL, ClickEvent, RequestContext, catalog_change, clickstream
 
 pytestmark = pytest.mark.contract
 
@@ -20,3 +23,14 @@ def test_event_types_and_devices_are_the_clickstream_formats():
     assert _choices(ClickEvent, "device") is clickstream.DEVICES
     assert _choices(RequestContext, "device") is clickstream.DEVICES
     assert _choices(catalog_change.Targeting, "devices") is clickstream.DEVICES
+
+
+def test_every_configured_topic_has_its_format_and_every_format_its_topic():
+    raw = yaml.safe_load((config.ROOT / "conf" / "base.yaml").read_text())["kafka"]["topics"]
+    assert set(topics.FORMATS) == set(raw)
+    assert set(topics.FORMATS) == {f.name for f in dataclasses.fields(config.Topics)}
+    assert set(topics.FORMATS.values()) == set(ALL)          # each format on one topic, none left out
+    assert len(topics.FORMATS) == len(ALL)
+    cfg = config.load("base")
+    for key, cls in topics.FORMATS.items():
+        assert topics.key_of(cls) == key and topics.name_of(cfg, key) == raw[key]["name"]

@@ -3,6 +3,7 @@
 ``ENVELOPED``: the formats whose every value is one object carrying ``schema`` and ``v``
 (:class:`~udfs.messages.base.Message`). ``ALL`` adds the catalogue change, a keyed record
 of the compacted catalogue topic whose value is the entity itself (no envelope).
+Which topic carries which format is :mod:`udfs.topics`.
 """
 from udfs.messages.ad_request import AdRequest, RequestContext
 from udfs.messages.catalog_change import CatalogChange
