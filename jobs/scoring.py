@@ -111,12 +111,13 @@ def sink_ddl(cfg: Config, name: str, topic: str) -> str:
 
 def add_sinks(tenv, scored, cfg: Config):
     """Statement set writing ``R`` rows to ranked-ads and ``D`` rows to the dead-letter topic."""
+    from udfs.flink_scoring import DEAD, RESPONSE   # the row tags: one owner, the step that writes them
     tenv.create_temporary_view("scoring_out", tenv.from_data_stream(scored))
     tenv.execute_sql(sink_ddl(cfg, "ranked_ads_sink", cfg.kafka.topics.ranked_ads.name))
     tenv.execute_sql(sink_ddl(cfg, "scoring_dlq_sink", cfg.kafka.topics.dead_letter.name))
     stmts = tenv.create_statement_set()
-    stmts.add_insert_sql("INSERT INTO ranked_ads_sink SELECT k, v FROM scoring_out WHERE kind = 'R'")
-    stmts.add_insert_sql("INSERT INTO scoring_dlq_sink SELECT k, v FROM scoring_out WHERE kind = 'D'")
+    stmts.add_insert_sql(f"INSERT INTO ranked_ads_sink SELECT k, v FROM scoring_out WHERE kind = '{RESPONSE}'")
+    stmts.add_insert_sql(f"INSERT INTO scoring_dlq_sink SELECT k, v FROM scoring_out WHERE kind = '{DEAD}'")
     stmts.attach_as_datastream()
 
 
