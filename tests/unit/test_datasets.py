@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from scripts import replay
-from scripts.synth import datasets, generate, writer
+from scripts.synth import datasets, generate, layout, writer
 from udfs import config
 from udfs.catalog import Catalog, CatalogChange
 from udfs.errors import AdstreamError, MessageError
@@ -161,7 +161,7 @@ def world_dir(cfg, tmp_path_factory):
 
 def test_world_records_cover_every_stream_in_order(cfg, world_dir):
     records = list(replay.world_records(cfg, world_dir))
-    manifest = json.loads((world_dir / "manifest.json").read_text())["counts"]
+    manifest = json.loads(layout.manifest(world_dir).read_text())["counts"]
     counts = Counter(r.topic for r in records)
     t = cfg.kafka.topics
     assert counts[t.clicks.name] == manifest["events"]
