@@ -7,6 +7,11 @@ id when one could be read). The catalogue, the model and the feature store are
 opened inside the scoring step (udfs/flink/scoring.py). Latency knobs come from
 ``scoring_job`` (its own bundle size/time and buffer timeout, not the profile
 job's). See docs/scoring-job.md.
+
+Shape: ``build`` is the whole graph from a stream of raw requests to the two outputs
+(``score``: the Python step; ``route``: its tagged rows split by tag), over any source;
+``start`` only adds the Kafka source and sinks, so tests/flink/test_scoring_graph.py
+runs ``build`` on an in-memory list.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 
 from jobs.common import add_restore_args, kafka_table_options, restore_path, run_until_interrupted, table_env
 from udfs import config
+from udfs.messages import topics
 from udfs.config import Config
 
 JOB = "adstream-scoring"
@@ -87,7 +93,7 @@ def request_source(env, cfg: Config):
             .uid("scoring.requests.v1"))
 
 
-def build(requests, cfg: Config, catalog_file: str | None, function=None):
+def score(requests, cfg: Config, catalog_file: str | None, function=None):
     """DataStream[str] of raw requests → DataStream[Row(kind, k, v)]: ``R`` responses, ``D`` dead letters.
 
     ``function``: the step's class (``ScoringFunction``; tests hand in a subclass that fails)."""
@@ -100,6 +106,20 @@ def build(requests, cfg: Config, catalog_file: str | None, function=None):
             .name("scoring.rank").uid("scoring.rank.v1"))
 
 
+def route(tenv, scored) -> dict:
+    """The tagged rows split by their tag into the job's outputs, by topic key: Tables (k, v)."""
+    from udfs.flink.scoring import DEAD, RESPONSE   # the row tags: one owner, the step that writes them
+    tenv.create_temporary_view("scoring_out", tenv.from_data_stream(scored))
+    return {"ranked_ads": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{RESPONSE}'"),
+            "dead_letter": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{DEAD}'")}
+
+
+def build(tenv, requests, cfg: Config, catalog_file: str | None, function=None) -> dict:
+    """The job without Kafka: a DataStream[str] of raw requests (any source) → its outputs,
+    ``ranked_ads`` and ``dead_letter`` Tables (k, v) (what ``start`` writes to those topics)."""
+    return route(tenv, score(requests, cfg, catalog_file, function))
+
+
 def sink_ddl(cfg: Config, name: str, topic: str) -> str:
     opts = kafka_table_options(cfg, topic, extra={
         "key.format": "raw", "key.fields": "k", "value.fields-include": "EXCEPT_KEY",
@@ -108,14 +128,17 @@ def sink_ddl(cfg: Config, name: str, topic: str) -> str:
     return f"CREATE TABLE {name} (k STRING, v STRING) WITH ({opts})"
 
 
-def add_sinks(tenv, scored, cfg: Config):
-    """Statement set writing ``R`` rows to ranked-ads and ``D`` rows to the dead-letter topic."""
-    tenv.create_temporary_view("scoring_out", tenv.from_data_stream(scored))
-    tenv.execute_sql(sink_ddl(cfg, "ranked_ads_sink", cfg.kafka.topics.ranked_ads.name))
-    tenv.execute_sql(sink_ddl(cfg, "scoring_dlq_sink", cfg.kafka.topics.dead_letter.name))
+# Output (topic key) -> its SQL sink table; the names are part of the plan a checkpoint maps to.
+SINKS = {"ranked_ads": "ranked_ads_sink", "dead_letter": "scoring_dlq_sink"}
+
+
+def add_sinks(tenv, outputs: dict, cfg: Config):
+    """Statement set writing each output (``route``) to its topic, keyed by ``k``."""
+    for key in outputs:
+        tenv.execute_sql(sink_ddl(cfg, SINKS[key], topics.name_of(cfg, key)))
     stmts = tenv.create_statement_set()
-    stmts.add_insert_sql("INSERT INTO ranked_ads_sink SELECT k, v FROM scoring_out WHERE kind = 'R'")
-    stmts.add_insert_sql("INSERT INTO scoring_dlq_sink SELECT k, v FROM scoring_out WHERE kind = 'D'")
+    for key, table in outputs.items():
+        stmts.add_insert(SINKS[key], table)
     stmts.attach_as_datastream()
 
 
@@ -125,7 +148,8 @@ def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | N
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from
     env, tenv = table_env(cfg, JOB, extra)
-    add_sinks(tenv, build(request_source(env, cfg), cfg, catalog_path(cfg, catalog_file), function), cfg)
+    outputs = build(tenv, request_source(env, cfg), cfg, catalog_path(cfg, catalog_file), function)
+    add_sinks(tenv, outputs, cfg)
     return env.execute_async(JOB)
 
 

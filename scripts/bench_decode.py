@@ -1,6 +1,6 @@
 """Decoding the wire formats: today's hand-written decoders against msgspec and pydantic (issue #12).
 
-For every format in ``udfs.messages.ALL``, a corpus of valid records and one of invalid
+For every format in ``udfs.messages.ENVELOPED`` (the versioned formats), a corpus of valid records and one of invalid
 records (one class of fault each, ``scripts/decode_corpus.py``) are decoded by:
 ``today`` (``cls.decode``: the compiled fast path where the format has one, as the profile
 job's clickstream does), ``today_generic`` (the same with the compiled path switched off:
@@ -219,7 +219,7 @@ def equivalence(corpora: dict, fuzz: int, seed: int, bounds, now_ms, log) -> tup
     tallies: dict[str, E.Tally] = {}
     rows: list[dict] = []
     fuzz_cut = 0
-    for cls in M.ALL:
+    for cls in M.ENVELOPED:
         valid, invalid, edge = corpora[cls]
         inputs = ([("valid", raw, True, None) for raw in valid]
                   + [("invalid", raw, True, fault) for fault, raw in invalid]
@@ -256,7 +256,7 @@ def _window(with_bounds: bool, bounds, now_ms):
 def build_corpora(args, bounds, now_ms) -> tuple[dict, dict]:
     msgs = C.valid_messages(args.records, args.seed, now_ms, events=args.batch)
     out = {}
-    for cls in M.ALL:
+    for cls in M.ENVELOPED:
         valid = [m.encode() for m in msgs[cls][:args.records]]
         for raw in valid:      # valid by today's rules and window, or the corpus is wrong: stop
             cls.decode(raw, bounds=bounds, now_ms=now_ms)
@@ -268,8 +268,8 @@ def build_corpora(args, bounds, now_ms) -> tuple[dict, dict]:
 
 def measure(corpora: dict, duration: float, bounds, now_ms, log) -> dict:
     out = {}
-    total = 2 * len(M.ALL)
-    for i, cls in enumerate(M.ALL):
+    total = 2 * len(M.ENVELOPED)
+    for i, cls in enumerate(M.ENVELOPED):
         valid, invalid, _ = corpora[cls]
         cands = candidates(cls)
         fig = {"compiled_fast_path": base._compiled(cls) is not None,

@@ -109,14 +109,14 @@ class JobRun:
         from pyflink.common import Types
 
         from jobs.common import table_env
-        from jobs.scoring import JOB, _request_key, add_sinks, latency_settings, request_source
+        from jobs.scoring import JOB, _request_key, add_sinks, latency_settings, request_source, route
         from scripts.scoring_echo import EchoFunction, LeanEchoFunction
         from udfs.flink.scoring import OUTPUT_TYPE
         env, tenv = table_env(self.cfg, JOB + "-echo", latency_settings(self.cfg))
         src = request_source(env, self.cfg)
         step = (src.process(LeanEchoFunction(), output_type=OUTPUT_TYPE) if lean else
                 src.key_by(_request_key, key_type=Types.STRING()).process(EchoFunction(), output_type=OUTPUT_TYPE))
-        add_sinks(tenv, step.name("echo").uid("echo.v1"), self.cfg)
+        add_sinks(tenv, route(tenv, step.name("echo").uid("echo.v1")), self.cfg)
         return env.execute_async(JOB + "-echo")
 
     def phase(self, rate: float, duration: float, tag: str, drain_s: float = 30.0):

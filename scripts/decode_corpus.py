@@ -96,7 +96,7 @@ def _dead_letter(doc: dict, rng: random.Random, now_ms: int) -> M.DeadLetter:
 
 
 def valid_messages(n: int, seed: int, now_ms: int, events: int = 0) -> dict[type, list]:
-    """Up to ``n`` valid messages of every format in ``messages.ALL`` (``events`` click
+    """Up to ``n`` valid messages of every format in ``messages.ENVELOPED`` (``events`` click
     events, when more: the profile step's batch)."""
     from scripts.synth import writer as W
     world, rng = _world(seed), random.Random(seed)

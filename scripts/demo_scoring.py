@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from scripts.scoring_load import Responses, run_phase, wait_ready  # noqa: E402
+from models.datasets import world_layout as layout  # noqa: E402
 from udfs import config  # noqa: E402
 
 
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], dest="overrides")
     a = p.parse_args(argv)
     cfg = config.load(a.env, overrides=a.overrides)
-    lines = Path(a.world, "requests.jsonl").read_text().splitlines()
+    lines = layout.stream(a.world, "requests").read_text().splitlines()
     src = iter(lines * (a.requests // max(len(lines), 1) + 1))
     tag = uuid.uuid4().hex[:6]
 

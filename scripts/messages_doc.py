@@ -9,17 +9,15 @@ import dataclasses
 import json
 import typing
 
+from udfs.messages import topics
 from udfs.config import load
-from udfs.messages import ALL, RequestContext, RankedAd
-
-TOPIC_OF = {"clickstream": "clicks", "ad_request": "ad_requests", "ranked_ads": "ranked_ads",
-            "impression": "impressions", "ad_click": "ad_clicks", "conversion": "conversions",
-            "dead_letter": "dead_letter", "erasure": "erasure"}
+from udfs.messages import ALL, CatalogChange, RequestContext, RankedAd
+from udfs.messages.catalog_change import ENTITIES, Schedule, Targeting
 
 
 def _type_name(tp) -> str:
     s = str(tp).replace("typing.", "").replace("udfs.messages.", "")
-    for mod in ("ad_request.", "ranked_ads.", "collections.abc."):
+    for mod in ("ad_request.", "ranked_ads.", "catalog_change.", "collections.abc."):
         s = s.replace(mod, "")
     return s.replace("<class '", "").replace("'>", "").replace(" | ", " or ")
 
@@ -49,15 +47,36 @@ def table(cls) -> list[str]:
     return rows
 
 
+def catalog_section(topic: str, example: CatalogChange) -> list[str]:
+    """The catalogue change: a keyed record whose value is an entity, so a key table and one
+    field table per entity kind instead of one message table."""
+    out = [f"## `{CatalogChange.SCHEMA}` — topic `{topic}` (compacted)", "",
+           (__import__(CatalogChange.__module__, fromlist=["x"]).__doc__ or "").strip(), "",
+           "| key | value | meaning |", "|---|---|---|"]
+    out += [f"| `{kind}:<id>` | `{kind}` object (below) | upsert |" for kind in ENTITIES]
+    out += ["| any of these | null (tombstone) or JSON `null` | delete |", ""]
+    for kind, cls in ENTITIES.items():
+        out += [f"### `{kind}`", ""] + table(cls) + [""]
+        for part in (Targeting, Schedule):
+            if any(part.__name__ in str(h) for h in typing.get_type_hints(cls).values()):
+                out += [f"`{part.__name__}`:", ""] + table(part) + [""]
+    key, value = example.encode()
+    out += [f"Key `{key.decode()}`, value:", "", "```json",
+            json.dumps(json.loads(value), indent=2, ensure_ascii=False), "```", ""]
+    return out
+
+
 def render() -> str:
-    from tests.unit.test_messages import EXAMPLES
-    topics = load("base").kafka.topics
+    from tests.support.message_examples import EXAMPLES
+    cfg = load("base")
     out = ["# Message formats", "",
            "Generated from `udfs/messages/` by `python -m scripts.messages_doc`; do not edit by hand.", "",
            "JSON on the wire, UTF-8, one object per Kafka record, keyed by user id where there is one.",
-           "Every object carries `schema` and `v`; readers reject an unknown version, an unknown field,",
-           "a missing required field, a wrong type or an out-of-range value with an error naming the field",
-           "(`udfs.errors.MessageError`). A new field means a new version (and a new topic suffix).", "",
+           "Every object carries `schema` and `v` (all but the catalogue change, the last section);",
+           "readers reject an unknown version, an unknown field, a missing required field, a wrong type",
+           "or an out-of-range value with an error naming the field (`udfs.errors.MessageError`; for the",
+           "catalogue change `udfs.errors.CatalogError`). A new field means a new version (and a new",
+           "topic suffix).", "",
            "Decoding raises that error and nothing else, for any input (one bad record costs that record,",
            "never the job): input that is not UTF-8 is rejected with `not UTF-8`, and so is a string field",
            "holding U+FFFD, because the JVM's string deserializer puts that character where the bytes were",
@@ -68,7 +87,10 @@ def render() -> str:
            "(2000-01-01), and not more than `max_future_skew_ms` (5 min) ahead of the job's clock; a later",
            "one is dead-lettered with kind `future` and counted apart from `invalid`.", ""]
     for cls in ALL:
-        topic = getattr(topics, TOPIC_OF[cls.SCHEMA]).name
+        topic = topics.name_of(cfg, topics.key_of(cls))
+        if cls is CatalogChange:
+            out += catalog_section(topic, EXAMPLES[cls])
+            continue
         out += [f"## `{cls.SCHEMA}` v{cls.VERSION} — topic `{topic}`", "",
                 (cls.__module__ and __import__(cls.__module__, fromlist=['x']).__doc__ or "").strip(), ""]
         out += table(cls) + [""]

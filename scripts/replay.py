@@ -25,15 +25,16 @@ from typing import Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
+from models.datasets import world_layout as layout
 from scripts.synth import datasets
-from scripts.synth.writer import STREAMS as WORLD_STREAMS
+from models.datasets.world_layout import STREAMS as WORLD_STREAMS
+from udfs.messages import topics
 from udfs.core.catalog import CatalogChange
 from udfs.config import Config
 from udfs.errors import AdstreamError, MessageError
 
-#: Stream name -> attribute of ``cfg.kafka.topics``.
-STREAM_TOPICS = {"events": "clicks", "requests": "ad_requests", "impressions": "impressions",
-                 "ad_clicks": "ad_clicks", "conversions": "conversions", "catalog": "catalog"}
+#: Stream name -> key of its topic (``cfg.kafka.topics``): the world's streams, and its catalogue.
+STREAM_TOPICS = {**layout.STREAM_TOPICS, "catalog": topics.key_of(CatalogChange)}
 ALL_STREAMS = ("catalog",) + WORLD_STREAMS
 SOURCES = ("world", "taobao", "openbandit")
 
@@ -63,7 +64,7 @@ class ReplayResult:
 
 
 def topic_of(cfg: Config, stream: str) -> str:
-    return getattr(cfg.kafka.topics, STREAM_TOPICS[stream]).name
+    return topics.name_of(cfg, STREAM_TOPICS[stream])
 
 
 def _key(user_id: str | None) -> bytes | None:
@@ -109,19 +110,19 @@ def world_records(cfg: Config, world_dir: str | Path,
     streams merged into one time order (ties keep the order events, requests, impressions,
     ad_clicks, conversions)."""
     d = Path(world_dir)
-    if not (d / "manifest.json").exists():
-        raise AdstreamError(f"{d} holds no generated world (no manifest.json): run 'adstream generate'")
+    if not layout.manifest(d).exists():
+        raise AdstreamError(f"{d} holds no generated world (no {layout.MANIFEST}): run 'adstream generate'")
     streams = tuple(streams)
     if "catalog" in streams:
-        yield from catalog_records(cfg, json.loads((d / "catalog.json").read_text(encoding="utf-8")))
-    merged = [_jsonl_records(d / f"{s}.jsonl", topic_of(cfg, s)) for s in WORLD_STREAMS if s in streams]
+        yield from catalog_records(cfg, json.loads(layout.catalog(d).read_text(encoding="utf-8")))
+    merged = [_jsonl_records(layout.stream(d, s), topic_of(cfg, s)) for s in WORLD_STREAMS if s in streams]
     yield from heapq.merge(*merged, key=lambda r: r.ts)
 
 
 def world_size(world_dir: str | Path, streams: Iterable[str] = ALL_STREAMS) -> int | None:
     """How many records :func:`world_records` will yield (from the manifest), for progress bars."""
     try:
-        counts = json.loads((Path(world_dir) / "manifest.json").read_text())["counts"]
+        counts = json.loads(layout.manifest(world_dir).read_text())["counts"]
     except (OSError, ValueError, KeyError):
         return None
     catalog = counts.get("advertisers", 0) + counts.get("campaigns", 0) + counts.get("creatives", 0)

@@ -1,10 +1,9 @@
-"""Labels from the feedback log, and features from the serving log or the offline store.
+"""Labels from the feedback log, and features from the offline store.
 
-Where the scorer logged the features it served (a *serving log*), those rows
-are the training rows: they are by construction what the model saw. Where it
-did not, rows are rebuilt as of request time — by replaying the clickstream
-(``replay``). A point-in-time join against the offline store — the latest profile
-snapshot strictly before the request (``pit_profiles`` in pandas, or ``feast_pit``
+The scorer logs no features (a *serving log*, what the model really saw, is not
+built), so training rows are rebuilt as of request time — by replaying the
+clickstream (``replay``). A point-in-time join against the offline store — the
+latest profile snapshot strictly before the request (``pit_profiles`` in pandas, or ``feast_pit``
 through Feast's ``get_historical_features``) — is written and unit-tested
 (``pit_profiles``) but no training path calls it yet: nothing writes the offline
 store today (planned: the feedback job's training log).
@@ -16,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from udfs.core.features import model_feature_names, served_profile_features
+from udfs.core.features import served_profile_features
 
 
 def attach_labels(impressions: pd.DataFrame, clicks: pd.DataFrame | None,
@@ -49,21 +48,6 @@ def attach_labels(impressions: pd.DataFrame, clicks: pd.DataFrame | None,
         ok = set(v.loc[(dt >= 0) & (dt <= conversion_window_s * 1000), "impression_id"])
         imp["conversion"] = imp["impression_id"].isin(ok).astype(np.int8)
     return imp
-
-
-def from_serving_log(served: pd.DataFrame, labelled: pd.DataFrame,
-                     windows_s: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Join logged feature rows (``impression_id`` + model features) to labelled impressions.
-
-    Returns (features in model order, the matching impressions). Impressions
-    without a logged row are left out; a log missing a model feature is an error.
-    """
-    names = model_feature_names(windows_s)
-    missing = [n for n in names if n not in served.columns]
-    if missing:
-        raise ValueError(f"serving log lacks model features {missing[:5]}...")
-    rows = labelled.merge(served[["impression_id", *names]], on="impression_id", how="inner")
-    return rows[names].astype(np.float32), rows.drop(columns=names)
 
 
 def pit_profiles(entities: pd.DataFrame, profiles: pd.DataFrame,

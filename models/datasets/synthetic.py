@@ -1,11 +1,11 @@
 """The generator's world (``adstream generate``) as training rows the live scorer would have built.
 
-Labels: clicks (``ad_clicks.parquet``) and conversions joined to impressions
-within the attribution windows (``cfg.model``). Features: from a serving log
-(``served_features.parquet``: impression_id + model features) when the world
-has one; otherwise rebuilt by ``replay`` — the profile logic over each user's
-clickstream strictly before the request, the ad's CTR prior from impressions
-and clicks known before it, and ``udfs.core.featurize.Featurizer``. Columns are
+Labels: clicks (the ``ad_clicks`` table) and conversions joined to impressions
+within the attribution windows (``cfg.model``). Features: rebuilt by ``replay`` —
+the profile logic over each user's clickstream strictly before the request, the
+ad's CTR prior from impressions and clicks known before it, and
+``udfs.core.featurize.Featurizer`` (a world holds no serving log: nothing logs what the
+scorer served yet). The files are found through ``models.datasets.world_layout``. Columns are
 ``udfs.core.features.model_feature_names(windows)``: this model can go live.
 The generator's ``p_click_oracle`` comes along for the oracle comparison, and
 ``latent_clickiness`` only to derive the *observable* oracle — the oracle's
@@ -21,8 +21,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from models.datasets.common import Dataset, fingerprint_frame
-from models.datasets.logged import attach_labels, from_serving_log
+from models.datasets.logged import attach_labels
 from models.datasets.replay import AdInfo, replay_rows
+from models.datasets import world_layout as layout
 from udfs.core.features import model_feature_names
 from udfs.core.profile import ProfileParams
 
@@ -30,7 +31,7 @@ EVENT_COLS = ["user_id", "ts", "type", "category_id", "brand_id", "price"]
 
 
 def _read(d: Path, name: str, cols: list[str] | None = None) -> pd.DataFrame | None:
-    p = d / f"{name}.parquet"
+    p = layout.table(d, name)
     return pd.read_parquet(p, columns=cols) if p.exists() else None
 
 
@@ -55,19 +56,14 @@ def load_synthetic(path: str | Path, cfg, progress: bool = True) -> Dataset:
                              m.click_window_s, m.conversion_window_s)
     windows = tuple(cfg.profile.windows.count_windows_s)
     names = model_feature_names(windows)
-    served = _read(d, "served_features")
-    if served is not None:
-        X, labelled = from_serving_log(served, labelled, windows)
-        source = "serving log"
-    else:
-        params = ProfileParams.from_config(cfg.profile.windows)
-        ads = {str(r.creative_id): AdInfo(r.category_id, r.brand_id, float(r.price))
-               for r in creatives.itertuples(index=False)}
-        bar = tqdm(total=len(events), desc="replay", unit="ev", disable=not progress, leave=False)
-        X = pd.DataFrame(replay_rows(events.sort_values("ts", kind="stable"), labelled, ads, params,
-                                     cfg.scoring.fallback_prior_ctr, m.prior_strength, bar), columns=names)
-        bar.close()
-        source = "replay of the clickstream (request-time profile)"
+    params = ProfileParams.from_config(cfg.profile.windows)
+    ads = {str(r.creative_id): AdInfo(r.category_id, r.brand_id, float(r.price))
+           for r in creatives.itertuples(index=False)}
+    bar = tqdm(total=len(events), desc="replay", unit="ev", disable=not progress, leave=False)
+    X = pd.DataFrame(replay_rows(events.sort_values("ts", kind="stable"), labelled, ads, params,
+                                 cfg.scoring.fallback_prior_ctr, m.prior_strength, bar), columns=names)
+    bar.close()
+    source = "replay of the clickstream (request-time profile)"
     y = labelled["click"].to_numpy(np.int8)
     cat = labelled["creative_id"].map(creatives.set_index("creative_id")["category_id"]).fillna("?")
     return Dataset(

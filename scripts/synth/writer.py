@@ -1,13 +1,8 @@
 """Put a :class:`~scripts.synth.World` on disk: parquet tables, ``catalog.json``, wire JSONL.
 
-Layout of ``out_dir`` (see docs/generator.md for every column)::
-
-    manifest.json          parameters, seed, oracle coefficients, row counts
-    catalog.json           advertisers/campaigns/creatives in the udfs.core.catalog format
-    categories.parquet brands.parquet users.parquet items.parquet
-    advertisers.parquet campaigns.parquet creatives.parquet
-    events.parquet requests.parquet impressions.parquet ad_clicks.parquet conversions.parquet
-    events.jsonl requests.jsonl impressions.jsonl ad_clicks.jsonl conversions.jsonl
+The files' names are :mod:`models.datasets.world_layout`'s (a manifest, the catalogue document,
+one parquet file per table, one JSONL file per stream); docs/generator.md lists every
+column.
 
 Ground-truth columns carry a ``latent_``, ``oracle_`` or ``p_*_oracle`` name and
 appear only in parquet, never in ``catalog.json`` or the JSONL wire files.
@@ -33,15 +28,13 @@ import pyarrow.parquet as pq
 
 from udfs.core.catalog import entity_from_dict, entity_to_dict
 from udfs.errors import MessageError
-from udfs.messages import AdClick, AdRequest, ClickEvent, Conversion, Impression
+from models.datasets import world_layout as layout
 from udfs.messages.base import Message
+from udfs.messages.topics import FORMATS
 
-#: Stream name -> message class of its JSONL file / topic.
-MESSAGE_CLASSES: dict[str, type[Message]] = {
-    "events": ClickEvent, "requests": AdRequest, "impressions": Impression,
-    "ad_clicks": AdClick, "conversions": Conversion,
-}
-STREAMS = tuple(MESSAGE_CLASSES)
+#: Stream name -> message class of its JSONL file: its topic's format.
+MESSAGE_CLASSES: dict[str, type[Message]] = {s: FORMATS[t] for s, t in layout.STREAM_TOPICS.items()}
+STREAMS = layout.STREAMS
 ALWAYS_VALIDATE = 100
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
@@ -274,17 +267,17 @@ def write(world, out_dir: str | Path, *, validate: bool = False,
             progress(path.name)
 
     for name, df in tables(world).items():
-        path = out / f"{name}.parquet"
+        path = layout.table(out, name)
         pq.write_table(_arrow(name, df), path, compression="zstd")
         done(name, path)
-    path = out / "catalog.json"
+    path = layout.catalog(out)
     path.write_bytes(_json_bytes(catalog_document(world)))
     done("catalog", path)
     for stream in STREAMS:
-        path = out / f"{stream}.jsonl"
+        path = layout.stream(out, stream)
         _write_jsonl(world, stream, path, validate)
-        done(f"{stream}.jsonl", path)
-    path = out / "manifest.json"
+        done(path.name, path)
+    path = layout.manifest(out)
     path.write_bytes(_json_bytes(manifest(world)))
     done("manifest", path)
     return written
@@ -297,4 +290,4 @@ def file_count() -> int:
 
 def read_table(out_dir: str | Path, name: str) -> pd.DataFrame:
     """One parquet table of a written world."""
-    return pq.read_table(Path(out_dir) / f"{name}.parquet").to_pandas()
+    return pq.read_table(layout.table(out_dir, name)).to_pandas()

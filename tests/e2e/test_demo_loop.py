@@ -17,6 +17,7 @@ import uuid
 
 import pytest
 
+from models.datasets import world_layout as layout
 from tests.support import scoring_support as S
 from tests.support.jobproc import kill_group, launch
 from udfs import config
@@ -40,7 +41,7 @@ def cli(sets: list[str], *args: str) -> subprocess.CompletedProcess:
 
 def last_consented_ts(world) -> dict[str, int]:
     last: dict[str, int] = {}
-    for line in (world / "events.jsonl").read_text().splitlines():
+    for line in layout.stream(world, "events").read_text().splitlines():
         d = json.loads(line)
         if d.get("consent", True):
             last[d["user_id"]] = max(last.get(d["user_id"], 0), int(d["ts"]))
@@ -54,7 +55,7 @@ def test_world_to_ranked_ads_through_both_jobs_and_a_promoted_model(stack, tmp_p
     sets = [*WORLD, *(f"kafka.topics.{t}.name={t}-{tag}" for t in
                       ("clicks", "ad_requests", "ranked_ads", "dead_letter", "catalog")),
             f"flink.checkpoint_dir={tmp_path}/ckpt", f"paths.model_registry={registry}",
-            f"scoring_job.group_id=scoring-{tag}", f"scoring_job.catalog_file={world}/catalog.json",
+            f"scoring_job.group_id=scoring-{tag}", f"scoring_job.catalog_file={layout.catalog(world)}",
             "scoring_job.model_poll_ms=200",
             # correctness, not latency: on a loaded 2-core box a 20 ms read budget turns
             # answers contextual, which is tested elsewhere (test_scoring_job.py)
@@ -93,7 +94,7 @@ def test_world_to_ranked_ads_through_both_jobs_and_a_promoted_model(stack, tmp_p
 
         jobs.append(launch("scoring", sets, log=tmp_path / "scoring.log"))
         client = S.Client(cfg)
-        lines = (world / "requests.jsonl").read_text().splitlines()[:200]
+        lines = layout.stream(world, "requests").read_text().splitlines()[:200]
         sent: dict[str, AdRequest] = {}
         for i, line in enumerate(lines):
             d = json.loads(line)
@@ -118,7 +119,7 @@ def test_world_to_ranked_ads_through_both_jobs_and_a_promoted_model(stack, tmp_p
     assert all(a.fallback and "anonymous" in a.fallback_reason for a in anonymous)
 
     # each personal answer = the promoted model on the profile the profile job wrote
-    catalog = json.loads((world / "catalog.json").read_text())
+    catalog = json.loads(layout.catalog(world).read_text())
     creatives = {c["creative_id"]: c for c in catalog["creatives"]}
     scorer = OnnxScorer(registry / version)
     feat = Featurizer(cfg.profile.windows.count_windows_s)

@@ -27,3 +27,12 @@ def collect_rows(table) -> list:
     """A bounded Table's rows as tuples."""
     with table.execute().collect() as results:
         return [tuple(r) for r in results]
+
+
+
+def value_stream(env, values: list):
+    """A bounded DataStream over ``values`` as the Python steps receive them, ``None``
+    included (what a Kafka record without a value reaches them as). Without a type, each
+    element stays one pickled Python object, so ``None`` is a value; a STRING-typed collection
+    refuses a null element."""
+    return env.from_collection(values)

@@ -14,6 +14,7 @@ def test_world_replay_lands_every_message_in_its_topic(stack, tmp_path):
     from kafka import KafkaConsumer
     from scripts.replay import replay_messages, world_records
     from scripts.stack import create_topics, topic_counts
+    from models.datasets import world_layout as layout
     from scripts.synth import generate
     from scripts.synth.writer import write
     tag = uuid.uuid4().hex[:6]
@@ -22,7 +23,7 @@ def test_world_replay_lands_every_message_in_its_topic(stack, tmp_path):
     create_topics(cfg)
     world = generate(cfg.generator, 3)
     write(world, tmp_path)
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = json.loads(layout.manifest(tmp_path).read_text())
     result = replay_messages(cfg, world_records(cfg, tmp_path))
     assert not result.failed
     held = topic_counts(cfg)

@@ -5,9 +5,10 @@ import pytest
 
 from scripts import stack as st
 from scripts.benchlib import free_ports
-from tests.support.message_examples import EXAMPLES
 from udfs import config
-from udfs.messages import ALL
+from udfs.messages import topics
+from udfs.messages import CatalogChange
+from tests.support.message_examples import EXAMPLES
 
 pytestmark = pytest.mark.integration
 
@@ -45,17 +46,25 @@ def test_every_configured_topic_exists(stack):
     assert {t.name for t in stack.kafka.topics.all()} <= names
 
 
+def wire(msg) -> tuple[bytes, bytes]:
+    """(key, value) of one example: a catalogue change carries its own key."""
+    return msg.encode() if isinstance(msg, CatalogChange) else (b"k", msg.encode())
+
+
+def read(cls, record):
+    return cls.parse(record.key, record.value) if cls is CatalogChange else cls.decode(record.value)
+
+
 def test_round_trip_on_each_topic(stack):
-    """Produce one valid message of the topic's format, consume it back, decode it equal."""
+    """Produce one valid message of each topic's format (udfs.messages.topics), consume it back, decode it equal."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-    t = stack.kafka.topics
-    formats = {t.clicks: ALL[0], t.ad_requests: ALL[1], t.ranked_ads: ALL[2], t.impressions: ALL[3],
-               t.ad_clicks: ALL[4], t.conversions: ALL[5], t.dead_letter: ALL[6], t.erasure: ALL[7]}
     producer = KafkaProducer(bootstrap_servers=stack.kafka.bootstrap, linger_ms=0, acks=1)
     sent = {}
-    for topic, cls in formats.items():
-        meta = producer.send(topic.name, key=b"k", value=EXAMPLES[cls].encode()).get(timeout=10)
-        sent[topic.name] = (cls, meta.offset)
+    for key, cls in topics.FORMATS.items():
+        name = topics.name_of(stack, key)
+        k, v = wire(EXAMPLES[cls])
+        meta = producer.send(name, key=k, value=v).get(timeout=10)
+        sent[name] = (cls, meta.offset)
     producer.flush()
     consumer = KafkaConsumer(bootstrap_servers=stack.kafka.bootstrap, enable_auto_commit=False)
     try:
@@ -65,7 +74,7 @@ def test_round_trip_on_each_topic(stack):
             consumer.seek(tp, offset)
             records = consumer.poll(timeout_ms=5000, max_records=1).get(tp, [])
             assert records, f"nothing read back from {name}"
-            assert cls.decode(records[0].value) == EXAMPLES[cls]
+            assert read(cls, records[0]) == EXAMPLES[cls]
     finally:
         consumer.close()
 

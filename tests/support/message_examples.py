@@ -1,7 +1,8 @@
 """One valid example of every wire format: the unit tests' round trips and the stack test's
 produce/consume through real Kafka start from the same messages."""
-from udfs.messages import (AdClick, AdRequest, ClickEvent, Conversion, DeadLetter, ErasureRequest, Impression,
-                           RankedAd, RankedAds, RequestContext)
+from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter, ErasureRequest,
+                           Impression, RankedAd, RankedAds, RequestContext)
+from udfs.messages.catalog_change import Campaign, Schedule, Targeting
 
 AD = RankedAd(ad_id="a1", campaign_id="cmp1", creative_id="cr1", advertiser_id="adv1",
               rank=1, pctr=0.03, ecpm=4.2, price=3.9)
@@ -21,4 +22,7 @@ EXAMPLES = {
                            campaign_id="cmp1", ts=5, value=42.0),
     DeadLetter: DeadLetter.of(b"\xffbad", "not UTF-8", "invalid", "clicks.v1", 6, stage="profile.decode.v1"),
     ErasureRequest: ErasureRequest(request_id="t1", user_id="u1", ts=7, requested_by="privacy-desk"),
+    CatalogChange: CatalogChange.upsert(Campaign(
+        campaign_id="cmp1", advertiser_id="adv1", daily_budget=500.0, bid_type="CPC", bid=0.4,
+        targeting=Targeting(geos=("DE", "FR"), devices=("mobile",)), schedule=Schedule(hours=(8, 9, 10)))),
 }

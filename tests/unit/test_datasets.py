@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from scripts import replay
+from models.datasets import world_layout as layout
 from scripts.synth import datasets, generate, writer
 from udfs import config
 from udfs.core.catalog import Catalog, CatalogChange
@@ -161,7 +162,7 @@ def world_dir(cfg, tmp_path_factory):
 
 def test_world_records_cover_every_stream_in_order(cfg, world_dir):
     records = list(replay.world_records(cfg, world_dir))
-    manifest = json.loads((world_dir / "manifest.json").read_text())["counts"]
+    manifest = json.loads(layout.manifest(world_dir).read_text())["counts"]
     counts = Counter(r.topic for r in records)
     t = cfg.kafka.topics
     assert counts[t.clicks.name] == manifest["events"]

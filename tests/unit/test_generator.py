@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from scripts import cli
+from models.datasets import world_layout as layout
 from scripts.synth import generate, metrics, oracle, writer
 from scripts.synth.policy import SLOTS
 from scripts.synth.stream import DAY_MS
@@ -339,9 +340,18 @@ def test_auc_helper():
 
 # ----------------------------------------------------------------- files
 
+def test_the_files_written_are_the_layouts(small_dir):
+    assert tuple(writer.SCHEMAS) == layout.TABLES
+    want = {layout.MANIFEST, layout.CATALOG, *(layout.table(small_dir, t).name for t in layout.TABLES),
+            *(layout.stream(small_dir, s).name for s in layout.STREAMS)}
+    assert {p.name for p in small_dir.iterdir()} == want and len(want) == writer.file_count()
+    with pytest.raises(KeyError):
+        layout.table(small_dir, "served_features")
+
+
 def test_every_wire_line_round_trips(small_dir):
     for stream, cls in writer.MESSAGE_CLASSES.items():
-        lines = (small_dir / f"{stream}.jsonl").read_bytes().splitlines()
+        lines = layout.stream(small_dir, stream).read_bytes().splitlines()
         assert lines or stream == "conversions"
         for line in lines:
             assert cls.decode(line).encode() == line
@@ -357,16 +367,16 @@ def test_parquet_tables_match_streams(small, small_dir):
     assert im["p_click_oracle"].tolist() == small.streams.impressions["p_click_oracle"].tolist()
     ev = writer.read_table(small_dir, "events")
     assert ev["price"].isna().sum() == (ev["type"] == "search").sum()
-    manifest = json.loads((small_dir / "manifest.json").read_text())
+    manifest = json.loads(layout.manifest(small_dir).read_text())
     assert manifest["seed"] == 7 and manifest["counts"]["events"] == SMALL["events"]
 
 
 def test_catalog_json_is_a_valid_catalog_without_latents(small, small_dir):
-    doc = json.loads((small_dir / "catalog.json").read_text())
-    cat = Catalog.load(small_dir / "catalog.json")
+    doc = json.loads(layout.catalog(small_dir).read_text())
+    cat = Catalog.load(layout.catalog(small_dir))
     assert cat.to_json() == doc
     assert len(cat.creatives()) == len(small.static.creatives)
-    text = (small_dir / "catalog.json").read_text()
+    text = layout.catalog(small_dir).read_text()
     assert "quality" not in text and "latent" not in text
     statuses = {c.review_status for c in cat.creatives()}
     assert "approved" in statuses
@@ -379,6 +389,6 @@ def test_cli_generate(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "oracle_auc" in out and "ctr" in out and str(tmp_path) in out
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = json.loads(layout.manifest(tmp_path).read_text())
     assert manifest["generator"]["users"] == 40 and manifest["generator"]["days"] == 1
     assert manifest["counts"]["events"] == 600 and manifest["counts"]["requests"] == 60

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from udfs.errors import MessageError
-from udfs.messages import base
+from udfs.messages import ENVELOPED, base
 from udfs.messages.bounds import TS_MAX_MS
 from udfs.messages.compiled import FALLBACK
 
@@ -17,7 +17,7 @@ from tests.unit.test_messages_fuzz import JSON
 
 pytestmark = pytest.mark.unit
 
-COMPILED = [cls for cls in EXAMPLES if base._compiled(cls) is not None]
+COMPILED = [cls for cls in ENVELOPED if base._compiled(cls) is not None]
 
 ODD_VALUES = [None, True, False, 0, -1, 1, 2**63, 1.5, -0.5, math.nan, math.inf, -math.inf, "", "x",
               "x" * 129, "x" * 600, "view", "purchase", "mobile", "invalid", [], {}, ["a"], 1e7, 1e7 + 1,

@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-EVENT_TYPES = ("view", "search", "cart", "fav", "purchase")
-DEVICES = ("mobile", "desktop", "tablet", "app")
+# What a click event can be and which device it came from are the clickstream format's
+# (one owner); the features count event types and index devices in that order.
+from udfs.messages.clickstream import DEVICES, EVENT_TYPES
+
 NEVER = 0  # timestamp value meaning "no such event yet"
 RECENCY_CAP_S = 30 * 86400.0  # "seconds since" for never / very old; keeps trees' splits sane
 

@@ -1,12 +1,20 @@
-"""Wire formats, one module each. JSON on the wire; see docs/messages.md."""
+"""Wire formats, one module each. JSON on the wire; see docs/messages.md.
+
+``ENVELOPED``: the formats whose every value is one object carrying ``schema`` and ``v``
+(:class:`~udfs.messages.base.Message`). ``ALL`` adds the catalogue change, a keyed record
+of the compacted catalogue topic whose value is the entity itself (no envelope).
+Which topic carries which format is :mod:`udfs.messages.topics`.
+"""
 from udfs.messages.ad_request import AdRequest, RequestContext
+from udfs.messages.catalog_change import CatalogChange
 from udfs.messages.clickstream import ClickEvent
 from udfs.messages.dead_letter import DeadLetter
 from udfs.messages.erasure import ErasureRequest
 from udfs.messages.feedback import AdClick, Conversion, Impression
 from udfs.messages.ranked_ads import RankedAd, RankedAds
 
-ALL = (ClickEvent, AdRequest, RankedAds, Impression, AdClick, Conversion, DeadLetter, ErasureRequest)
+ENVELOPED = (ClickEvent, AdRequest, RankedAds, Impression, AdClick, Conversion, DeadLetter, ErasureRequest)
+ALL = ENVELOPED + (CatalogChange,)
 
-__all__ = ["AdRequest", "RequestContext", "ClickEvent", "DeadLetter", "ErasureRequest",
-           "AdClick", "Conversion", "Impression", "RankedAd", "RankedAds", "ALL"]
+__all__ = ["AdRequest", "RequestContext", "CatalogChange", "ClickEvent", "DeadLetter", "ErasureRequest",
+           "AdClick", "Conversion", "Impression", "RankedAd", "RankedAds", "ENVELOPED", "ALL"]
