@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from udfs.config import Generator
+from udfs.messages.catalog_change import BID_TYPES
 from udfs.messages.clickstream import DEVICES
 
 # Latent per-user clickiness (logit sd): the one term no feature can recover. Kept small so
@@ -44,7 +45,7 @@ GENDER_P = (0.48, 0.46, 0.06)
 GEOS = ("DE", "FR", "GB", "ES", "IT", "NL", "PL", "SE", "US")
 GEO_P = (0.22, 0.16, 0.15, 0.10, 0.10, 0.07, 0.07, 0.05, 0.08)
 DEVICE_P = (0.50, 0.20, 0.08, 0.22)          # aligned with DEVICES
-BID_TYPES = ("CPM", "CPC", "CPA", "oCPA")
+# BID_TYPES: the catalogue format's (imported above); their weights in a generated world:
 BID_TYPE_P = (0.30, 0.40, 0.15, 0.15)
 REVIEW_STATUSES = ("approved", "pending", "rejected")
 REVIEW_P = (0.85, 0.10, 0.05)
