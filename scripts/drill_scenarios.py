@@ -87,6 +87,16 @@ def _merge(name: str, rows: list[dict]) -> dict:
             "job_running_after": all(r["job_running_after"] for r in rows), "cases": rows}
 
 
+def _send_clicks(d, users: list[str], indices: range, t: int, tag: str, pause_s: float = 0.0) -> None:
+    """Event ``i`` of ``indices`` for user ``i mod len(users)``, at event time ``t + i``; flushed."""
+    for i in indices:
+        u = users[i % len(users)]
+        d.sender.send(d.cfg.kafka.topics.clicks.name, D.click(u, i, t + i, tag), key=u)
+        if pause_s:
+            time.sleep(pause_s)
+    d.sender.flush()
+
+
 def broker_kill(d) -> dict:
     """kill -9 the broker for 20 s while events keep coming; restart it on the same log dir."""
     users = [f"bk-{i}" for i in range(20)]
@@ -121,15 +131,11 @@ def profile_kill_resume(d) -> dict:
     """kill -9 the profile job after a checkpoint; events arrive while it is down; --resume."""
     users = [f"kr-{i}" for i in range(20)]
     mark, t = d.dlq.mark(), D.now_ms()
-    for i in range(600):
-        d.sender.send(d.cfg.kafka.topics.clicks.name, D.click(users[i % 20], i, t + i, "kr"), key=users[i % 20])
-    d.sender.flush()
+    _send_clicks(d, users, range(600), t, "kr")
     d.counts.wait({u: 30 for u in users}, 60)
     time.sleep(2.5)                                     # a checkpoint after those (interval 1 s)
     d.jobs["profile"].kill()
-    for i in range(600, 1200):
-        d.sender.send(d.cfg.kafka.topics.clicks.name, D.click(users[i % 20], i, t + i, "kr"), key=users[i % 20])
-    d.sender.flush()
+    _send_clicks(d, users, range(600, 1200), t, "kr")
     t_back = time.monotonic()
     d.start("profile", "--resume")
     got, _ = d.counts.wait({u: 60 for u in users}, 180)
@@ -144,9 +150,7 @@ def redis_restart(d) -> dict:
     """Redis stopped and started empty (no persistence): idle users' profiles must come back."""
     users = [f"rr-{i}" for i in range(25)]
     mark, t = d.dlq.mark(), D.now_ms()
-    for i in range(100):
-        d.sender.send(d.cfg.kafka.topics.clicks.name, D.click(users[i % 25], i, t + i, "rr"), key=users[i % 25])
-    d.sender.flush()
+    _send_clicks(d, users, range(100), t, "rr")
     d.counts.wait({u: 4 for u in users}, 60)
     stack.down_service(d.cfg, "redis")
     time.sleep(3)
@@ -167,16 +171,11 @@ def redis_stop(d) -> dict:
     job's writes wait and retry instead of failing it), earlier users' profiles repaired."""
     users = [f"rs-{i}" for i in range(20)]
     mark, t = d.dlq.mark(), D.now_ms()
-    for i in range(100):
-        d.sender.send(d.cfg.kafka.topics.clicks.name, D.click(users[i % 20], i, t + i, "rs"), key=users[i % 20])
-    d.sender.flush()
+    _send_clicks(d, users, range(100), t, "rs")
     d.counts.wait({u: 5 for u in users}, 60)
     stack.down_service(d.cfg, "redis")
     t_down = time.monotonic()
-    for i in range(100, 300):
-        d.sender.send(d.cfg.kafka.topics.clicks.name, D.click(users[i % 20], i, t + i, "rs"), key=users[i % 20])
-        time.sleep(0.02)
-    d.sender.flush()
+    _send_clicks(d, users, range(100, 300), t, "rs", pause_s=0.02)
     ids = d.canary_requests(f"rs-{random.random()}")
     time.sleep(max(0.0, 10 - (time.monotonic() - t_down)))
     stack.redis_up(d.cfg)
