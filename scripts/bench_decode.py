@@ -1,12 +1,12 @@
 """Decoding the wire formats: today's hand-written decoders against msgspec and pydantic (issue #12).
 
 For every format in ``udfs.messages.ENVELOPED`` (the versioned formats), a corpus of valid records and one of invalid
-records (one class of fault each, ``scripts/decode_corpus.py``) are decoded by:
+records (one class of fault each, ``scripts/bench/decode_corpus.py``) are decoded by:
 ``today`` (``cls.decode``: the compiled fast path where the format has one, as the profile
 job's clickstream does), ``today_generic`` (the same with the compiled path switched off:
 what the scoring job's nested ad request always takes), ``msgspec`` (strict ``Struct``s,
-``scripts/decode_msgspec.py``) and ``pydantic`` (strict models, ``scripts/decode_pydantic.py``),
-each candidate finishing with the checks its library cannot state (``scripts/decode_rules.py``).
+``scripts/bench/decode_msgspec.py``) and ``pydantic`` (strict models, ``scripts/bench/decode_pydantic.py``),
+each candidate finishing with the checks its library cannot state (``scripts/bench/decode_rules.py``).
 ``msgspec_bare`` / ``pydantic_bare`` are the libraries alone, without those checks.
 ``json_loads`` (plain ``json.loads`` of the same bytes) is the floor measured in the same run.
 Candidates are interleaved record pass by record pass (A B C … then rotated), per record
@@ -14,7 +14,7 @@ timed; figures are medians and p99 in µs per record.
 
 Then equivalence: every corpus record, and inputs drawn from the property tests'
 strategies, through today's decoder and each candidate, disagreements counted by class
-(``scripts/decode_equiv.py``); error texts side by side; and the profile job's
+(``scripts/bench/decode_equiv.py``); error texts side by side; and the profile job's
 ``profile_batch.process`` over a batch of clickstream lines with each decoder swapped in.
 No services are started: decoding needs none.
 
@@ -40,9 +40,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import benchlib  # noqa: E402
-from scripts import decode_corpus as C  # noqa: E402
-from scripts import decode_equiv as E  # noqa: E402
+from scripts.bench import common as benchlib  # noqa: E402
+from scripts.bench import decode_corpus as C  # noqa: E402
+from scripts.bench import decode_equiv as E  # noqa: E402
 from udfs import messages as M  # noqa: E402
 from udfs.errors import MessageError  # noqa: E402
 from udfs.messages import base  # noqa: E402
@@ -76,8 +76,8 @@ def no_compiled():
 
 
 def candidates(cls: type) -> dict[str, Cand]:
-    from scripts import decode_msgspec as DM
-    from scripts import decode_pydantic as DP
+    from scripts.bench import decode_msgspec as DM
+    from scripts.bench import decode_pydantic as DP
 
     def today(raw, bounds, now_ms):
         return cls.decode(raw, bounds=bounds, now_ms=now_ms)
@@ -87,7 +87,7 @@ def candidates(cls: type) -> dict[str, Cand]:
             "today_generic": Cand(today, plain, no_compiled),
             "msgspec": Cand(DM.decoder(cls), DM.plain),
             "pydantic": Cand(DP.decoder(cls), DP.plain),
-            # the libraries alone: what the project's rules (scripts/decode_rules.py) add, in time and in checks
+            # the libraries alone: what the project's rules (scripts/bench/decode_rules.py) add, in time and in checks
             "msgspec_bare": Cand(DM.decoder(cls, rules=False), DM.plain),
             "pydantic_bare": Cand(DP.decoder(cls, rules=False), DP.plain)}
 

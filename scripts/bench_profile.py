@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 
-from scripts import benchlib
+from scripts.bench import common as benchlib
 from udfs import config
 from udfs.io import feast_store
 from udfs.messages import ClickEvent
@@ -288,7 +288,7 @@ def main(argv=None) -> int:
 
 def _fresh_topics(cfg):
     """The freshness phase gets its own clicks topic so the backlog does not delay it."""
-    from scripts.stack import create_topics
+    from scripts.stack.control import create_topics
     tag = uuid.uuid4().hex[:6]
     fcfg = config.from_dict({**config.to_dict(cfg), "kafka": {
         **config.to_dict(cfg)["kafka"],

@@ -12,7 +12,7 @@ waits at most 30 s for the answers (variants: half as long).
 
 * floors, same run: Kafka produce→consume alone (one hop; the job path has two), one
   profile read alone (Feast's call, and the job's direct read), one ONNX call on 100
-  rows, the job's topology with a do-nothing Python step (``scripts/scoring_echo.py``), and
+  rows, the job's topology with a do-nothing Python step (``scripts/bench/scoring_echo.py``), and
   the same without the Python key_by (one operator: PyFlink's minimum);
 * CPU per process during the no-op floor and each sweep rate (load generator, broker,
   Redis, Flink JVM and its busiest threads): what a 2-core box spends where;
@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from scripts import benchlib  # noqa: E402
-from scripts import scoring_world as W  # noqa: E402
-from scripts.scoring_load import Responses, run_phase, wait_ready  # noqa: E402
+from scripts.bench import common as benchlib  # noqa: E402
+from scripts.bench import scoring_world as W  # noqa: E402
+from scripts.bench.scoring_load import Responses, run_phase, wait_ready  # noqa: E402
 from udfs import config  # noqa: E402
 
 VARIANTS = (("thread, buffer timeout 5 ms", {"buffer_timeout_ms": 5}),
@@ -81,7 +81,7 @@ class JobRun:
         cfg = config.load(env, overrides=sets)
         self.cfg = dataclasses.replace(cfg, scoring_job=dataclasses.replace(cfg.scoring_job, **job))
         from jobs.scoring import start
-        from scripts.stack import create_topics
+        from scripts.stack.control import create_topics
         create_topics(self.cfg)
         self.world = world
         self.responses = Responses(self.cfg)
@@ -110,7 +110,7 @@ class JobRun:
 
         from jobs.common import table_env
         from jobs.scoring import JOB, _request_key, add_sinks, latency_settings, request_source, route
-        from scripts.scoring_echo import EchoFunction, LeanEchoFunction
+        from scripts.bench.scoring_echo import EchoFunction, LeanEchoFunction
         from udfs.flink.scoring import OUTPUT_TYPE
         env, tenv = table_env(self.cfg, JOB + "-echo", latency_settings(self.cfg))
         src = request_source(env, self.cfg)

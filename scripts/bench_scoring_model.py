@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models  # noqa: E402,F401  (sets OMP_WAIT_POLICY before xgboost loads)
 import numpy as np  # noqa: E402
 
-from scripts import benchlib  # noqa: E402
+from scripts.bench import common as benchlib  # noqa: E402
 from udfs import config  # noqa: E402
 from udfs.core.features import model_feature_names  # noqa: E402
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import benchlib  # noqa: E402
-from scripts import scoring_world as W  # noqa: E402
+from scripts.bench import common as benchlib  # noqa: E402
+from scripts.bench import scoring_world as W  # noqa: E402
 
 
 def build_step(cfg, world):

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-from scripts import benchlib
+from scripts.bench import common as benchlib
 
 
 def kafka_latency(cfg, rate: float, size: int, duration: float, warmup: float = 0.0) -> tuple[list[float], int]:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from scripts.scoring_load import Responses, run_phase, wait_ready  # noqa: E402
+from scripts.bench.scoring_load import Responses, run_phase, wait_ready  # noqa: E402
 from models.datasets import world_layout as layout  # noqa: E402
 from udfs import config  # noqa: E402
 

@@ -33,11 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import benchlib, stack  # noqa: E402
-from scripts import drill_env as D  # noqa: E402
-from scripts import drill_scenarios as X  # noqa: E402
-from scripts import scoring_world as W  # noqa: E402
-from scripts.scoring_load import Responses  # noqa: E402
+from scripts.bench import common as benchlib
+from scripts.stack import control as stack  # noqa: E402
+from scripts.drill import env as D  # noqa: E402
+from scripts.drill import scenarios as X  # noqa: E402
+from scripts.bench import scoring_world as W  # noqa: E402
+from scripts.bench.scoring_load import Responses  # noqa: E402
 
 CANARY_USERS, CANARY_EVENTS = 5, 4          # per scenario: 20 canary events
 CANARY_REQUESTS = 20

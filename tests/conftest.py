@@ -1,7 +1,7 @@
 """Shared fixtures. Integration tests get a real stack on the test ports (conf/test.yaml).
 
 The stack fixture starts Kafka and Redis only if they are not already up on those
-ports, and at the end stops only what it started (scripts.stack keeps pids).
+ports, and at the end stops only what it started (scripts.stack.control keeps pids).
 Ports move with ADSTREAM_TEST_KAFKA_PORT / ADSTREAM_TEST_REDIS_PORT / ..._CONTROLLER_PORT.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def cfg():
 
 @pytest.fixture(scope="session")
 def stack(cfg):
-    from scripts import stack as st
+    from scripts.stack import control as st
     before = {s.name: s.alive and s.answers for s in st.status(cfg)}
     st.up(cfg)
     yield cfg

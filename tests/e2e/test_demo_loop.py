@@ -61,7 +61,7 @@ def test_world_to_ranked_ads_through_both_jobs_and_a_promoted_model(stack, tmp_p
             # answers contextual, which is tested elsewhere (test_scoring_job.py)
             "scoring_job.profile_timeout_ms=1000"]
     cfg = config.load("test", overrides=sets)
-    from scripts.stack import create_topics
+    from scripts.stack.control import create_topics
     create_topics(cfg)
     feast_store.apply(cfg)
 

@@ -29,7 +29,7 @@ def job_config(stack, tmp_path, **extra):
             f"flink.checkpoint_dir={tmp_path}/ckpt", "flink.checkpoint_interval_ms=1000",
             *[f"{k}={v}" for k, v in extra.items()]]
     cfg = config.load("test", overrides=sets)
-    from scripts.stack import create_topics
+    from scripts.stack.control import create_topics
     create_topics(cfg)
     feast_store.apply(cfg)
     return cfg, sets, tag
@@ -194,7 +194,7 @@ def test_kill_and_resume_from_checkpoint_equals_an_uninterrupted_run(stack, tmp_
 def test_taobao_replay_counts_equal_pandas(stack, tmp_path):
     """Every user's windowed counts after replaying the real Taobao sample, vs pandas on the file."""
     import pandas as pd
-    from scripts.replay import replay_messages, taobao_records
+    from scripts.cli.replay import replay_messages, taobao_records
     from tests.support.shared_data import shared_dataset
     from udfs.core.features import count_feature
     path = shared_dataset("taobao_userbehavior", "UserBehavior_head84k.csv")

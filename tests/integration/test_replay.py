@@ -12,8 +12,8 @@ pytestmark = pytest.mark.integration
 
 def test_world_replay_lands_every_message_in_its_topic(stack, tmp_path):
     from kafka import KafkaConsumer
-    from scripts.replay import replay_messages, world_records
-    from scripts.stack import create_topics, topic_counts
+    from scripts.cli.replay import replay_messages, world_records
+    from scripts.stack.control import create_topics, topic_counts
     from models.datasets import world_layout as layout
     from scripts.synth import generate
     from scripts.synth.writer import write

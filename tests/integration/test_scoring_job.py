@@ -218,8 +218,8 @@ def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
 
 def test_redis_stopped_mid_run_every_request_is_answered_and_flagged(stack, tmp_path):
     from jobs.scoring import start
-    from scripts import stack as st
-    from scripts.benchlib import free_port
+    from scripts.stack import control as st
+    from scripts.bench.common import free_port
     registry = tmp_path / "models"
     S.train_model(registry, 1)
     cat = S.write_catalog(tmp_path / "catalog.json", S.crafted_catalog())

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from scripts import stack as st
-from scripts.benchlib import free_ports
+from scripts.stack import control as st
+from scripts.bench.common import free_ports
 from udfs import config
 from udfs.messages import topics
 from udfs.messages import CatalogChange
@@ -139,7 +139,7 @@ def test_a_benchmark_stack_stopped_by_sigterm_stops_its_broker_and_redis():
     import subprocess
     import sys
     code = ("import json, time\n"
-            "from scripts import benchlib, stack\n"
+            "from scripts.bench import common as benchlib\nfrom scripts.stack import control as stack\n"
             "with benchlib.own_stack() as cfg:\n"
             "    print(json.dumps([s.pid for s in stack.status(cfg)]), flush=True)\n"
             "    time.sleep(300)\n")

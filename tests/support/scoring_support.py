@@ -30,7 +30,7 @@ def job_config(tmp_path: Path, *, registry: Path, catalog: Path | None, apply: b
              "scoring_job.model_poll_ms=200", "scoring_job.catalog_poll_ms=100",
              f"scoring_job.catalog_file={catalog or ''}", *[f"{k}={v}" for k, v in extra.items()]]
     cfg = config.load("test", overrides=sets)
-    from scripts.stack import create_topics
+    from scripts.stack.control import create_topics
     create_topics(cfg)
     if apply:
         feast_store.apply(cfg)

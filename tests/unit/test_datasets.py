@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import replay
+from scripts.cli import replay
 from models.datasets import world_layout as layout
 from scripts.synth import datasets, generate, writer
 from udfs import config

@@ -7,7 +7,7 @@ Measured against today's decoders by ``scripts/bench_decode.py`` (issue #12); no
 ``Field`` bounds and lengths. The version is a strict int held to 1..1, not
 ``Literal[1]``: a literal compares by equality, so strict mode still lets 1.0 and true
 through (the bench's ``traps`` section shows it). What pydantic cannot state,
-``scripts.decode_rules`` does after validation.
+``scripts.bench.decode_rules`` does after validation.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from udfs.messages.bounds import INT_MAX, INT_MIN, TS_MAX_MS
 from udfs.messages.clickstream import DEVICES, EVENT_TYPES
 from udfs.messages.dead_letter import REASONS
 
-from scripts.decode_rules import after_decode, dotted
+from scripts.bench.decode_rules import after_decode, dotted
 
 
 def _text(max_len: int, min_len: int = 0):

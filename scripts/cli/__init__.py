@@ -15,11 +15,11 @@ from udfs.errors import AdstreamError
 
 # Order is the order shown in --help.
 COMMANDS = (
-    "scripts.cmd_stack",
-    "scripts.cmd_features",
+    "scripts.cli.stack",
+    "scripts.cli.features",
     "jobs.cli",
-    "scripts.generate",
-    "scripts.replay",
+    "scripts.cli.generate",
+    "scripts.cli.replay",
     "models.cli",
 )
 

@@ -6,7 +6,7 @@ msgspec states itself: types (strict mode: no float for an int, no bool for a nu
 no int for a bool), ``Literal`` choices and version, ``ge``/``le`` bounds (every integer
 held to a Java long, as ``udfs.messages.bounds`` does), string length (``min_length=1``
 for the ids today's ``check()`` refuses when empty), item counts, unknown fields.
-What it cannot, ``scripts.decode_rules`` does after decoding.
+What it cannot, ``scripts.bench.decode_rules`` does after decoding.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from udfs.messages.bounds import INT_MAX, INT_MIN, NOT_UTF8, TS_MAX_MS
 from udfs.messages.clickstream import DEVICES, EVENT_TYPES
 from udfs.messages.dead_letter import REASONS
 
-from scripts.decode_rules import after_decode
+from scripts.bench.decode_rules import after_decode
 
 
 def _text(max_len: int, min_len: int = 0):

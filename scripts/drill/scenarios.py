@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from scripts import drill_env as D
-from scripts import stack
+from scripts.drill import env as D
+from scripts.stack import control as stack
 
 TEN_YEARS_MS = 10 * 365 * 86_400_000
 WAIT_REPAIR_S = 60.0      # how long a profile may be missing after Redis comes back empty

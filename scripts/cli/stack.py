@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from scripts import stack
+from scripts.stack import control as stack
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -128,7 +128,7 @@ def _loop(fn, duration: float, min_calls: int = 1000) -> list[float]:
 def floors(cfg: Config, world: World, rate: float, duration: float) -> dict:
     """Each component alone, on this run's stack and data."""
     from udfs.io.onnx_scorer import OnnxScorer
-    from scripts import benchlib
+    from scripts.bench import common as benchlib
     from scripts.bench_stack import kafka_latency
     from udfs.io.feast_store import ProfileReader
     from udfs.core.featurize import AdView, Featurizer, RequestView

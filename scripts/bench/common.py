@@ -49,7 +49,7 @@ def free_ports(n: int) -> list[int]:
 @contextlib.contextmanager
 def own_stack(env: str = "test", overrides: Sequence[str] = ()) -> Iterator[Config]:
     """Kafka + Redis on free ports with state in a temp dir; stopped (by pid) afterwards."""
-    from scripts import stack
+    from scripts.stack import control as stack
     with tempfile.TemporaryDirectory(prefix="adstream-bench-") as d:
         kport, cport, rport = free_ports(3)
         cfg = config.load(env, overrides=[
