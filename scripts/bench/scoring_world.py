@@ -129,7 +129,7 @@ def floors(cfg: Config, world: World, rate: float, duration: float) -> dict:
     """Each component alone, on this run's stack and data."""
     from udfs.io.onnx_scorer import OnnxScorer
     from scripts.bench import common as benchlib
-    from scripts.bench_stack import kafka_latency
+    from scripts.bench.floors import kafka_latency
     from udfs.io.feast_store import ProfileReader
     from udfs.core.featurize import AdView, Featurizer, RequestView
     kafka, _ = kafka_latency(cfg, rate, 1024, duration, warmup=2.0)

@@ -55,6 +55,10 @@ def classify(module: str) -> str | None:
     return None
 
 
+# scripts/: what a person runs sits on top; what those import sits in a subfolder by purpose.
+ENTRY_POINTS = tuple(sorted(p.stem for p in (ROOT / "scripts").glob("*.py") if p.stem != "__init__"))
+
+
 class Rule(NamedTuple):
     name: str
     applies: tuple[str, ...]     # importing modules: exact names; "pkg.*" is pkg and all under it
@@ -73,7 +77,10 @@ RULES = (
          "models/ never imports the scripts or the jobs"),
     Rule("feast-definitions", ("features.*",), ("models", "scripts", "jobs"),
          "the Feast definitions read udfs/ only"),
-    # scripts/ is the top of the tree (CLI, benchmarks, drills): it may import anything.
+    Rule("libraries-not-entry-points", tuple(f"scripts.{d}.*" for d in ("cli", "stack", "bench", "drill", "synth")),
+         tuple(f"scripts.{m}" for m in ENTRY_POINTS),
+         "scripts/' subfolders are libraries: they never import the entry points on top"),
+    # Otherwise scripts/ is the top of the tree (CLI, benchmarks, drills): it may import anything.
 )
 # (rule name, importing module, imported module) pairs accepted on purpose, each with why.
 # None today: models/ imports nothing from scripts/ or jobs/.
@@ -181,6 +188,17 @@ def test_every_udfs_module_sits_in_a_folder_that_says_what_it_is():
     unplaced = sorted(m for m in (module_name(p) for p in _modules(["udfs"])) if classify(m) is None)
     assert not unplaced, ("put each in udfs/core/ (pure), udfs/io/ (outside world) or udfs/flink/ "
                           f"(Flink functions): {unplaced}")
+
+
+def test_scripts_on_top_are_entry_points_and_below_are_libraries():
+    """A file's folder says which it is: each top-level script runs as a program; nothing in
+    a subfolder does (``python -m scripts.cli`` is the package's own ``__main__``)."""
+    top = [p for p in (ROOT / "scripts").glob("*.py") if p.stem != "__init__"]
+    not_runnable = [p.name for p in top if '__name__ == "__main__"' not in p.read_text()]
+    assert not not_runnable, f"move these into a scripts/ subfolder (they are libraries): {not_runnable}"
+    runnable = [p.relative_to(ROOT).as_posix() for p in (ROOT / "scripts").glob("*/**/*.py")
+                if p.name != "__main__.py" and '__name__ == "__main__"' in p.read_text()]
+    assert not runnable, f"entry points belong on top of scripts/: {runnable}"
 
 
 def test_the_rule_table():
