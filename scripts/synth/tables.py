@@ -16,7 +16,8 @@ import pandas as pd
 
 from scripts.synth import oracle
 from scripts.synth.policy import SLOTS, charge
-from scripts.synth.world import GEOS, StaticWorld
+from scripts.synth.entities import StaticWorld
+from scripts.synth.world import GEOS
 from udfs.messages.clickstream import DEVICES, EVENT_TYPES
 
 HOUR_MS = 3_600_000
