@@ -97,69 +97,74 @@ def throughput(cfg, events: list[ClickEvent], timeout_s: float) -> dict:
             "throughput_eps": len(events) / secs if secs and secs > 0 else 0.0}
 
 
-def freshness(cfg, rate: float, duration: float, warmup_s: float = 20.0) -> dict:
-    from kafka import KafkaProducer
-    from jobs.profile import start
-    topic = cfg.kafka.topics.clicks.name
-    client = start(cfg)
-    reader = feast_store.ProfileReader(cfg)
-    probe_user = f"probe-{uuid.uuid4().hex[:6]}"
-    series: list[tuple[float, float]] = []   # (sent at, s after start; latency ms), warm-up included
-    pending: dict[int, float] = {}
-    stop = threading.Event()
-    lock = threading.Lock()
+class _Probes:
+    """Probes sent and not yet seen, and the latencies of those seen; shared with the poller thread."""
 
-    def poll():
-        while not stop.is_set():
-            with lock:
-                waiting = dict(pending)
+    def __init__(self):
+        self.series: list[tuple[float, float]] = []   # (sent at, s after start; latency ms), warm-up included
+        self.pending: dict[int, float] = {}           # event ts -> monotonic time sent
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def sent(self, ts: int) -> None:
+        with self.lock:
+            self.pending[ts] = time.monotonic()
+
+    def poll(self, reader, probe_user: str, start_t: float) -> None:
+        """Until stopped: read the probe user through Feast, and time every probe its profile now shows."""
+        while not self.stop.is_set():
+            with self.lock:
+                waiting = dict(self.pending)
             if waiting:
                 ts = reader.read_all([probe_user])[0]["last_event_ts"] or 0
                 now = time.monotonic()
-                with lock:
-                    for t in [t for t in pending if t <= ts]:
-                        sent_at = pending.pop(t)
-                        series.append((sent_at - start_t, (now - sent_at) * 1000))
+                with self.lock:
+                    for t in [t for t in self.pending if t <= ts]:
+                        sent_at = self.pending.pop(t)
+                        self.series.append((sent_at - start_t, (now - sent_at) * 1000))
             # 20 ms between Feast reads: a tighter loop would steal the CPU it measures.
             time.sleep(0.02)
 
-    p = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0, acks=1)
+
+def _wait_until_answering(p, topic: str, reader, probe_user: str) -> None:
+    """Send one event for the probe user and wait (up to 120 s) until Feast shows it: the job is up."""
     warm = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=1, type="search", query="warm")
     p.send(topic, key=probe_user.encode(), value=warm.encode()).get(timeout=10)
-    end = time.monotonic() + 120  # wait for the job to start answering
+    end = time.monotonic() + 120
     while time.monotonic() < end and not reader.read_all([probe_user])[0]["last_event_ts"]:
         time.sleep(0.2)
-    poller = threading.Thread(target=poll, daemon=True)
-    # Figures count the probes sent after warmup_s of traffic: the fresh JVM's JIT compilers
-    # take most of a core for their first seconds, and the first sight of every user costs a
-    # state miss and a full write. That start-up is reported apart (catch-up time).
-    sent, start_t, next_probe = 0, time.monotonic(), 0.0
-    base_ts = int(time.time() * 1000)
-    poller.start()
-    try:
-        while (now := time.monotonic()) - start_t < warmup_s + duration:
-            due = start_t + sent / rate
-            if now < due:
-                time.sleep(due - now)
-            ts = base_ts + sent
-            if now - start_t >= next_probe:
-                ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=ts, type="search", query="p")
-                with lock:
-                    pending[ts] = time.monotonic()
-                next_probe += 0.1
-            else:
-                ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=f"bg-{sent % 5000}", ts=ts, type="view",
-                                item_id=f"i{sent % 997}", category_id=f"c{sent % 40}", price=10.0)
-            p.send(topic, key=ev.user_id.encode(), value=ev.encode())
-            sent += 1
-        p.flush()
-        time.sleep(3)
-    finally:
-        stop.set()
-        poller.join()
-        client.cancel().result()
-        p.close()
+
+
+def _send_traffic(p, topic: str, probe_user: str, probes: _Probes, rate: float, seconds: float,
+                  start_t: float, base_ts: int) -> int:
+    """Send events at ``rate`` for ``seconds`` from ``start_t``; returns how many were sent.
+
+    Every 100 ms the event is a probe for ``probe_user`` (recorded in ``probes``), the
+    others are views by 5,000 background users. Event times count up from ``base_ts``,
+    one ms per event, so every probe has its own ts.
+    """
+    sent, next_probe = 0, 0.0
+    while (now := time.monotonic()) - start_t < seconds:
+        due = start_t + sent / rate
+        if now < due:
+            time.sleep(due - now)
+        ts = base_ts + sent
+        if now - start_t >= next_probe:
+            ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=ts, type="search", query="p")
+            probes.sent(ts)
+            next_probe += 0.1
+        else:
+            ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=f"bg-{sent % 5000}", ts=ts, type="view",
+                            item_id=f"i{sent % 997}", category_id=f"c{sent % 40}", price=10.0)
+        p.send(topic, key=ev.user_id.encode(), value=ev.encode())
+        sent += 1
+    return sent
+
+
+def _freshness_figures(probes: _Probes, sent: int, warmup_s: float, duration: float) -> dict:
+    """Achieved rate, and latency percentiles over the probes sent after the warm-up."""
     achieved = sent / (warmup_s + duration)
+    series, pending = probes.series, probes.pending
     series.sort()
     lat = [ms for at, ms in series if at >= warmup_s]
     slow = [at for at, ms in series if ms > 1000]
@@ -167,6 +172,35 @@ def freshness(cfg, rate: float, duration: float, warmup_s: float = 20.0) -> dict
             "catchup_s": (max(slow) if slow else 0.0), "probes": len(lat) + len(pending),
             "lost_probes": len(pending), **{f"fresh_{k}": v for k, v in benchlib.pct(lat).items()}}
 
+
+def freshness(cfg, rate: float, duration: float, warmup_s: float = 20.0) -> dict:
+    """Produced -> readable through Feast, for probes sent among background events at ``rate``."""
+    from kafka import KafkaProducer
+    from jobs.profile import start
+    topic = cfg.kafka.topics.clicks.name
+    client = start(cfg)
+    reader = feast_store.ProfileReader(cfg)
+    probe_user = f"probe-{uuid.uuid4().hex[:6]}"
+    probes = _Probes()
+    p = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0, acks=1)
+    _wait_until_answering(p, topic, reader, probe_user)
+    # Figures count the probes sent after warmup_s of traffic: the fresh JVM's JIT compilers
+    # take most of a core for their first seconds, and the first sight of every user costs a
+    # state miss and a full write. That start-up is reported apart (catch-up time).
+    start_t = time.monotonic()
+    base_ts = int(time.time() * 1000)
+    poller = threading.Thread(target=probes.poll, args=(reader, probe_user, start_t), daemon=True)
+    poller.start()
+    try:
+        sent = _send_traffic(p, topic, probe_user, probes, rate, warmup_s + duration, start_t, base_ts)
+        p.flush()
+        time.sleep(3)
+    finally:
+        probes.stop.set()
+        poller.join()
+        client.cancel().result()
+        p.close()
+    return _freshness_figures(probes, sent, warmup_s, duration)
 
 
 def naive_throughput(cfg, events: list[ClickEvent]) -> dict:

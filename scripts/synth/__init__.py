@@ -15,8 +15,8 @@ from typing import Callable
 import numpy as np
 
 from scripts.synth import oracle, stream, world
+from scripts.synth.entities import StaticWorld
 from scripts.synth.tables import Streams
-from scripts.synth.world import StaticWorld
 from udfs.config import Generator
 
 

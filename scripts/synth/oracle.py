@@ -192,9 +192,9 @@ def p_click(user, creative: _Ad, context: Context, user_state: UserState,
             params: OracleParams = DEFAULT) -> float:
     """Ground-truth click probability of one impression.
 
-    ``user`` needs a ``clickiness`` attribute (a :class:`scripts.synth.world.User`),
+    ``user`` needs a ``clickiness`` attribute (a :class:`scripts.synth.entities.User`),
     or is None for an anonymous visitor; ``creative`` a
-    :class:`scripts.synth.world.Creative`.
+    :class:`scripts.synth.entities.Creative`.
     """
     z = click_logit(**_features(creative, user_state),
                     device_index=DEVICES.index(context.device), position=context.position,

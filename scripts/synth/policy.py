@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.synth.world import AGE_BANDS, GENDERS, GEOS, StaticWorld
+from scripts.synth.entities import StaticWorld
+from scripts.synth.world import AGE_BANDS, GENDERS, GEOS
 from udfs.messages.clickstream import DEVICES
 
 #: Slot name -> ads requested.

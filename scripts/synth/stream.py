@@ -1,4 +1,4 @@
-"""Animate a :class:`~scripts.synth.world.StaticWorld` into time-ordered traffic.
+"""Animate a :class:`~scripts.synth.entities.StaticWorld` into time-ordered traffic.
 
 Per user (in user order, from one seeded generator, hence deterministic):
 
@@ -34,7 +34,8 @@ import numpy as np
 from scripts.synth import oracle
 from scripts.synth.policy import SLOTS, TOP_K_INTERESTS, Eligibility
 from scripts.synth.tables import HOUR_MS, RawTraffic, Streams, assemble, hour_of
-from scripts.synth.world import AGE_BANDS, DEVICE_P, GENDERS, GEO_P, GEOS, StaticWorld
+from scripts.synth.entities import StaticWorld
+from scripts.synth.world import AGE_BANDS, DEVICE_P, GENDERS, GEO_P, GEOS
 from udfs.messages.clickstream import DEVICES, EVENT_TYPES
 
 DAY_MS = 86_400_000

@@ -16,7 +16,8 @@ import pandas as pd
 
 from scripts.synth import oracle
 from scripts.synth.policy import SLOTS, charge
-from scripts.synth.world import GEOS, StaticWorld
+from scripts.synth.entities import StaticWorld
+from scripts.synth.world import GEOS
 from udfs.messages.clickstream import DEVICES, EVENT_TYPES
 
 HOUR_MS = 3_600_000
@@ -85,13 +86,59 @@ def _events_frame(w: StaticWorld, raw: RawTraffic) -> pd.DataFrame:
     })
 
 
-def assemble(w: StaticWorld, raw: RawTraffic, rng: np.random.Generator,
-             params: oracle.OracleParams) -> Streams:
-    """Sort the raw traffic into time order, give it ids, draw outcomes from the oracle."""
-    events = _events_frame(w, raw)
-    cat_ids = [c.category_id for c in w.categories]
+@dataclass(frozen=True, eq=False)
+class _Shown:
+    """The logged impressions in id order, each joined to its request and its creative.
 
-    # Requests, in time order (ties: user order, then generation order).
+    Row i of every array describes impression i; ``oracle_state`` holds the
+    keyword arguments the oracle's two probabilities share.
+    """
+    req: np.ndarray               # the impression's row in the requests frame
+    pos: np.ndarray
+    cr: np.ndarray                # creative index
+    ts: np.ndarray
+    request_id: np.ndarray
+    user_id: np.ndarray           # None for an anonymous visitor
+    user_idx: np.ndarray          # user index, -1 for an anonymous visitor
+    device: np.ndarray            # index into DEVICES
+    hour: np.ndarray
+    page: np.ndarray              # page category id or None
+    page_match: np.ndarray        # 1.0 when the page shows the creative's category
+    quality: np.ndarray
+    ad_price: np.ndarray
+    clickiness: np.ndarray
+    oracle_state: dict
+
+
+@dataclass(frozen=True, eq=False)
+class _Outcomes:
+    """What the oracle makes of each impression: its probabilities and the drawn outcomes."""
+    p_click: np.ndarray
+    p_conv: np.ndarray
+    clicked: np.ndarray
+    converted: np.ndarray         # only ever True where clicked
+    click_ts: np.ndarray          # drawn for every impression; meaningful where clicked
+    conv_ts: np.ndarray           # likewise, where converted
+    conv_value: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Ids:
+    """Impression ids, and click and conversion ids numbered in the order they happen."""
+    impression_ids: list[str]
+    click_rows: np.ndarray        # impression rows that were clicked, by click time
+    click_id: np.ndarray          # per impression, None where not clicked
+    conv_rows: np.ndarray         # impression rows that converted, by conversion time
+    conv_id: np.ndarray           # per impression, None where not converted
+
+
+def _requests_frame(w: StaticWorld, raw: RawTraffic) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The requests in time order (ties: user order, then generation order), numbered in that order.
+
+    Also returns ``rank`` (raw request index -> row of the frame), which places the
+    raw impressions, and each row's user index (-1 for anonymous), which the oracle needs.
+    """
+    cat_ids = [c.category_id for c in w.categories]
     rq = raw.requests
     rq_user = np.array([r[0] for r in rq], dtype=np.int64)
     rq_ts = np.array([r[1] for r in rq], dtype=np.int64)
@@ -112,8 +159,15 @@ def assemble(w: StaticWorld, raw: RawTraffic, rng: np.random.Generator,
         "hour": hour_of(rq_ts[order]),
         "n_eligible": np.array([rq[i][6] for i in order], dtype=np.int64),
     })
+    return requests, rank, rq_user[order]
 
-    # Impressions, by request then position.
+
+def _impression_features(w: StaticWorld, raw: RawTraffic, requests: pd.DataFrame,
+                         rank: np.ndarray, request_user: np.ndarray) -> _Shown:
+    """Sort the raw impressions by request row, then position, and join what the oracle scores.
+
+    An impression is logged 25 ms after its request.
+    """
     imp = raw.impressions
     imp_req = np.array([rank[x[0]] for x in imp], dtype=np.int64)
     imp_pos = np.array([x[1] for x in imp], dtype=np.int64)
@@ -123,8 +177,7 @@ def assemble(w: StaticWorld, raw: RawTraffic, rng: np.random.Generator,
     pos = imp_pos[iorder]
     cr = np.array([x[2] for x in imp], dtype=np.int64)
     creatives = w.creatives
-    camps = {c.campaign_id: c for c in w.campaigns}
-    user_idx = rq_user[order][req] if len(req) else np.zeros(0, dtype=np.int64)
+    user_idx = request_user[req] if len(req) else np.zeros(0, dtype=np.int64)
     device = np.array([DEVICES.index(d) for d in requests["device"]], dtype=np.int64)[req]
     hour = requests["hour"].to_numpy()[req]
     page = requests["page_category"].to_numpy()[req]
@@ -135,88 +188,134 @@ def assemble(w: StaticWorld, raw: RawTraffic, rng: np.random.Generator,
                  ad_price=ad_price, avg_viewed_price=np.array([x[5] for x in imp]))
     page_match = np.array([p == creatives[c].category_id for p, c in zip(page.tolist(), cr.tolist())],
                           dtype=float)
-    p_click = oracle.p_click_batch(**state, device_index=device, position=pos, hour=hour,
-                                   page_match=page_match, quality=quality, clickiness=clickiness,
-                                   params=params)
-    p_conv = oracle.p_convert_batch(**state, quality=quality, params=params)
-    n = len(imp)
+    return _Shown(req=req, pos=pos, cr=cr, ts=requests["ts"].to_numpy()[req] + 25,
+                  request_id=requests["request_id"].to_numpy()[req],
+                  user_id=requests["user_id"].to_numpy()[req], user_idx=user_idx,
+                  device=device, hour=hour, page=page, page_match=page_match, quality=quality,
+                  ad_price=ad_price, clickiness=clickiness, oracle_state=state)
+
+
+def _draw_outcomes(s: _Shown, rng: np.random.Generator, params: oracle.OracleParams) -> _Outcomes:
+    """The oracle's probabilities for every impression, then the outcomes drawn from them.
+
+    Five draws of one value per impression, always all of them and in this order
+    (click, conversion, click delay, conversion delay, quantity): the order is what
+    makes a seed give the same world, so a new draw goes after the last.
+    """
+    p_click = oracle.p_click_batch(**s.oracle_state, device_index=s.device, position=s.pos,
+                                   hour=s.hour, page_match=s.page_match, quality=s.quality,
+                                   clickiness=s.clickiness, params=params)
+    p_conv = oracle.p_convert_batch(**s.oracle_state, quality=s.quality, params=params)
+    n = len(s.cr)
     clicked = rng.random(n) < p_click
     converted = clicked & (rng.random(n) < p_conv)
-    imp_ts = requests["ts"].to_numpy()[req] + 25
-    click_ts = imp_ts + 1000 + np.round(rng.lognormal(np.log(3000.0), 0.7, n)).astype(np.int64)
+    click_ts = s.ts + 1000 + np.round(rng.lognormal(np.log(3000.0), 0.7, n)).astype(np.int64)
     conv_ts = click_ts + 30_000 + np.round(rng.exponential(15 * 60_000.0, n)).astype(np.int64)
     quantity = 1 + (rng.random(n) < 0.2)
-    conv_value = np.round(ad_price * quantity, 2)
+    conv_value = np.round(s.ad_price * quantity, 2)
+    return _Outcomes(p_click=p_click, p_conv=p_conv, clicked=clicked, converted=converted,
+                     click_ts=click_ts, conv_ts=conv_ts, conv_value=conv_value)
 
-    click_rows = np.flatnonzero(clicked)
-    click_rows = click_rows[np.argsort(click_ts[click_rows], kind="stable")]
+
+def _number_outcomes(o: _Outcomes) -> _Ids:
+    """Impression ids in row order; click and conversion ids in time order (ties: row order)."""
+    n = len(o.clicked)
+    click_rows = np.flatnonzero(o.clicked)
+    click_rows = click_rows[np.argsort(o.click_ts[click_rows], kind="stable")]
     click_id = np.full(n, None, dtype=object)
     click_id[click_rows] = _ids("ck", len(click_rows), 6)
-    conv_rows = np.flatnonzero(converted)
-    conv_rows = conv_rows[np.argsort(conv_ts[conv_rows], kind="stable")]
+    conv_rows = np.flatnonzero(o.converted)
+    conv_rows = conv_rows[np.argsort(o.conv_ts[conv_rows], kind="stable")]
     conv_id = np.full(n, None, dtype=object)
     conv_id[conv_rows] = _ids("cv", len(conv_rows), 6)
+    return _Ids(impression_ids=_ids("im", n, 7), click_rows=click_rows, click_id=click_id,
+                conv_rows=conv_rows, conv_id=conv_id)
 
-    impression_ids = _ids("im", n, 7)
+
+def _impressions_frame(w: StaticWorld, requests: pd.DataFrame, s: _Shown, o: _Outcomes,
+                       ids: _Ids) -> pd.DataFrame:
+    """One row per impression: what was shown where, its outcomes, and the oracle's ground truth."""
+    creatives = w.creatives
+    camps = {c.campaign_id: c for c in w.campaigns}
+    cr, req = s.cr, s.req
     n_eligible = requests["n_eligible"].to_numpy()[req]
     shown = np.minimum(requests["num_ads"].to_numpy()[req], n_eligible)
-    rq_ids = requests["request_id"].to_numpy()[req]
-    users = requests["user_id"].to_numpy()[req]
-    impressions = pd.DataFrame({
-        "request_id": rq_ids,
-        "impression_id": impression_ids,
-        "user_id": users,
+    return pd.DataFrame({
+        "request_id": s.request_id,
+        "impression_id": ids.impression_ids,
+        "user_id": s.user_id,
         "ad_id": [creatives[c].ad_id for c in cr.tolist()],
         "campaign_id": [creatives[c].campaign_id for c in cr.tolist()],
         "creative_id": [creatives[c].creative_id for c in cr.tolist()],
         "advertiser_id": [creatives[c].advertiser_id for c in cr.tolist()],
         "category_id": [creatives[c].category_id for c in cr.tolist()],
         "brand_id": [creatives[c].brand_id for c in cr.tolist()],
-        "ad_price": ad_price,
-        "ts": imp_ts,
-        "position": pos,
+        "ad_price": s.ad_price,
+        "ts": s.ts,
+        "position": s.pos,
         "slot": requests["slot"].to_numpy()[req],
         "device": requests["device"].to_numpy()[req],
         "geo": requests["geo"].to_numpy()[req],
-        "hour": hour,
-        "page_category": page,
+        "hour": s.hour,
+        "page_category": s.page,
         "price": [charge(camps[creatives[c].campaign_id].bid_type,
-                          camps[creatives[c].campaign_id].bid) for c in cr.tolist()],
+                         camps[creatives[c].campaign_id].bid) for c in cr.tolist()],
         "n_eligible": n_eligible,
         "propensity": shown / np.maximum(n_eligible, 1),
-        "clicked": clicked,
-        "click_id": click_id,
-        "click_ts": np.where(clicked, click_ts, -1),
-        "converted": converted,
-        "conversion_id": conv_id,
-        "conversion_ts": np.where(converted, conv_ts, -1),
-        "conversion_value": np.where(converted, conv_value, 0.0),
-        "p_click_oracle": p_click,
-        "p_convert_oracle": p_conv,
-        "oracle_cat_score": state["cat_score"],
-        "oracle_brand_score": state["brand_score"],
-        "oracle_avg_viewed_price": state["avg_viewed_price"],
-        "latent_quality": quality,
-        "latent_clickiness": clickiness,
+        "clicked": o.clicked,
+        "click_id": ids.click_id,
+        "click_ts": np.where(o.clicked, o.click_ts, -1),
+        "converted": o.converted,
+        "conversion_id": ids.conv_id,
+        "conversion_ts": np.where(o.converted, o.conv_ts, -1),
+        "conversion_value": np.where(o.converted, o.conv_value, 0.0),
+        "p_click_oracle": o.p_click,
+        "p_convert_oracle": o.p_conv,
+        "oracle_cat_score": s.oracle_state["cat_score"],
+        "oracle_brand_score": s.oracle_state["brand_score"],
+        "oracle_avg_viewed_price": s.oracle_state["avg_viewed_price"],
+        "latent_quality": s.quality,
+        "latent_clickiness": s.clickiness,
     })
 
-    ad_clicks = pd.DataFrame({
-        "click_id": click_id[click_rows].tolist(),
-        "impression_id": [impression_ids[i] for i in click_rows.tolist()],
-        "request_id": rq_ids[click_rows].tolist(),
-        "user_id": users[click_rows].tolist(),
-        "ad_id": impressions["ad_id"].to_numpy()[click_rows].tolist(),
-        "campaign_id": impressions["campaign_id"].to_numpy()[click_rows].tolist(),
-        "ts": click_ts[click_rows],
+
+def _ad_clicks_frame(impressions: pd.DataFrame, s: _Shown, o: _Outcomes, ids: _Ids) -> pd.DataFrame:
+    """The clicked impressions as click records, in click order."""
+    rows = ids.click_rows
+    return pd.DataFrame({
+        "click_id": ids.click_id[rows].tolist(),
+        "impression_id": [ids.impression_ids[i] for i in rows.tolist()],
+        "request_id": s.request_id[rows].tolist(),
+        "user_id": s.user_id[rows].tolist(),
+        "ad_id": impressions["ad_id"].to_numpy()[rows].tolist(),
+        "campaign_id": impressions["campaign_id"].to_numpy()[rows].tolist(),
+        "ts": o.click_ts[rows],
     })
-    conversions = pd.DataFrame({
-        "conversion_id": conv_id[conv_rows].tolist(),
-        "impression_id": [impression_ids[i] for i in conv_rows.tolist()],
-        "click_id": click_id[conv_rows].tolist(),
-        "user_id": users[conv_rows].tolist(),
-        "campaign_id": impressions["campaign_id"].to_numpy()[conv_rows].tolist(),
-        "ts": conv_ts[conv_rows],
-        "value": conv_value[conv_rows],
+
+
+def _conversions_frame(impressions: pd.DataFrame, s: _Shown, o: _Outcomes, ids: _Ids) -> pd.DataFrame:
+    """The converted impressions as conversion records, in conversion order."""
+    rows = ids.conv_rows
+    return pd.DataFrame({
+        "conversion_id": ids.conv_id[rows].tolist(),
+        "impression_id": [ids.impression_ids[i] for i in rows.tolist()],
+        "click_id": ids.click_id[rows].tolist(),
+        "user_id": s.user_id[rows].tolist(),
+        "campaign_id": impressions["campaign_id"].to_numpy()[rows].tolist(),
+        "ts": o.conv_ts[rows],
+        "value": o.conv_value[rows],
     })
+
+
+def assemble(w: StaticWorld, raw: RawTraffic, rng: np.random.Generator,
+             params: oracle.OracleParams) -> Streams:
+    """Sort the raw traffic into time order, give it ids, draw outcomes from the oracle."""
+    events = _events_frame(w, raw)
+    requests, rank, request_user = _requests_frame(w, raw)
+    shown = _impression_features(w, raw, requests, rank, request_user)
+    outcomes = _draw_outcomes(shown, rng, params)
+    ids = _number_outcomes(outcomes)
+    impressions = _impressions_frame(w, requests, shown, outcomes, ids)
     return Streams(events=events, requests=requests, impressions=impressions,
-                   ad_clicks=ad_clicks, conversions=conversions)
+                   ad_clicks=_ad_clicks_frame(impressions, shown, outcomes, ids),
+                   conversions=_conversions_frame(impressions, shown, outcomes, ids))

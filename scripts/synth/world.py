@@ -1,7 +1,8 @@
 """The static half of a synthetic world: who the users are, what the shop sells, who advertises.
 
 Everything here is drawn once from a seeded ``numpy.random.Generator`` and then
-frozen; :mod:`scripts.synth.stream` animates it into time-ordered traffic.
+frozen; :mod:`scripts.synth.stream` animates it into time-ordered traffic. The
+entities drawn here are defined in :mod:`scripts.synth.entities`.
 
 Shapes were chosen to look like real e-commerce logs, because the models and
 jobs downstream are only tested honestly on skewed data:
@@ -27,10 +28,12 @@ Most attributes are what a real system would know. The latent ones
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from scripts.synth.entities import (Advertiser, Brand, Campaign, Category, Creative, Item, StaticWorld,
+                                    Targeting, User)
 from udfs.config import Generator
 from udfs.messages.catalog_change import BID_TYPES
 from udfs.messages.clickstream import DEVICES
@@ -63,128 +66,6 @@ _SYLLABLES_A = ("nor", "vel", "kas", "lum", "tor", "bri", "zan", "mer", "ost", "
 _SYLLABLES_B = ("vik", "ora", "ent", "ix", "ano", "eld", "una", "ark", "ise", "ova", "uma", "ept")
 _PROMOS = ("new season", "free delivery", "20% off", "limited offer", "best sellers",
            "just arrived", "members' prices", "top rated")
-
-
-# ----------------------------------------------------------------- entities
-
-@dataclass(frozen=True)
-class Category:
-    category_id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Brand:
-    brand_id: str
-    name: str
-    category_id: str          # home category: most of its items live there
-
-
-@dataclass(frozen=True)
-class User:
-    user_id: str
-    age_band: str
-    gender: str
-    geo: str
-    device: str               # preferred device
-    activity: float           # latent: share of all events (sums to 1 over users)
-    clickiness: float         # latent: logit offset in the oracle
-    price_pref: float         # latent: log-price offset against a category's typical price
-    interests: tuple[tuple[str, float], ...]   # latent: (category_id, weight), weights sum to 1
-
-
-@dataclass(frozen=True)
-class Item:
-    item_id: str
-    category_id: str
-    brand_id: str
-    price: float
-    popularity: float         # latent: Zipf weight, sums to 1 over items
-
-
-@dataclass(frozen=True)
-class Advertiser:
-    advertiser_id: str
-    name: str
-    category_ids: tuple[str, ...]
-    brand_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Targeting:
-    """Who a campaign wants; each dimension's empty tuple means anyone."""
-    geos: tuple[str, ...] = ()
-    devices: tuple[str, ...] = ()
-    age_bands: tuple[str, ...] = ()
-    genders: tuple[str, ...] = ()
-    interests: tuple[str, ...] = ()    # category ids, matched against the user's top categories
-
-
-@dataclass(frozen=True)
-class Campaign:
-    campaign_id: str
-    advertiser_id: str
-    category_id: str          # the category its creatives promote
-    status: str               # active | paused
-    daily_budget: float
-    bid_type: str             # CPM | CPC | CPA | oCPA
-    bid: float                # per 1000 impressions (CPM), click (CPC), conversion (CPA, oCPA)
-    target_cpa: float | None  # oCPA only
-    targeting: Targeting
-    schedule_hours: tuple[int, ...]    # UTC hours it runs; empty = all day
-
-
-@dataclass(frozen=True)
-class Creative:
-    creative_id: str
-    ad_id: str
-    campaign_id: str
-    advertiser_id: str
-    item_id: str              # the promoted item
-    category_id: str
-    brand_id: str
-    price: float              # the promoted item's price
-    quality: float            # latent: logit offset in the oracle
-    review_status: str        # approved | pending | rejected
-    title: str
-
-    @property
-    def landing_url(self) -> str:
-        return f"https://shop.example/items/{self.item_id}"
-
-
-@dataclass(frozen=True, eq=False)
-class StaticWorld:
-    """The drawn population and catalogue, plus index arrays the simulator needs.
-
-    The tuples are the source of truth; the arrays (``*_idx``, ``*_cdf``, ...) are
-    the same facts laid out for vectorised sampling.
-    """
-    params: Generator
-    categories: tuple[Category, ...]
-    brands: tuple[Brand, ...]
-    users: tuple[User, ...]
-    items: tuple[Item, ...]
-    advertisers: tuple[Advertiser, ...]
-    campaigns: tuple[Campaign, ...]
-    creatives: tuple[Creative, ...]
-    # --- arrays (row i describes entity i of the tuple above)
-    category_weight: np.ndarray = field(repr=False)     # (K,) popularity, sums to 1
-    category_log_price: np.ndarray = field(repr=False)  # (K,) typical log price
-    interest_cdf: np.ndarray = field(repr=False)        # (U, K) cumulative interests
-    item_category: np.ndarray = field(repr=False)       # (I,) category index
-    item_brand: np.ndarray = field(repr=False)          # (I,) brand index
-    item_price: np.ndarray = field(repr=False)          # (I,)
-    item_popularity: np.ndarray = field(repr=False)     # (I,)
-    brand_category: np.ndarray = field(repr=False)      # (B,) home category index
-
-    @property
-    def brand_index(self) -> dict[str, int]:
-        return {b.brand_id: i for i, b in enumerate(self.brands)}
-
-    @property
-    def category_index(self) -> dict[str, int]:
-        return {c.category_id: i for i, c in enumerate(self.categories)}
 
 
 # ----------------------------------------------------------------- drawing
@@ -306,78 +187,149 @@ def _draw_bid(rng: np.random.Generator, bid_type: str) -> tuple[float, float | N
     return cpa, (cpa if bid_type == "oCPA" else None)
 
 
-def build(p: Generator, rng: np.random.Generator) -> StaticWorld:
-    """Draw the users, items and ad catalogue of one world from ``rng``."""
-    k = p.categories
+@dataclass(frozen=True, eq=False)
+class _Shop:
+    """What the shop sells, as drawn before the ad side: advertisers and creatives draw from it."""
+    cat_ids: list[str]
+    categories: tuple[Category, ...]
+    cat_w: np.ndarray
+    brand_cat: np.ndarray
+    brands: tuple[Brand, ...]
+    items: tuple[Item, ...]
+    item_cat: np.ndarray
+    item_brand: np.ndarray
+    item_pop: np.ndarray
+
+
+def _draw_categories(k: int, rng: np.random.Generator
+                     ) -> tuple[list[str], tuple[Category, ...], np.ndarray, np.ndarray]:
+    """The ``k`` categories, their Zipf popularity and their typical log price (price 8 to 250)."""
     cat_ids = [f"c{i + 1:03d}" for i in range(k)]
     categories = tuple(Category(cid, name) for cid, name in zip(cat_ids, _category_names(k)))
     cat_w = _zipf_weights(k, 0.8, rng)
     cat_logp = rng.uniform(np.log(8.0), np.log(250.0), k)
+    return cat_ids, categories, cat_w, cat_logp
 
-    brand_cat = rng.choice(k, size=p.brands, p=cat_w)
-    brand_names = _brand_names(p.brands, rng)
+
+def _draw_brands(n: int, cat_ids: list[str], cat_w: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, tuple[Brand, ...]]:
+    """``n`` brands, each with a home category drawn by popularity; returns its index and the brands."""
+    brand_cat = rng.choice(len(cat_ids), size=n, p=cat_w)
+    brand_names = _brand_names(n, rng)
     brands = tuple(Brand(f"b{i + 1:03d}", brand_names[i], cat_ids[brand_cat[i]])
-                   for i in range(p.brands))
+                   for i in range(n))
+    return brand_cat, brands
 
-    users, interest_cdf = _draw_users(p, cat_w, cat_ids, rng)
 
-    item_cat, item_brand, item_price, item_pop = _draw_items(p, cat_w, cat_logp, brand_cat, rng)
-    items = tuple(Item(f"i{i + 1:05d}", cat_ids[item_cat[i]], brands[item_brand[i]].brand_id,
-                       float(item_price[i]), float(item_pop[i])) for i in range(p.items))
+def _draw_advertisers(p: Generator, shop: _Shop,
+                      rng: np.random.Generator) -> tuple[list[Advertiser], list[np.ndarray]]:
+    """Advertisers owning 1–2 categories and 1–3 brands (homed there when any are).
 
+    Also returns each advertiser's category indexes, from which its campaigns pick.
+    """
     advertisers = []
     adv_cats: list[np.ndarray] = []
     for a in range(p.advertisers):
-        cats = np.unique(rng.choice(k, size=1 + rng.integers(2), p=cat_w))
-        home = np.flatnonzero(np.isin(brand_cat, cats))
+        cats = np.unique(rng.choice(p.categories, size=1 + rng.integers(2), p=shop.cat_w))
+        home = np.flatnonzero(np.isin(shop.brand_cat, cats))
         pool = home if len(home) else np.arange(p.brands)
         own = np.sort(rng.choice(pool, size=min(len(pool), 1 + int(rng.integers(3))), replace=False))
-        name = f"{brands[own[0]].name} {('Retail', 'Group', 'Store', 'Direct')[a % 4]}"
-        advertisers.append(Advertiser(f"adv{a + 1:02d}", name, tuple(cat_ids[c] for c in cats),
-                                      tuple(brands[b].brand_id for b in own)))
+        name = f"{shop.brands[own[0]].name} {('Retail', 'Group', 'Store', 'Direct')[a % 4]}"
+        advertisers.append(Advertiser(f"adv{a + 1:02d}", name, tuple(shop.cat_ids[c] for c in cats),
+                                      tuple(shop.brands[b].brand_id for b in own)))
         adv_cats.append(cats)
+    return advertisers, adv_cats
 
+
+def _draw_campaign(c: int, adv: Advertiser, adv_cats: np.ndarray, shop: _Shop,
+                   rng: np.random.Generator) -> tuple[Campaign, int]:
+    """Campaign number ``c`` of ``adv``, in one of its categories; returns it and that category's index.
+
+    Draws: category, bid type, bid, schedule, then (in the constructor's argument
+    order) status, budget and targeting.
+    """
+    cat = int(adv_cats[rng.integers(len(adv_cats))])
+    bid_type = BID_TYPES[rng.choice(len(BID_TYPES), p=BID_TYPE_P)]
+    bid, target_cpa = _draw_bid(rng, bid_type)
+    hours: tuple[int, ...] = ()
+    if rng.random() < 0.4:
+        start, end = int(rng.integers(6, 11)), int(rng.integers(18, 24))
+        hours = tuple(range(start, end + 1))
+    camp = Campaign(
+        campaign_id=f"cmp{c + 1:04d}", advertiser_id=adv.advertiser_id, category_id=shop.cat_ids[cat],
+        status="active" if rng.random() < CAMPAIGN_ACTIVE_P else "paused",
+        daily_budget=round(float(np.exp(rng.normal(np.log(200.0), 0.8))), 2),
+        bid_type=bid_type, bid=bid, target_cpa=target_cpa,
+        targeting=_draw_targeting(rng, cat, shop.cat_ids, shop.cat_w), schedule_hours=hours)
+    return camp, cat
+
+
+def _draw_creatives(p: Generator, camp: Campaign, adv: Advertiser, cat: int, numbered: int,
+                    shop: _Shop, rng: np.random.Generator) -> list[Creative]:
+    """1..``creatives_per_campaign`` creatives for ``camp``, numbered on from ``numbered``.
+
+    Each promotes an item of the campaign's category, by item popularity, from the
+    advertiser's own brands when it has any there (else the category, else any item).
+    """
+    in_cat = np.flatnonzero(shop.item_cat == cat)
+    own_brand = in_cat[np.isin([shop.brands[b].brand_id for b in shop.item_brand[in_cat]], adv.brand_ids)]
+    pool = own_brand if len(own_brand) else (in_cat if len(in_cat) else np.arange(p.items))
+    creatives = []
+    for _ in range(1 + int(rng.integers(p.creatives_per_campaign))):
+        w = shop.item_pop[pool] / shop.item_pop[pool].sum()
+        idx = int(pool[rng.choice(len(pool), p=w)])
+        it = shop.items[idx]
+        numbered += 1
+        brand_name = shop.brands[int(shop.item_brand[idx])].name
+        title = (f"{brand_name} {shop.categories[cat].name}: "
+                 f"{_PROMOS[rng.integers(len(_PROMOS))]}")
+        creatives.append(Creative(
+            creative_id=f"cr{numbered:05d}", ad_id=f"ad{numbered:05d}",
+            campaign_id=camp.campaign_id, advertiser_id=adv.advertiser_id, item_id=it.item_id,
+            category_id=it.category_id, brand_id=it.brand_id, price=it.price,
+            quality=round(float(rng.normal(0.0, 0.5)), 6),
+            review_status=REVIEW_STATUSES[rng.choice(len(REVIEW_STATUSES), p=REVIEW_P)],
+            title=title))
+    return creatives
+
+
+def _draw_campaigns(p: Generator, shop: _Shop, advertisers: list[Advertiser],
+                    adv_cats: list[np.ndarray],
+                    rng: np.random.Generator) -> tuple[list[Campaign], list[Creative]]:
+    """The campaigns, each followed by its creatives (draws interleave campaign by campaign).
+
+    Every advertiser gets one campaign first (while there are enough); the rest go to
+    advertisers drawn uniformly.
+    """
     campaigns, creatives = [], []
     owners = np.concatenate([np.arange(min(p.campaigns, p.advertisers)),
                              rng.integers(0, p.advertisers, max(0, p.campaigns - p.advertisers))])
-    n_creative = 0
     for c in range(p.campaigns):
         a = int(owners[c])
-        adv = advertisers[a]
-        cat = int(adv_cats[a][rng.integers(len(adv_cats[a]))])
-        bid_type = BID_TYPES[rng.choice(len(BID_TYPES), p=BID_TYPE_P)]
-        bid, target_cpa = _draw_bid(rng, bid_type)
-        hours: tuple[int, ...] = ()
-        if rng.random() < 0.4:
-            start, end = int(rng.integers(6, 11)), int(rng.integers(18, 24))
-            hours = tuple(range(start, end + 1))
-        camp = Campaign(
-            campaign_id=f"cmp{c + 1:04d}", advertiser_id=adv.advertiser_id, category_id=cat_ids[cat],
-            status="active" if rng.random() < CAMPAIGN_ACTIVE_P else "paused",
-            daily_budget=round(float(np.exp(rng.normal(np.log(200.0), 0.8))), 2),
-            bid_type=bid_type, bid=bid, target_cpa=target_cpa,
-            targeting=_draw_targeting(rng, cat, cat_ids, cat_w), schedule_hours=hours)
+        camp, cat = _draw_campaign(c, advertisers[a], adv_cats[a], shop, rng)
         campaigns.append(camp)
+        creatives += _draw_creatives(p, camp, advertisers[a], cat, len(creatives), shop, rng)
+    return campaigns, creatives
 
-        in_cat = np.flatnonzero(item_cat == cat)
-        own_brand = in_cat[np.isin([brands[b].brand_id for b in item_brand[in_cat]], adv.brand_ids)]
-        pool = own_brand if len(own_brand) else (in_cat if len(in_cat) else np.arange(p.items))
-        for _ in range(1 + int(rng.integers(p.creatives_per_campaign))):
-            w = item_pop[pool] / item_pop[pool].sum()
-            idx = int(pool[rng.choice(len(pool), p=w)])
-            it = items[idx]
-            n_creative += 1
-            brand_name = brands[int(item_brand[idx])].name
-            title = (f"{brand_name} {categories[cat].name}: "
-                     f"{_PROMOS[rng.integers(len(_PROMOS))]}")
-            creatives.append(Creative(
-                creative_id=f"cr{n_creative:05d}", ad_id=f"ad{n_creative:05d}",
-                campaign_id=camp.campaign_id, advertiser_id=adv.advertiser_id, item_id=it.item_id,
-                category_id=it.category_id, brand_id=it.brand_id, price=it.price,
-                quality=round(float(rng.normal(0.0, 0.5)), 6),
-                review_status=REVIEW_STATUSES[rng.choice(len(REVIEW_STATUSES), p=REVIEW_P)],
-                title=title))
 
+def build(p: Generator, rng: np.random.Generator) -> StaticWorld:
+    """Draw the users, items and ad catalogue of one world from ``rng``.
+
+    The steps run in a fixed order (categories, brands, users, items, advertisers,
+    campaigns with their creatives) because they share ``rng``: reordering them,
+    or any draw within them, changes every world drawn from a seed.
+    """
+    cat_ids, categories, cat_w, cat_logp = _draw_categories(p.categories, rng)
+    brand_cat, brands = _draw_brands(p.brands, cat_ids, cat_w, rng)
+    users, interest_cdf = _draw_users(p, cat_w, cat_ids, rng)
+    item_cat, item_brand, item_price, item_pop = _draw_items(p, cat_w, cat_logp, brand_cat, rng)
+    items = tuple(Item(f"i{i + 1:05d}", cat_ids[item_cat[i]], brands[item_brand[i]].brand_id,
+                       float(item_price[i]), float(item_pop[i])) for i in range(p.items))
+    shop = _Shop(cat_ids=cat_ids, categories=categories, cat_w=cat_w, brand_cat=brand_cat,
+                 brands=brands, items=items, item_cat=item_cat, item_brand=item_brand,
+                 item_pop=item_pop)
+    advertisers, adv_cats = _draw_advertisers(p, shop, rng)
+    campaigns, creatives = _draw_campaigns(p, shop, advertisers, adv_cats, rng)
     return StaticWorld(
         params=p, categories=categories, brands=brands, users=users, items=items,
         advertisers=tuple(advertisers), campaigns=tuple(campaigns), creatives=tuple(creatives),
