@@ -5,47 +5,80 @@ tests/unit/test_messages_doc.py checks that the committed file matches this outp
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import typing
 
+import msgspec
+from msgspec import inspect as mi
+
 from udfs.config import load
 from udfs.messages import ALL, RequestContext, RankedAd
+from udfs.messages.base import fields, strip
+from udfs.messages.bounds import FLOAT_MAX, INT_MAX, INT_MIN
 
 TOPIC_OF = {"clickstream": "clicks", "ad_request": "ad_requests", "ranked_ads": "ranked_ads",
             "impression": "impressions", "ad_click": "ad_clicks", "conversion": "conversions",
             "dead_letter": "dead_letter", "erasure": "erasure"}
+# bounds every field of a type has (stated once, in the introduction), not repeated per field
+IMPLICIT = {INT_MIN, INT_MAX, -FLOAT_MAX, FLOAT_MAX}
 
 
-def _type_name(tp) -> str:
-    s = str(tp).replace("typing.", "").replace("udfs.messages.", "")
-    for mod in ("ad_request.", "ranked_ads.", "collections.abc."):
-        s = s.replace(mod, "")
-    return s.replace("<class '", "").replace("'>", "").replace(" | ", " or ")
+def _unwrap(info) -> tuple[object, bool, str]:
+    """(the type, nullable, its doc) of one field's msgspec type info."""
+    nullable, doc = False, ""
+    while True:
+        if isinstance(info, mi.Metadata):
+            doc = doc or (info.extra_json_schema or {}).get("description", "")
+            info = info.type
+        elif isinstance(info, mi.UnionType):
+            nullable = True
+            info = next(t for t in info.types if not isinstance(t, mi.NoneType))
+        else:
+            return info, nullable, doc
 
 
-def _rules(f) -> str:
-    m = f.metadata
+def _type_name(info) -> str:
+    if isinstance(info, mi.LiteralType):
+        return type(info.values[0]).__name__
+    if isinstance(info, mi.StructType):
+        return info.cls.__name__
+    if isinstance(info, mi.VarTupleType):
+        return f"list[{_type_name(_unwrap(info.item_type)[0])}]"
+    if isinstance(info, mi.DictType):
+        return f"Mapping[{_type_name(info.key_type)}, {_type_name(_unwrap(info.value_type)[0])}]"
+    return {mi.StrType: "str", mi.IntType: "int", mi.FloatType: "float", mi.BoolType: "bool"}[type(info)]
+
+
+def _limits(info, declared) -> list[str]:
     out = []
-    if m.get("choices"):
-        out.append("one of " + ", ".join(f"`{c}`" for c in m["choices"]))
-    if m.get("min") is not None:
-        out.append(f"≥ {m['min']}")
-    if m.get("max") is not None:
-        out.append(f"≤ {m['max']}")
-    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
-        d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        out.append(f"default `{json.dumps(dataclasses.asdict(d) if dataclasses.is_dataclass(d) else d)}`")
-    else:
-        out.append("required")
-    return "; ".join(out)
+    if isinstance(info, mi.LiteralType):   # in the declared order (msgspec's info sorts them)
+        out.append("one of " + ", ".join(f"`{c}`" for c in typing.get_args(strip(declared)[0])))
+    if isinstance(info, (mi.IntType, mi.FloatType)):
+        out += [f"{sign} {v}" for sign, v in (("≥", info.ge), ("≤", info.le))
+                if v is not None and v not in IMPLICIT]
+    if isinstance(info, mi.StrType) and info.max_length is not None:
+        out.append(f"≤ {info.max_length} characters")
+    if isinstance(info, (mi.VarTupleType, mi.DictType)) and info.max_length is not None:
+        out.append(f"≤ {info.max_length} items")
+    if isinstance(info, mi.DictType) and getattr(info.key_type, "max_length", None) is not None:
+        out.append(f"keys ≤ {info.key_type.max_length} characters")
+    return out
 
 
 def table(cls) -> list[str]:
-    hints = typing.get_type_hints(cls)
+    info = {f.name: f for f in mi.type_info(cls).fields}
+    hints = typing.get_type_hints(cls, include_extras=True)
     rows = ["| field | type | rules | meaning |", "|---|---|---|---|"]
-    for f in dataclasses.fields(cls):
-        rows.append(f"| `{f.name}` | `{_type_name(hints[f.name])}` | {_rules(f)} | {f.metadata.get('doc', '')} |")
+    for f in fields(cls):
+        tp, nullable, doc = _unwrap(info[f.name].type)
+        rules = _limits(tp, hints[f.name])
+        if f.required:
+            rules.append("required")
+        else:
+            default = f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+            rules.append(f"default `{json.dumps(msgspec.to_builtins(default))}`")
+        name = _type_name(tp) + (" or None" if nullable else "")
+        rows.append(f"| `{f.name}` | `{name}` | {'; '.join(rules)} | {doc} |")
     return rows
 
 
@@ -63,7 +96,8 @@ def render() -> str:
            "holding U+FFFD, because the JVM's string deserializer puts that character where the bytes were",
            "not UTF-8 before Python sees them (only `dead_letter.original` may hold it: it quotes such input).",
            "`v` must be an integer (`1.0` and `true` are refused). Every integer fits a signed 64-bit long,",
-           "an integer in a number field must fit a float, and `ts` is epoch ms up to 9999-12-31. Where the",
+           "every number is finite, an integer in a number field must fit a float, and `ts` is epoch ms up",
+           "to 9999-12-31 (those bounds are not repeated in the tables). Where the",
            "jobs read an input they also hold `ts` to the `messages` config: not before `min_ts_ms`",
            "(2000-01-01), and not more than `max_future_skew_ms` (5 min) ahead of the job's clock; a later",
            "one is dead-lettered with kind `future` and counted apart from `invalid`.", ""]
@@ -73,7 +107,7 @@ def render() -> str:
                 (cls.__module__ and __import__(cls.__module__, fromlist=['x']).__doc__ or "").strip(), ""]
         out += table(cls) + [""]
         for part in (RequestContext, RankedAd):
-            if any(part.__name__ in str(h) for h in typing.get_type_hints(cls).values()):
+            if any(part.__name__ in str(f.type) for f in fields(cls)):
                 out += [f"`{part.__name__}`:", ""] + table(part) + [""]
         out += ["```json", json.dumps(EXAMPLES[cls].to_dict(), indent=2, ensure_ascii=False), "```", ""]
     return "\n".join(out)

@@ -6,6 +6,7 @@ import pytest
 from tests.support.message_examples import EXAMPLES
 from udfs.errors import MessageError
 from udfs.messages import ALL, AdRequest, ClickEvent, Conversion, DeadLetter, ErasureRequest, Impression, RankedAds
+from udfs.messages.base import fields
 
 pytestmark = pytest.mark.unit
 
@@ -46,9 +47,7 @@ def test_wrong_schema_and_unknown_field(cls):
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.SCHEMA)
 def test_each_required_field_missing_is_named(cls):
     doc = EXAMPLES[cls].to_dict()
-    import dataclasses
-    required = [f.name for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [f.name for f in fields(cls) if f.required]
     assert required
     for name in required:
         broken = {k: v for k, v in doc.items() if k != name}
