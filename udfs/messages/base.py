@@ -251,17 +251,25 @@ def _bounded(msg, bounds: TimeBounds | None, now_ms: int | None):
 
 
 def _refused(cls: type, raw: str | bytes, e: Exception) -> MessageError:
-    """Why msgspec refused ``raw``, worded as the project's rules: bytes that are not UTF-8
-    first (the whole record is), then the field msgspec names."""
+    """Why msgspec refused ``raw``, worded as the project's rules (never raising: it runs in
+    decode's guard)."""
+    try:
+        return _why(cls, raw, e)
+    except Exception as x:  # noqa: BLE001 - a fault of this error path is still this record's error
+        return MessageError(cls.SCHEMA, "<payload>", _unexpected(x))
+
+
+def _why(cls: type, raw: str | bytes, e: Exception) -> MessageError:
+    """Bytes that are not UTF-8 first (the whole record is), then "not JSON", then the field."""
     schema = cls.SCHEMA
     if type(raw) is bytes:
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as u:
             return MessageError(schema, "<payload>", f"{NOT_UTF8} ({u.reason} at byte {u.start})")
-    if isinstance(e, msgspec.ValidationError):
+    if isinstance(e, msgspec.ValidationError) and (" - at `" not in str(e) or _well_formed(raw)):
         return translate(cls, e, raw=raw)
-    if not isinstance(e, (msgspec.DecodeError, UnicodeError)):
+    if not isinstance(e, (msgspec.ValidationError, msgspec.DecodeError, UnicodeError)):
         return MessageError(schema, "<payload>", _unexpected(e))
     # Not JSON to msgspec. json.loads reads three things msgspec does not: NaN and Infinity
     # literals, a lone surrogate escape, a str holding a lone surrogate. Their field's rules
@@ -279,6 +287,21 @@ def _refused(cls: type, raw: str | bytes, e: Exception) -> MessageError:
     except MessageError as m:
         return m
     return MessageError(schema, "<payload>", f"not JSON ({e})")   # json.loads is laxer: msgspec decides
+
+
+def _well_formed(raw: str) -> bool:
+    """Whether ``raw`` is JSON at all. msgspec reports the first fault in document order, so a
+    record cut or damaged after a bad value would blame that value; it is "not JSON" first.
+    (Not asked when the fault is the record's own type: not an object is not an object.)"""
+    try:
+        msgspec.json.decode(raw)
+    except msgspec.ValidationError:   # (a DecodeError subclass) a number too long for it: JSON still
+        return True
+    except msgspec.DecodeError:
+        return False
+    except Exception:  # noqa: BLE001 - e.g. RecursionError, nested deeper than it follows: JSON still
+        return True
+    return True
 
 
 def _check_text(obj, label: str, prefix: str, deep: bool) -> None:

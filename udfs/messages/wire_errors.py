@@ -17,6 +17,7 @@ import math
 import re
 import typing
 from collections import abc
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -45,9 +46,16 @@ _LIMIT = 64   # characters of a value quoted in a reason (as bounds.show)
 
 def translate(cls: type, e: msgspec.ValidationError, *, doc: Any = _UNSET, raw: Any = None) -> MessageError:
     """``e`` raised validating into ``cls`` as a MessageError. ``doc``: the value being
-    converted, when there is one; else ``raw``, the JSON text, parsed only if needed."""
+    converted, when there is one; else ``raw``, the JSON text, parsed only if needed.
+    Never raises: it runs inside the decoders' per-record guard."""
     label = getattr(cls, "SCHEMA", "") or cls.__name__
-    record = _Record(doc, raw)
+    try:
+        return _translate(cls, label, e, _Record(doc, raw))
+    except Exception:  # noqa: BLE001 - then msgspec's own words, unparsed
+        return MessageError(label, "<payload>", _quote(str(e), 200))
+
+
+def _translate(cls: type, label: str, e: msgspec.ValidationError, record: "_Record") -> MessageError:
     text = str(e)
     at = _AT.search(text)
     reason, is_key = (text[:at.start()], bool(at.group(1))) if at else (text, False)
@@ -121,6 +129,7 @@ def _out_of_range(cls: type, parts: list, reason: str, value: Any) -> str:
     return f"expected {want}, got {'an integer' if type(value) is int else 'a number'}"
 
 
+@lru_cache(maxsize=256)
 def _info(tp: Any) -> Any:
     """msgspec's description of a declared type, without its ``Meta`` and ``| None`` wrappers."""
     info = msgspec.inspect.type_info(tp)
@@ -199,6 +208,11 @@ def _name_key(cls: type, parts: list, record: _Record) -> list:
     return parts
 
 
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict:
+    return typing.get_type_hints(cls, include_extras=True)   # ~50 µs a call: once per class
+
+
 def _type_at(cls: type, parts: list) -> Any:
     """The declared type of the value at ``parts`` in a record of ``cls`` (Any when unknown)."""
     tp: Any = cls
@@ -206,7 +220,7 @@ def _type_at(cls: type, parts: list) -> Any:
         base = strip(tp)[0]
         origin, args = typing.get_origin(base), typing.get_args(base)
         if isinstance(base, type) and issubclass(base, msgspec.Struct) and isinstance(p, str):
-            tp = typing.get_type_hints(base, include_extras=True).get(p, Any)
+            tp = _hints(base).get(p, Any)
         elif origin is tuple and args:
             tp = args[0]
         elif origin in (dict, abc.Mapping) and args:
