@@ -67,6 +67,7 @@ CASES = [
     (AdRequest, wire(AdRequest, context={"colour": "red"}), "Object contains unknown field `colour` - at `$.context`",
      "context.colour", "unknown field"),
     (ClickEvent, wire(ClickEvent, surprise=1), "Object contains unknown field `surprise`", "surprise", "unknown field"),
+    (ClickEvent, wire(ClickEvent, **{"": 1}), "Object contains unknown field ``", "", "unknown field"),
     (RankedAds, json.dumps({k: v for k, v in EXAMPLES[RankedAds].to_dict().items() if k != "model_version"}),
      "Object missing required field `model_version`", "model_version", "required field is missing"),
     # literals msgspec's parser cannot hold: the record says whether it was an integer

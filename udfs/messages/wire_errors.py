@@ -67,7 +67,9 @@ def _translate(cls: type, label: str, e: msgspec.ValidationError, record: "_Reco
                             "required field is missing" if named.group(1).startswith("missing") else "unknown field")
     if "..." in parts:
         parts = _name_key(cls, parts, record)
-    return MessageError(label, _dotted(parts), _reason(cls, parts, reason, is_key, record))
+    # a key that could not be named (the record unreadable past the fault): the object field it is in
+    where = parts[:parts.index("...")] if "..." in parts else parts
+    return MessageError(label, _dotted(where), _reason(cls, parts, reason, is_key, record))
 
 
 def _reason(cls: type, parts: list, reason: str, is_key: bool, record: "_Record") -> str:
@@ -235,11 +237,14 @@ def _parts(path: str) -> list:
 
 
 def _dotted(parts: list) -> str:
-    """``ads[0].rank``, ``timings_ms.total``; the whole record is ``<payload>``."""
+    """``ads[0].rank``, ``timings_ms.total``; the whole record is ``<payload>`` (and an unknown
+    field may be named "")."""
+    if not parts:
+        return "<payload>"
     out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) or p == "..." else (f".{p}" if out else str(p))
-    return out or "<payload>"
+    for i, p in enumerate(parts):
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+    return out
 
 
 def _quote(text: str, limit: int = _LIMIT) -> str:
