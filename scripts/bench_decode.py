@@ -1,29 +1,26 @@
-"""Decoding the wire formats: today's hand-written decoders against msgspec and pydantic (issue #12).
+"""Decoding the wire formats: today's msgspec decoder against the hand-written one it replaced (issue #12).
 
 For every format in ``udfs.messages.ENVELOPED`` (the versioned formats), a corpus of valid records and one of invalid
 records (one class of fault each, ``scripts/bench/decode_corpus.py``) are decoded by:
-``today`` (``cls.decode``: the compiled fast path where the format has one, as the profile
-job's clickstream does), ``today_generic`` (the same with the compiled path switched off:
-what the scoring job's nested ad request always takes), ``msgspec`` (strict ``Struct``s,
-``scripts/bench/decode_msgspec.py``) and ``pydantic`` (strict models, ``scripts/bench/decode_pydantic.py``),
-each candidate finishing with the checks its library cannot state (``scripts/bench/decode_rules.py``).
-``msgspec_bare`` / ``pydantic_bare`` are the libraries alone, without those checks.
-``json_loads`` (plain ``json.loads`` of the same bytes) is the floor measured in the same run.
-Candidates are interleaved record pass by record pass (A B C … then rotated), per record
-timed; figures are medians and p99 in µs per record.
+``today`` (``cls.decode``: what the jobs call; msgspec, then the project's rules),
+``previous`` (the hand-written decoder as it was at ``scripts/bench/decode_previous.py``'s
+``REV``, read from git history, its compiled fast path included), ``msgspec_bare``
+(msgspec alone on today's classes: what the rules after it cost, and what they catch)
+and ``json_loads`` (plain ``json.loads`` of the same bytes, the floor). Candidates are
+interleaved record pass by record pass (A B C … then rotated), per record timed; figures
+are medians and p99 in µs per record, ratios paired per round against ``previous``.
 
 Then equivalence: every corpus record, and inputs drawn from the property tests'
-strategies, through today's decoder and each candidate, disagreements counted by class
-(``scripts/bench/decode_equiv.py``); error texts side by side; and the profile job's
+strategies, through the previous decoder and each candidate, disagreements counted by
+class (``scripts/bench/decode_equiv.py``); error texts side by side; and the profile job's
 ``profile_batch.process`` over a batch of clickstream lines with each decoder swapped in.
 No services are started: decoding needs none.
 
-    .venv/bin/python scripts/bench_decode.py --duration 2 --out .work/bench/bench_decode.json
+    .venv/bin/python scripts/bench_decode.py --duration 3 --out .work/bench/bench_decode.json
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -36,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
 
+import msgspec
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,53 +41,56 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.bench import common as benchlib  # noqa: E402
 from scripts.bench import decode_corpus as C  # noqa: E402
 from scripts.bench import decode_equiv as E  # noqa: E402
+from scripts.bench import decode_previous as PREV  # noqa: E402
 from udfs import messages as M  # noqa: E402
 from udfs.errors import MessageError  # noqa: E402
-from udfs.messages import base  # noqa: E402
 from udfs.messages.bounds import TimeBounds  # noqa: E402
+from udfs.messages.wire_errors import translate  # noqa: E402
 
 EPILOG = """\
 JSON keys: formats.<schema>.{valid,invalid}.<candidate>.{median_us,p99_us,round_median_min_us,
-round_median_max_us,rounds,samples,ratio_to_today}; formats.<schema>.invalid_by_fault.<candidate>.<fault> (median µs);
-equivalence.<candidate>.{inputs,agree,disagree,classes,both_reject_same_field,...};
-errors_side_by_side; profile_process.{per_event_us,ratio_to_today,decode_share_us}.<candidate>;
-traps; versions; load_avg; cpu_probe_ms.
+round_median_max_us,rounds,samples,ratio_to_previous}; formats.<schema>.invalid_by_fault.<candidate>.<fault>
+(median µs); equivalence.<candidate>.{inputs,agree,disagree,classes,both_reject_same_field,...};
+errors_side_by_side; profile_process.{per_event_us,ratio_to_previous,decode_share_us}.<candidate>;
+previous_rev; traps; versions; load_avg; cpu_probe_ms.
 """
 
 
 @dataclass
 class Cand:
-    """One decoder: ``decode(raw, bounds, now_ms)``, its value as JSON types, and a context
-    that must hold while it runs (today_generic switches the compiled path off)."""
+    """One decoder: ``decode(raw, bounds, now_ms)`` and its value as JSON types."""
     decode: Callable
     plain: Callable = lambda obj: obj
-    around: Callable = contextlib.nullcontext
     equivalence: bool = True
 
 
-@contextlib.contextmanager
-def no_compiled():
-    """``base._from_dict`` looks ``_compiled`` up per call: returning None sends every format
-    down the generic ``_build`` path, the one that raises the exact errors."""
-    with mock.patch.object(base, "_compiled", lambda cls: None):
-        yield
-
-
 def candidates(cls: type) -> dict[str, Cand]:
-    from scripts.bench import decode_msgspec as DM
-    from scripts.bench import decode_pydantic as DP
+    old = PREV.counterpart(cls)
 
     def today(raw, bounds, now_ms):
         return cls.decode(raw, bounds=bounds, now_ms=now_ms)
+
+    def previous(raw, bounds, now_ms):
+        return old.decode(raw, bounds=bounds, now_ms=now_ms)
     plain = lambda m: m.to_dict()  # noqa: E731
     return {"json_loads": Cand(lambda raw, b, n: json.loads(raw), equivalence=False),
-            "today": Cand(today, plain),
-            "today_generic": Cand(today, plain, no_compiled),
-            "msgspec": Cand(DM.decoder(cls), DM.plain),
-            "pydantic": Cand(DP.decoder(cls), DP.plain),
-            # the libraries alone: what the project's rules (scripts/bench/decode_rules.py) add, in time and in checks
-            "msgspec_bare": Cand(DM.decoder(cls, rules=False), DM.plain),
-            "pydantic_bare": Cand(DP.decoder(cls, rules=False), DP.plain)}
+            "today": Cand(today, plain), "previous": Cand(previous, plain),
+            "msgspec_bare": Cand(_bare(cls), msgspec.to_builtins)}
+
+
+def _bare(cls: type) -> Callable:
+    """msgspec alone on today's class: its errors worded as today's (``translate``), nothing
+    else caught or checked, so what the rules after it add shows in time and in the equivalence."""
+    dec = msgspec.json.Decoder(cls)
+
+    def decode(raw, bounds, now_ms):
+        try:
+            return dec.decode(raw)
+        except msgspec.ValidationError as e:
+            raise translate(cls, e, raw=raw) from None
+        except msgspec.DecodeError as e:
+            raise MessageError(cls.SCHEMA, "<payload>", f"not JSON ({e})") from None
+    return decode
 
 
 # ------------------------------------------------------------------ timing
@@ -116,8 +117,7 @@ def time_phase(records: list, cands: dict[str, Cand], duration: float, bounds, n
     end, r = time.perf_counter() + duration, 0
     while r < 2 or time.perf_counter() < end:
         for name in names[r % len(names):] + names[:r % len(names)]:
-            with cands[name].around():
-                passes[name].append(_one_pass(cands[name].decode, records, bounds, now_ms))
+            passes[name].append(_one_pass(cands[name].decode, records, bounds, now_ms))
         r += 1
     return {n: np.asarray(p, dtype=np.int64) for n, p in passes.items()}
 
@@ -164,8 +164,7 @@ def profile_cost(valid: list, invalid: list, batch: int, duration: float, bounds
     rng.shuffle(lines)
     lines = [B.ON_TIME_FLAG + ln for ln in lines]
     params = P.ProfileParams.from_config(cfg.profile.windows)
-    cands = {k: c for k, c in candidates(M.ClickEvent).items() if k in ("today", "today_generic", "msgspec",
-                                                                            "pydantic")}
+    cands = {k: c for k, c in candidates(M.ClickEvent).items() if k in ("today", "previous")}
     cands["no_decode"] = Cand(_predecoded(lines, bounds, now_ms))
     per_event: dict[str, list[float]] = {k: [] for k in cands}
     counts: dict[str, dict] = {}
@@ -174,7 +173,7 @@ def profile_cost(valid: list, invalid: list, batch: int, duration: float, bounds
         names = list(cands)
         for name in names[r % len(names):] + names[:r % len(names)]:
             shim = type("Shim", (), {"decode": staticmethod(_kw(cands[name].decode))})
-            with cands[name].around(), mock.patch.object(B, "ClickEvent", shim):
+            with mock.patch.object(B, "ClickEvent", shim):
                 t0 = time.perf_counter_ns()
                 res = B.process(lines, B.DictStore(), params, dedupe_horizon_ms=3_600_000, now_ms=now_ms,
                                 source_topic="clicks.v1", stage="profile.apply.v1", bounds=bounds)
@@ -184,11 +183,11 @@ def profile_cost(valid: list, invalid: list, batch: int, duration: float, bounds
     return {"batch": len(lines), "invalid_in_batch": n_bad, "rounds": r,
             "per_event_us": {k: {"median": round(statistics.median(v), 3), "min": round(min(v), 3),
                                  "max": round(max(v), 3)} for k, v in per_event.items()},
-            "ratio_to_today": paired(per_event, "today"),
+            "ratio_to_previous": paired(per_event, "previous"),
             # per round, minus the same round's no_decode run: the decoder's share of process()
             "decode_share_us": {k: round(statistics.median(np.subtract(v, per_event["no_decode"])), 3)
                                 for k, v in per_event.items()},
-            "counts": counts["today"], "counts_match": {k: c == counts["today"] for k, c in counts.items()}}
+            "counts": counts["previous"], "counts_match": {k: c == counts["previous"] for k, c in counts.items()}}
 
 
 def _kw(decode):
@@ -214,8 +213,9 @@ def _predecoded(lines: list[str], bounds, now_ms):
 # ------------------------------------------------------------------ equivalence
 
 def equivalence(corpora: dict, fuzz: int, seed: int, bounds, now_ms, log) -> tuple[dict, list, int]:
-    """Tallies per candidate over corpora (with the ts window) and fuzz inputs (without it:
-    the strategies mutate the tests' examples, whose ts of 1..7 ms the window would refuse)."""
+    """Tallies per candidate against the previous decoder, over corpora (with the ts window) and
+    fuzz inputs (without it: the strategies mutate the tests' examples, whose ts of 1..7 ms the
+    window would refuse)."""
     tallies: dict[str, E.Tally] = {}
     rows: list[dict] = []
     fuzz_cut = 0
@@ -230,19 +230,17 @@ def equivalence(corpora: dict, fuzz: int, seed: int, bounds, now_ms, log) -> tup
             inputs += [("damaged", raw, True, None) for raw in C.damaged_records(valid, fuzz // 2, seed)]
             fuzz_cut += cut
         cands = {k: c for k, c in candidates(cls).items() if c.equivalence}
-        today = [E.outcome(cands["today"].decode, cands["today"].plain, raw, *_window(w, bounds, now_ms))
-                 for _, raw, w, _ in inputs]
+        ref = [E.outcome(cands["previous"].decode, cands["previous"].plain, raw, *_window(w, bounds, now_ms))
+               for _, raw, w, _ in inputs]
         for name, c in cands.items():
-            if name == "today":
+            if name == "previous":
                 continue
             t = tallies.setdefault(name, E.Tally())
-            with c.around():
-                for (src, raw, w, fault), mine in zip(inputs, today):
-                    theirs = E.outcome(c.decode, c.plain, raw, *_window(w, bounds, now_ms))
-                    t.add(cls.SCHEMA, src, raw, mine, theirs, fault)
-        if cls in (M.ClickEvent, M.AdRequest, M.RankedAds):
-            rows += E.side_by_side(cls, invalid, {k: (c.decode, c.plain) for k, c in cands.items()
-                                                  if k in ("today", "msgspec", "pydantic")}, bounds, now_ms)
+            for (src, raw, w, fault), mine in zip(inputs, ref):
+                theirs = E.outcome(c.decode, c.plain, raw, *_window(w, bounds, now_ms))
+                t.add(cls.SCHEMA, src, raw, mine, theirs, fault)
+        rows += E.side_by_side(cls, invalid, {k: (c.decode, c.plain) for k, c in cands.items()
+                                              if k in ("previous", "today")}, bounds, now_ms)
         log(f"equivalence {cls.SCHEMA}: {len(inputs)} inputs")
     return {k: t.figures() for k, t in tallies.items()}, rows, fuzz_cut
 
@@ -272,30 +270,25 @@ def measure(corpora: dict, duration: float, bounds, now_ms, log) -> dict:
     for i, cls in enumerate(M.ENVELOPED):
         valid, invalid, _ = corpora[cls]
         cands = candidates(cls)
-        fig = {"compiled_fast_path": base._compiled(cls) is not None,
-               "records": {"valid": len(valid), "invalid": len(invalid)}}
+        fig = {"records": {"valid": len(valid), "invalid": len(invalid)}}
         for j, (corpus, records) in enumerate((("valid", valid), ("invalid", [r for _, r in invalid]))):
             t0 = time.perf_counter()
             ns = time_phase(records, cands, duration, bounds, now_ms)
             fig[corpus] = {k: summary(v) for k, v in ns.items()}
-            ratio = paired({k: np.median(v, axis=1) for k, v in ns.items()}, "today")
+            ratio = paired({k: np.median(v, axis=1) for k, v in ns.items()}, "previous")
             for k in ns:
-                fig[corpus][k]["ratio_to_today"] = ratio[k]
+                fig[corpus][k]["ratio_to_previous"] = ratio[k]
             if corpus == "invalid":
                 fig["invalid_by_fault"] = {k: by_fault(v, [f for f, _ in invalid]) for k, v in ns.items()}
             log(f"[{2 * i + j + 1}/{total}] {cls.SCHEMA} {corpus}: {fig[corpus]['today']['rounds']} rounds "
                 f"in {time.perf_counter() - t0:.1f} s, today {fig[corpus]['today']['median_us']} µs, "
-                f"msgspec {fig[corpus]['msgspec']['median_us']} µs")
+                f"previous {fig[corpus]['previous']['median_us']} µs")
         out[cls.SCHEMA] = fig
     return out
 
 
 def _versions() -> dict:
-    import msgspec
-    import pydantic
-    import pydantic_core
-    return {"msgspec": msgspec.__version__, "pydantic": pydantic.VERSION,
-            "pydantic_core": pydantic_core.__version__, "python": sys.version.split()[0]}
+    return {"msgspec": msgspec.__version__, "python": sys.version.split()[0]}
 
 
 def main(argv=None) -> int:
@@ -311,12 +304,14 @@ def main(argv=None) -> int:
                         "check (and half as many byte-damaged valid records); 0: corpora only")
     p.add_argument("--batch", type=int, default=500, help="clickstream lines per profile_batch.process call")
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic world, the faults and the draws")
+    p.add_argument("--previous", default=PREV.REV, help="git revision whose udfs/messages/ is the previous decoder")
     args = p.parse_args(argv)
     from udfs import config
     cfg = config.load(args.env)
     bounds = TimeBounds.from_config(cfg.messages)
     now_ms = cfg.generator.start_ts_ms + 2 * 86_400_000   # a day after the world's last event
     log = lambda msg: print(f"[bench_decode] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    PREV.load(args.previous)
     load0, probe0 = os.getloadavg(), benchlib.cpu_probe()
     corpora, msgs = build_corpora(args, bounds, now_ms)
     formats = measure(corpora, args.duration, bounds, now_ms, log)
@@ -327,16 +322,15 @@ def main(argv=None) -> int:
     figures = {"duration_s": args.duration, "versions": _versions(), "load_avg": [load0, os.getloadavg()],
                "cpu_probe_ms": [probe0, benchlib.cpu_probe()], "bounds": vars(bounds), "now_ms": now_ms,
                "formats": formats, "equivalence": equiv, "fuzz_batches_cut_short": fuzz_cut, "errors_side_by_side": rows,
-               "profile_process": prof, "traps": E.traps()}
-    benchlib.report("Decoding: µs per record, median / p99 (today | today_generic | msgspec | pydantic | "
-                    "msgspec_bare | pydantic_bare | json_loads)",
+               "profile_process": prof, "previous_rev": args.previous, "traps": E.traps()}
+    benchlib.report("Decoding: µs per record, median / p99 (today | previous | msgspec_bare | json_loads)",
                     _rows(figures), figures, args.out)
     return 0
 
 
 def _rows(fig: dict) -> list[tuple[str, str]]:
     rows = []
-    order = ("today", "today_generic", "msgspec", "pydantic", "msgspec_bare", "pydantic_bare", "json_loads")
+    order = ("today", "previous", "msgspec_bare", "json_loads")
     for schema, f in fig["formats"].items():
         for corpus in ("valid", "invalid"):
             cells = " | ".join(f"{f[corpus][k]['median_us']:.2f}/{f[corpus][k]['p99_us']:.1f}" for k in order)
@@ -346,8 +340,8 @@ def _rows(fig: dict) -> list[tuple[str, str]]:
                      f"{len(e['classes'])} classes; both reject, other field: {e['both_reject_other_field']}"))
     prof = fig["profile_process"]
     for name, v in prof["per_event_us"].items():
-        rows.append((f"process() per event, {name}", f"{v['median']:.2f} µs (× {prof['ratio_to_today'][name]} "
-                     f"of today's, decoding {prof['decode_share_us'][name]:.2f} µs)"))
+        rows.append((f"process() per event, {name}", f"{v['median']:.2f} µs (× {prof['ratio_to_previous'][name]} "
+                     f"of previous, decoding {prof['decode_share_us'][name]:.2f} µs)"))
     return rows
 
 

@@ -9,20 +9,88 @@ import dataclasses
 import json
 import typing
 
-from udfs.messages import topics
+import msgspec
+from msgspec import inspect as mi
+
 from udfs.config import load
-from udfs.messages import ALL, CatalogChange, RequestContext, RankedAd
+from udfs.messages import ALL, CatalogChange, RequestContext, RankedAd, topics
+from udfs.messages.base import fields, strip
+from udfs.messages.bounds import FLOAT_MAX, INT_MAX, INT_MIN
 from udfs.messages.catalog_change import ENTITIES, Schedule, Targeting
 
+# bounds every field of a type has (stated once, in the introduction), not repeated per field
+IMPLICIT = {INT_MIN, INT_MAX, -FLOAT_MAX, FLOAT_MAX}
 
-def _type_name(tp) -> str:
+
+def _unwrap(info) -> tuple[object, bool, str]:
+    """(the type, nullable, its doc) of one field's msgspec type info."""
+    nullable, doc = False, ""
+    while True:
+        if isinstance(info, mi.Metadata):
+            doc = doc or (info.extra_json_schema or {}).get("description", "")
+            info = info.type
+        elif isinstance(info, mi.UnionType):
+            nullable = True
+            info = next(t for t in info.types if not isinstance(t, mi.NoneType))
+        else:
+            return info, nullable, doc
+
+
+def _type_name(info) -> str:
+    if isinstance(info, mi.LiteralType):
+        return type(info.values[0]).__name__
+    if isinstance(info, mi.StructType):
+        return info.cls.__name__
+    if isinstance(info, mi.VarTupleType):
+        return f"list[{_type_name(_unwrap(info.item_type)[0])}]"
+    if isinstance(info, mi.DictType):
+        return f"Mapping[{_type_name(info.key_type)}, {_type_name(_unwrap(info.value_type)[0])}]"
+    return {mi.StrType: "str", mi.IntType: "int", mi.FloatType: "float", mi.BoolType: "bool"}[type(info)]
+
+
+def _limits(info, declared) -> list[str]:
+    out = []
+    if isinstance(info, mi.LiteralType):   # in the declared order (msgspec's info sorts them)
+        out.append("one of " + ", ".join(f"`{c}`" for c in typing.get_args(strip(declared)[0])))
+    if isinstance(info, (mi.IntType, mi.FloatType)):
+        out += [f"{sign} {v}" for sign, v in (("≥", info.ge), ("≤", info.le))
+                if v is not None and v not in IMPLICIT]
+    if isinstance(info, mi.StrType) and info.max_length is not None:
+        out.append(f"≤ {info.max_length} characters")
+    if isinstance(info, (mi.VarTupleType, mi.DictType)) and info.max_length is not None:
+        out.append(f"≤ {info.max_length} items")
+    if isinstance(info, mi.DictType) and getattr(info.key_type, "max_length", None) is not None:
+        out.append(f"keys ≤ {info.key_type.max_length} characters")
+    return out
+
+
+def table(cls) -> list[str]:
+    info = {f.name: f for f in mi.type_info(cls).fields}
+    hints = typing.get_type_hints(cls, include_extras=True)
+    rows = ["| field | type | rules | meaning |", "|---|---|---|---|"]
+    for f in fields(cls):
+        tp, nullable, doc = _unwrap(info[f.name].type)
+        rules = _limits(tp, hints[f.name])
+        if f.required:
+            rules.append("required")
+        else:
+            default = f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+            rules.append(f"default `{json.dumps(msgspec.to_builtins(default))}`")
+        name = _type_name(tp) + (" or None" if nullable else "")
+        rows.append(f"| `{f.name}` | `{name}` | {'; '.join(rules)} | {doc} |")
+    return rows
+
+
+# ---------------------------------------------------------------- the catalogue change
+
+def _dc_type_name(tp) -> str:
     s = str(tp).replace("typing.", "").replace("udfs.messages.", "")
     for mod in ("ad_request.", "ranked_ads.", "catalog_change.", "collections.abc."):
         s = s.replace(mod, "")
     return s.replace("<class '", "").replace("'>", "").replace(" | ", " or ")
 
 
-def _rules(f) -> str:
+def _dc_rules(f) -> str:
     m = f.metadata
     out = []
     if m.get("choices"):
@@ -39,11 +107,12 @@ def _rules(f) -> str:
     return "; ".join(out)
 
 
-def table(cls) -> list[str]:
+def dc_table(cls) -> list[str]:
+    """A field table of a dataclass (the catalogue's entities)."""
     hints = typing.get_type_hints(cls)
     rows = ["| field | type | rules | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
-        rows.append(f"| `{f.name}` | `{_type_name(hints[f.name])}` | {_rules(f)} | {f.metadata.get('doc', '')} |")
+        rows.append(f"| `{f.name}` | `{_dc_type_name(hints[f.name])}` | {_dc_rules(f)} | {f.metadata.get('doc', '')} |")
     return rows
 
 
@@ -56,10 +125,10 @@ def catalog_section(topic: str, example: CatalogChange) -> list[str]:
     out += [f"| `{kind}:<id>` | `{kind}` object (below) | upsert |" for kind in ENTITIES]
     out += ["| any of these | null (tombstone) or JSON `null` | delete |", ""]
     for kind, cls in ENTITIES.items():
-        out += [f"### `{kind}`", ""] + table(cls) + [""]
+        out += [f"### `{kind}`", ""] + dc_table(cls) + [""]
         for part in (Targeting, Schedule):
             if any(part.__name__ in str(h) for h in typing.get_type_hints(cls).values()):
-                out += [f"`{part.__name__}`:", ""] + table(part) + [""]
+                out += [f"`{part.__name__}`:", ""] + dc_table(part) + [""]
     key, value = example.encode()
     out += [f"Key `{key.decode()}`, value:", "", "```json",
             json.dumps(json.loads(value), indent=2, ensure_ascii=False), "```", ""]
@@ -82,7 +151,8 @@ def render() -> str:
            "holding U+FFFD, because the JVM's string deserializer puts that character where the bytes were",
            "not UTF-8 before Python sees them (only `dead_letter.original` may hold it: it quotes such input).",
            "`v` must be an integer (`1.0` and `true` are refused). Every integer fits a signed 64-bit long,",
-           "an integer in a number field must fit a float, and `ts` is epoch ms up to 9999-12-31. Where the",
+           "every number is finite, an integer in a number field must fit a float, and `ts` is epoch ms up",
+           "to 9999-12-31 (those bounds are not repeated in the tables). Where the",
            "jobs read an input they also hold `ts` to the `messages` config: not before `min_ts_ms`",
            "(2000-01-01), and not more than `max_future_skew_ms` (5 min) ahead of the job's clock; a later",
            "one is dead-lettered with kind `future` and counted apart from `invalid`.", ""]
@@ -95,7 +165,7 @@ def render() -> str:
                 (cls.__module__ and __import__(cls.__module__, fromlist=['x']).__doc__ or "").strip(), ""]
         out += table(cls) + [""]
         for part in (RequestContext, RankedAd):
-            if any(part.__name__ in str(h) for h in typing.get_type_hints(cls).values()):
+            if any(part.__name__ in str(f.type) for f in fields(cls)):
                 out += [f"`{part.__name__}`:", ""] + table(part) + [""]
         out += ["```json", json.dumps(EXAMPLES[cls].to_dict(), indent=2, ensure_ascii=False), "```", ""]
     return "\n".join(out)

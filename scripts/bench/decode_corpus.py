@@ -12,27 +12,29 @@ read from the formats' own field specs, so a new field is covered without listin
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import json
 import random
-import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from msgspec import inspect as mi
+
 from udfs import messages as M
 from udfs.errors import MessageError
-from udfs.messages.bounds import INT_MAX, TimeBounds
+from udfs.messages.base import Part, fields, strip
+from udfs.messages.bounds import FLOAT_MAX, INT_MAX, INT_MIN, TimeBounds
 
 FAULTS = ("wrong_type", "missing_field", "out_of_range", "too_old_ts", "bad_choice", "unknown_field",
           "wrong_schema", "float_version", "bool_version", "unknown_version", "non_utf8_bytes",
           "replacement_char", "lone_surrogate", "too_long", "future_ts", "deep_nesting",
           "huge_integer", "nan", "cross_field", "empty_id", "not_json")
-# Fields whose check() refuses an empty string (the prototypes state it as min_length=1).
+# Fields whose check() refuses an empty string.
 NONEMPTY = {"clickstream": ("event_id", "user_id"), "ad_request": ("request_id", "slot"),
             "ranked_ads": ("request_id",), "erasure": ("user_id",)}
 MARK = "@@MARK@@"   # a value replaced in the encoded bytes by what json.dumps cannot write
+IMPLICIT = {INT_MIN, INT_MAX, -FLOAT_MAX, FLOAT_MAX}   # every field's bounds, not its spec's
 
 
 @dataclass(frozen=True)
@@ -40,27 +42,43 @@ class Leaf:
     """One scalar field of a format, nested ones included: ``("ads", 0, "pctr")``."""
     path: tuple
     tp: type
-    meta: Mapping[str, Any]
+    meta: Mapping[str, Any]      # the field's spec: min, max, choices, max_len, replaced_ok
     required: bool
+
+
+def _meta(declared) -> tuple[type, dict]:
+    """(the scalar type, its spec as the corpus reads it) of a field's declared msgspec type."""
+    tp, extra = strip(declared)
+    info = mi.type_info(declared)
+    while isinstance(info, (mi.Metadata, mi.UnionType)):   # to the constrained type, without | None
+        info = info.type if isinstance(info, mi.Metadata) else next(
+            t for t in info.types if not isinstance(t, mi.NoneType))
+    meta: dict = {"replaced_ok": bool(extra.get("replaced_ok"))}
+    if isinstance(info, mi.LiteralType):
+        choices = typing.get_args(tp)
+        return type(choices[0]), {**meta, "choices": choices}
+    if isinstance(info, (mi.IntType, mi.FloatType)):
+        meta.update({k: v for k, v in (("min", info.ge), ("max", info.le)) if v is not None and v not in IMPLICIT})
+    if isinstance(info, mi.StrType):
+        meta["max_len"] = info.max_length
+    return tp, meta
 
 
 def leaves(cls: type, prefix: tuple = ()) -> list[Leaf]:
     out = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        base = args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) else tp
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in fields(cls):
+        base = strip(hints[f.name])[0]
         origin = typing.get_origin(base)
-        if dataclasses.is_dataclass(base):
+        if isinstance(base, type) and issubclass(base, Part):
             out += leaves(base, prefix + (f.name,))
         elif origin is tuple:
-            out += leaves(typing.get_args(base)[0], prefix + (f.name, 0))
-        elif origin is not None:   # a mapping of stage -> ms: its first key, when it has one
+            out += leaves(strip(typing.get_args(base)[0])[0], prefix + (f.name, 0))
+        elif origin is not None and origin is not typing.Literal:   # a mapping of stage -> ms: its first key
             out.append(Leaf(prefix + (f.name, "*"), float, {}, False))
         else:
-            out.append(Leaf(prefix + (f.name,), base, f.metadata, required))
+            tp, meta = _meta(hints[f.name])
+            out.append(Leaf(prefix + (f.name,), tp, meta, f.required))
     return out
 
 

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from udfs.core.catalog import entity_from_dict, entity_to_dict
 from udfs.errors import MessageError
 from models.datasets import world_layout as layout
-from udfs.messages.base import Message
+from udfs.messages.base import Message, Part, encode_json, fields
 from udfs.messages.topics import FORMATS
 
 #: Stream name -> message class of its JSONL file: its topic's format.
@@ -190,10 +190,10 @@ def wire_records(world, stream: str) -> Iterator[dict]:
     df = getattr(world.streams, stream)
     hints = typing.get_type_hints(cls)
     cols: dict[str, list] = {}
-    for f in dataclasses.fields(cls):
+    for f in fields(cls):
         part = hints[f.name]
-        if dataclasses.is_dataclass(part):          # nested object, e.g. AdRequest.context
-            sub = [g.name for g in dataclasses.fields(part)]
+        if isinstance(part, type) and issubclass(part, Part):   # nested object, e.g. AdRequest.context
+            sub = [g.name for g in fields(part)]
             rows = zip(*[_column(df, g) for g in sub])
             cols[f.name] = [dict(zip(sub, r)) for r in rows]
         else:
@@ -205,8 +205,8 @@ def wire_records(world, stream: str) -> Iterator[dict]:
 
 
 def encode_record(record: dict) -> bytes:
-    """Bytes of one wire record, exactly as ``Message.encode()`` would write them."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+    """Bytes of one wire record, exactly as ``Message.encode()`` would write them (its encoder)."""
+    return encode_json(record)
 
 
 def messages(world, stream: str) -> Iterator[Message]:

@@ -91,6 +91,7 @@ DYNAMIC = {
     "jobs.cli": "importlib.import_module over JOBS, a tuple of jobs.* names",
     "scripts.cli": "importlib.import_module over COMMANDS, the subcommand modules",
     "scripts.messages_doc": "__import__(cls.__module__) to read a message class's docstring",
+    "scripts.bench.decode_previous": "importlib.import_module of the previous udfs/messages/, read from git history",
 }
 
 # ------------------------------------------------------------------ the checker

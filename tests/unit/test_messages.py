@@ -11,6 +11,7 @@ from udfs.errors import MessageError
 from udfs.messages import (ALL, ENVELOPED, AdClick, AdRequest, CatalogChange, ClickEvent, Conversion,
                            DeadLetter, ErasureRequest, Impression, RankedAd, RankedAds, RequestContext)
 from udfs.messages.catalog_change import Campaign, Schedule, Targeting
+from udfs.messages.base import fields
 
 pytestmark = pytest.mark.unit
 
@@ -59,9 +60,7 @@ def test_wrong_schema_and_unknown_field(cls):
 @pytest.mark.parametrize("cls", ENVELOPED, ids=lambda c: c.SCHEMA)
 def test_each_required_field_missing_is_named(cls):
     doc = EXAMPLES[cls].to_dict()
-    import dataclasses
-    required = [f.name for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [f.name for f in fields(cls) if f.required]
     assert required
     for name in required:
         broken = {k: v for k, v in doc.items() if k != name}

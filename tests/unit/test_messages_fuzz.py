@@ -10,7 +10,6 @@ accounts for every line, the scorer answers or dead-letters every request.
 import copy
 import json
 import math
-import os
 import re
 
 import pytest
@@ -30,21 +29,19 @@ pytestmark = pytest.mark.unit
 
 T0 = 1_764_547_200_000
 BOUNDS = TimeBounds(min_ts_ms=946_684_800_000, max_future_skew_ms=300_000)
-# ADSTREAM_FUZZ_EXAMPLES=1000 for a longer hunt than the default run
-FAST = settings(max_examples=int(os.environ.get("ADSTREAM_FUZZ_EXAMPLES", "100")), deadline=None, database=None,
+FAST = settings(max_examples=100, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-# Values at and just past every limit the formats have, and the types they must refuse.
-EDGES = [0, -1, 1, 50, 51, 2**53 + 1, INT_MAX, INT_MAX + 1, INT_MIN, INT_MIN - 1, TS_MAX_MS, TS_MAX_MS + 1,
+# Values at and just past every limit the formats have, and the types they must refuse. A
+# tuple, and drawn as copies (below): ``mutated`` edits the containers it draws in place, and an
+# edited shared ``{}`` made a replayed draw differ (hypothesis's FlakyStrategyDefinition).
+EDGES = (0, -1, 1, 50, 51, 2**53 + 1, INT_MAX, INT_MAX + 1, INT_MIN, INT_MIN - 1, TS_MAX_MS, TS_MAX_MS + 1,
          10**400, -10**400, 1e7, 1e7 + 1, 1e308, -0.0, math.nan, math.inf, -math.inf, True, False, None,
          "", "x" * 64, "x" * 65, "x" * 129, "x" * 257, "\ufffd", "a\ud800", "\udfffz", "é", "view",
-         "purchase", "mobile", "invalid", "future", [], {}, [{}], {"a": 1}]
+         "purchase", "mobile", "invalid", "future", [], {}, [{}], {"a": 1})
 NASTY_TEXT = st.text(alphabet=st.sampled_from("ab9 _-é€\u0000\ufffd\ud800\udbff\udc00\udfff\"\\{}[]"),
                      max_size=12)
-# A fresh copy each draw: a mutation may later change a drawn list or dict in place, which
-# must never reach EDGES (hypothesis then sees its strategy change: FlakyStrategyDefinition).
-EDGE = st.sampled_from(EDGES).map(copy.deepcopy)
-LEAF = st.one_of(EDGE, st.none(), st.booleans(), st.integers(),
+LEAF = st.one_of(st.sampled_from(EDGES).map(copy.deepcopy), st.none(), st.booleans(), st.integers(),
                  st.integers(min_value=-10**500, max_value=10**500),
                  st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20), NASTY_TEXT)
 JSON = st.recursive(LEAF, lambda c: st.lists(c, max_size=4) | st.dictionaries(
@@ -189,8 +186,8 @@ def test_arbitrary_bytes_and_text(cls, raw):
 @given(data=st.data(), now=st.one_of(st.integers(T0 - 10**12, T0 + 10**12), st.integers(-10**20, 10**20)))
 def test_with_the_ts_window_any_clock(data, now):
     cls = data.draw(st.sampled_from(ENVELOPED))
-    doc = data.draw(st.one_of(mutated(cls), st.just(EXAMPLES[cls].to_dict())))
-    doc["ts"] = data.draw(st.one_of(EDGE, st.integers(now - 10**6, now + 10**6)))
+    doc = data.draw(st.one_of(mutated(cls), st.builds(EXAMPLES[cls].to_dict)))   # a fresh dict: it is edited
+    doc["ts"] = data.draw(st.one_of(st.sampled_from(EDGES), st.integers(now - 10**6, now + 10**6)))
     msg = check(cls, dumps(doc), bounds=BOUNDS, now_ms=now)
     if msg is not None:
         assert BOUNDS.min_ts_ms <= msg.ts <= now + BOUNDS.max_future_skew_ms
@@ -206,7 +203,7 @@ PARAMS = P.ProfileParams(windows_s=(600, 3600, 86400), half_life_s=3600, top_k=3
 def test_profile_batch_accounts_for_every_line(data):
     lines = []
     for _ in range(data.draw(st.integers(1, 6))):
-        doc = data.draw(st.one_of(mutated(ClickEvent), st.just(EXAMPLES[ClickEvent].to_dict()), JSON))
+        doc = data.draw(st.one_of(mutated(ClickEvent), st.builds(EXAMPLES[ClickEvent].to_dict), JSON))
         lines.append(data.draw(st.sampled_from([B.ON_TIME_FLAG, B.LATE_FLAG])) + dumps(doc))
     res = B.process(lines, B.DictStore(), PARAMS, dedupe_horizon_ms=3_600_000, now_ms=T0 + 10**12,
                     source_topic="clicks.v1", stage="profile.apply.v1", bounds=BOUNDS)

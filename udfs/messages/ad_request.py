@@ -1,20 +1,17 @@
 """Ad request (topic ``ad-requests.v1``): the ad server asks for ranked ads for one slot."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from udfs.messages.base import Message, Part, spec, ts_spec
 from udfs.messages.clickstream import DEVICES
 
 
-@dataclass(frozen=True, kw_only=True)
 class RequestContext(Part):
     device: str = spec(default="mobile", choices=DEVICES)
     geo: str = spec(default="", max_len=16)
     page_category: str | None = spec(default=None, max_len=128)
 
 
-@dataclass(frozen=True, kw_only=True)
 class AdRequest(Message):
     SCHEMA = "ad_request"
     VERSION = 1

@@ -1,137 +1,192 @@
-"""Shared machinery of the wire formats: JSON objects validated into frozen dataclasses.
+"""Shared machinery of the wire formats: JSON objects decoded by msgspec into frozen Structs.
 
-A message class is a frozen dataclass deriving from :class:`Message` with a
-``SCHEMA`` name and ``VERSION``. On the wire every message is one JSON object
-carrying ``"schema"`` and ``"v"`` beside its fields. Decoding is strict: a
-missing, mistyped, out-of-range or unknown field, a wrong schema or an unknown
-version raises :class:`~udfs.errors.MessageError` naming the field. Adding a
+A message class derives from :class:`Message` with a ``SCHEMA`` name and ``VERSION`` and
+declares its fields as ``name: type = spec(rules)`` (:mod:`udfs.messages.fields`). On the
+wire every message is one JSON object carrying ``"schema"`` and ``"v"`` beside its fields.
+Decoding is strict: a missing, mistyped, out-of-range or unknown field, a wrong schema or
+an unknown version raises :class:`~udfs.errors.MessageError` naming the field. Adding a
 field is a new version (a new module constant and topic suffix).
 
-``decode`` and ``from_dict`` raise nothing else, whatever the input: one bad record
-must cost that record, never the job that reads it (issue #11). The limits every
-value is held to are in :mod:`udfs.messages.bounds`.
+msgspec checks types, bounds, choices, lengths and unknown fields while it parses (in C,
+without an intermediate dict: issue #12). What it cannot state runs after it, here: the
+envelope must be present, text must have come from valid UTF-8 (``bounds.clean_text``),
+the format's cross-field ``check()``, and the caller's ``TimeBounds``. A message built in
+code passes the same rules (the class's ``__call__``; decoding never calls it).
+
+``decode`` and ``from_dict`` raise nothing else, whatever the input: one bad record must
+cost that record, never the job that reads it (issue #11).
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-from collections import abc
 import json
-import math
-import types
+import sys
 import typing
-from typing import Any, ClassVar, Mapping
+from collections import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import msgspec
 
 from udfs.errors import MessageError
-from udfs.messages.bounds import (FLOAT_MAX, INT_MAX, INT_MIN, NOT_UTF8, TS_MAX_MS, TimeBounds, clean_text,
-                                  show)
-from udfs.messages.compiled import FALLBACK, compile_builder
+from udfs.messages.bounds import NOT_UTF8, TimeBounds, clean_text, show
+from udfs.messages.fields import declare, fields, spec, strip, ts_spec  # noqa: F401 - the formats' API
+from udfs.messages.wire_errors import translate, unclean
 
-_MISSING = dataclasses.MISSING
-_scan = json.JSONDecoder().scan_once
-
-
-def _loads(text: str) -> Any:
-    """``json.loads`` without its wrapper's two regex passes when the text is one bare value."""
-    try:
-        obj, end = _scan(text, 0)
-    except StopIteration:
-        end = -1
-    if end == len(text):
-        return obj
-    return json.loads(text)   # whitespace around it, trailing data or not JSON: the full rules
+_STR, _STRS, _PART, _PARTS, _KEYS = range(5)   # what the text check does with a field
 
 
-@dataclasses.dataclass(frozen=True)
-class _FieldPlan:
-    """A field's rules resolved once per class: decoding is a hot path."""
-    name: str
-    required: bool
-    nullable: bool
-    base: Any          # the non-optional annotated type
-    scalar: bool       # str/int/float/bool: checked inline, no recursion
-    meta: Mapping[str, Any]
-    # The rules of ``meta`` as attributes: a dict lookup per rule per field showed in profiles.
-    choices: frozenset | None = None
-    lo: float | None = None
-    hi: float | None = None
-    max_len: int | None = None
-    replaced_ok: bool = False   # U+FFFD is data here (a dead letter quoting undecodable input)
-    mapping: bool = False       # an object field: its keys and item count are bounded
+@dataclass(frozen=True)
+class _Plan:
+    """What a class's checks need, looked up once when the class is made: the code path builds
+    an object per ranked ad, and each lookup per call showed."""
+    label: str                  # who an error is about: the schema, or a part's class name
+    message: bool               # carries the envelope
+    names: frozenset            # the fields code may pass ...
+    required: frozenset         # ... and must
+    text: tuple                 # (field, _STR.._KEYS, U+FFFD allowed, part class) of fields with text
+    parts: tuple                # the entries of ``text`` that hold parts
+    rules: bool                 # the class has a check() of its own
 
 
-@functools.lru_cache(maxsize=None)
-def _layout(cls: type) -> tuple[tuple[_FieldPlan, ...], frozenset[str]]:
-    hints = typing.get_type_hints(cls)
-    plans = []
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        args = typing.get_args(tp)
-        nullable = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args
-        base = [a for a in args if a is not type(None)][0] if nullable else tp
-        m = f.metadata
-        lo, hi = m.get("min"), m.get("max")
-        if base is int:   # every integer field fits a Java long, whatever its spec leaves open
-            lo = INT_MIN if lo is None else max(lo, INT_MIN)
-            hi = INT_MAX if hi is None else min(hi, INT_MAX)
-        plans.append(_FieldPlan(f.name, f.default is _MISSING and f.default_factory is _MISSING,
-                                nullable, base, base in (str, int, float, bool), m,
-                                None if m.get("choices") is None else frozenset(m["choices"]),
-                                lo, hi, m.get("max_len"), bool(m.get("replaced_ok")),
-                                typing.get_origin(base) in (dict, Mapping, abc.Mapping)))
-    return tuple(plans), frozenset(p.name for p in plans)
+def _text_plan(cls: type) -> tuple[tuple[str, int, bool, type | None], ...]:
+    """(field, what to check, U+FFFD allowed, part class) of every field of ``cls`` that can hold text."""
+    plan = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for name in cls.__struct_fields__:
+        tp, extra = strip(hints[name])
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        item = strip(args[0])[0] if origin is tuple else None
+        if tp is str:
+            plan.append((name, _STR, bool(extra.get("replaced_ok")), None))
+        elif _is_part(tp):
+            plan.append((name, _PART, False, tp))
+        elif item is str or _is_part(item):
+            plan.append((name, _STRS if item is str else _PARTS, False, None if item is str else item))
+        elif origin in (dict, abc.Mapping):
+            plan.append((name, _KEYS, False, None))
+    return tuple(plan)
 
 
-def _scalar(tp: Any, value: Any, schema: str, path: str) -> Any:
-    if tp is str:
-        if type(value) is str:
-            return value
-        raise MessageError(schema, path, f"expected a string, got {show(value)}")
-    if tp is int:
-        if type(value) is int:
-            return value
-        raise MessageError(schema, path, f"expected an integer, got {show(value)}")
-    if tp is float:
-        if type(value) is float:
-            return value
-        if type(value) is int:
-            return _widen(value, schema, path)
-        raise MessageError(schema, path, f"expected a number, got {show(value)}")
-    if type(value) is bool:
-        return value
-    raise MessageError(schema, path, f"expected true/false, got {show(value)}")
+def _is_part(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, _Object)
 
 
-def _widen(value: int, schema: str, path: str) -> float:
-    """An integer in a float field as a float; one past the float range is an error, not an
-    ``OverflowError`` (an integer literal of 10**400 is valid JSON)."""
-    if -FLOAT_MAX <= value <= FLOAT_MAX:
-        return float(value)
-    raise MessageError(schema, path, "integer out of range")
+def encode_json(value: Any) -> bytes:
+    """JSON bytes as every format writes them (``Message.encode``): one encoder for the messages,
+    the plain records the synthetic world writes, and the dead letters' size arithmetic."""
+    return msgspec.json.encode(value)
 
 
-def spec(*, choices: tuple | None = None, min: float | None = None, max: float | None = None,
-         max_len: int | None = 256, default: Any = _MISSING, doc: str = "",
-         replaced_ok: bool = False) -> Any:
-    """A dataclass field with validation rules (kept in the field's metadata).
+class _Format(msgspec.StructMeta):
+    """Makes a class declared like a frozen dataclass a strict msgspec Struct."""
 
-    ``max`` bounds a number, or the items of a list or an object; ``max_len`` a string, or
-    the keys of an object. ``replaced_ok`` lets a string hold U+FFFD (see ``bounds``).
-    """
-    meta = {"choices": choices, "min": min, "max": max, "max_len": max_len, "doc": doc}
-    if replaced_ok:
-        meta["replaced_ok"] = True
-    if default is _MISSING:
-        return dataclasses.field(metadata=meta)
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+    def __new__(mcls, name, bases, ns, **config):
+        schema = ns.get("SCHEMA")
+        if schema:   # the envelope: typed for msgspec, None by default so code need not pass it
+            version = ns.get("VERSION", getattr(bases[0], "VERSION", 1))
+            ann = ns.setdefault("__annotations__", {})
+            ann["schema"], ns["schema"] = typing.Optional[Literal[schema]], None
+            ann["v"], ns["v"] = typing.Optional[Literal[version]], None
+        declare(ns, vars(sys.modules[ns["__module__"]]))
+        # kw_only: a required field may follow one with a default; msgspec does not inherit it
+        config = {"frozen": True, "kw_only": True, "forbid_unknown_fields": True, **config}
+        cls = super().__new__(mcls, name, bases, ns, **config)
+        info = msgspec.structs.fields(cls)
+        text = _text_plan(cls)
+        cls._plan = _Plan(schema or name, bool(schema), frozenset(f.name for f in info),
+                          frozenset(f.name for f in info if f.required), text,
+                          tuple(t for t in text if t[1] in (_PART, _PARTS)),
+                          cls.check.__qualname__ != "_Object.check")
+        if schema:
+            cls._decoder = msgspec.json.Decoder(cls)
+        return cls
+
+    def __call__(cls, *args, **kwargs):
+        # Only code comes here: msgspec builds what it decodes without calling the class. So an
+        # object built in code is converted as a decoded one is (int widened to float alike) and
+        # checked by the same rules.
+        plan = cls._plan
+        if args or not plan.required <= kwargs.keys() <= plan.names:
+            kwargs = msgspec.structs.asdict(super().__call__(*args, **kwargs))   # raises the TypeError
+        if plan.message:
+            kwargs.setdefault("schema", cls.SCHEMA)
+            kwargs.setdefault("v", cls.VERSION)
+        if plan.parts:
+            _parts_are_objects(cls, kwargs)
+        return _converted(cls, kwargs, deep=False)
 
 
-def ts_spec(doc: str = "epoch milliseconds") -> Any:
-    """An event-time field: epoch ms a ``datetime`` can represent (``TimeBounds`` narrows it
-    to the configured window where a job reads it)."""
-    return spec(min=0, max=TS_MAX_MS, doc=doc)
+class _Object(msgspec.Struct, metaclass=_Format):
+    def check(self) -> None:
+        """Cross-field rules; override and raise ``self.error(field, reason)``."""
+
+    def error(self, field: str, reason: str) -> MessageError:
+        return MessageError(type(self)._plan.label, field, reason)
+
+
+class Message(_Object):
+    SCHEMA: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+    _decoder: ClassVar[msgspec.json.Decoder]
+
+    # declared here so that they come first on the wire; each format narrows them to its own
+    schema: str | None = None
+    v: int | None = None
+
+    # ----------------------------------------------------------- wire
+    def to_dict(self) -> dict:
+        """The wire form as JSON types (lists, not tuples: ``msgspec.to_builtins`` keeps tuples)."""
+        return msgspec.json.decode(msgspec.json.encode(self))
+
+    def to_json(self) -> str:
+        """The wire form as text (what Flink's string sinks take)."""
+        return msgspec.json.encode(self).decode()
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def decode(cls, raw: bytes | str | abc.Mapping, *, bounds: TimeBounds | None = None,
+               now_ms: int | None = None):
+        """The message in ``raw``, or :class:`MessageError` (and nothing else) saying what is wrong.
+
+        Bytes must be UTF-8. With ``bounds``, ``ts`` must also fall in its window around
+        ``now_ms``, the caller's clock (an event too far ahead: kind ``future``).
+        """
+        t = type(raw)
+        if t is bytearray or t is memoryview:
+            raw, t = bytes(raw), bytes
+        elif t is not str and t is not bytes:
+            return cls.from_dict(raw, bounds=bounds, now_ms=now_ms)
+        try:
+            msg = cls._decoder.decode(raw)
+        except Exception as e:  # noqa: BLE001 - per record: whatever msgspec raises is this record's error
+            raise _refused(cls, raw, e) from None
+        # A decoded string can hold U+FFFD only if the text has it or a \u escape (a lone
+        # surrogate escape and invalid UTF-8 msgspec refuses itself): most records skip the walk.
+        text = ("\\u" in raw or "\ufffd" in raw) if t is str else (b"\\u" in raw or b"\xef\xbf\xbd" in raw)
+        _settle(msg, text=text)
+        return _bounded(msg, bounds, now_ms)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, bounds: TimeBounds | None = None, now_ms: int | None = None):
+        """The message in a decoded JSON object; raises :class:`MessageError` only (see ``decode``)."""
+        try:
+            if type(data) is not dict and isinstance(data, abc.Mapping):
+                data = dict(data)   # msgspec reads a dict; a Mapping's own faults surface here, as themselves
+        except Exception as e:  # noqa: BLE001 - per record, as decode
+            raise MessageError(cls.SCHEMA, "<payload>", _unexpected(e)) from None
+        return _bounded(_converted(cls, data, deep=True), bounds, now_ms)
+
+
+class Part(_Object):
+    """A nested object inside a message (validated like one; the path is added by the parent)."""
+
+
+def replace(obj: _Object, **changes) -> Any:
+    """``obj`` with ``changes``, checked as an object built in code is (``msgspec.structs.replace``
+    alone would skip the rules)."""
+    return type(obj)(**{**msgspec.structs.asdict(obj), **changes})
 
 
 def _unexpected(e: Exception) -> str:
@@ -139,306 +194,137 @@ def _unexpected(e: Exception) -> str:
     return f"{type(e).__name__}: {ascii(str(e)[:160])[1:-1]}"
 
 
-class Message:
-    SCHEMA: ClassVar[str] = ""
-    VERSION: ClassVar[int] = 1
-
-    # ----------------------------------------------------------- wire
-    def to_dict(self) -> dict:
-        return {"schema": self.SCHEMA, "v": self.VERSION, **_plain(self)}
-
-    def to_json(self) -> str:
-        """The wire form as text (what Flink's string sinks take)."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
-
-    def encode(self) -> bytes:
-        return self.to_json().encode()
-
-    @classmethod
-    def decode(cls, raw: bytes | str | Mapping[str, Any], *, bounds: TimeBounds | None = None,
-               now_ms: int | None = None):
-        """The message in ``raw``, or :class:`MessageError` (and nothing else) saying what is wrong.
-
-        Bytes are decoded as strict UTF-8. With ``bounds``, ``ts`` must also fall in its
-        window around ``now_ms``, the caller's clock (an event too far ahead: kind ``future``).
-        """
-        try:
-            if isinstance(raw, (bytes, bytearray, memoryview)):
-                try:
-                    raw = bytes(raw).decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise MessageError(cls.SCHEMA, "<payload>",
-                                       f"{NOT_UTF8} ({e.reason} at byte {e.start})") from None
-            if isinstance(raw, str):
-                try:
-                    raw = _loads(raw)
-                except json.JSONDecodeError as e:
-                    raise MessageError(cls.SCHEMA, "<payload>", f"not JSON ({e.msg} at {e.pos})") from None
-        except MessageError:
-            raise
-        except RecursionError:   # the parser's own depth limit, from input nested ~1000 deep
-            raise MessageError(cls.SCHEMA, "<payload>", "not JSON: nested too deeply (RecursionError)") from None
-        except Exception as e:  # noqa: BLE001 - per record: any fault is this record's error, e.g. an
-            # integer literal past the int-digits limit (ValueError)
-            raise MessageError(cls.SCHEMA, "<payload>", _unexpected(e)) from None
-        return cls.from_dict(raw, bounds=bounds, now_ms=now_ms)
-
-    @classmethod
-    def from_dict(cls, data: Any, *, bounds: TimeBounds | None = None, now_ms: int | None = None):
-        """The message in a decoded JSON object; raises :class:`MessageError` only (see ``decode``)."""
-        try:
-            msg = cls._from_dict(data)
-        except MessageError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a guard for what the rules above did not foresee
-            raise MessageError(cls.SCHEMA, "<payload>", _unexpected(e)) from None
-        if bounds is not None:
-            if now_ms is None:
-                raise TypeError("from_dict: bounds need the caller's clock, now_ms")
-            bounds.check(msg, now_ms)
-        return msg
-
-    @classmethod
-    def _from_dict(cls, data: Any):
-        # type() first: isinstance against typing.Mapping costs a microsecond per message
-        if type(data) is not dict and not isinstance(data, abc.Mapping):
-            raise MessageError(cls.SCHEMA, "<payload>", f"expected a JSON object, got {type(data).__name__}")
-        if data.get("schema") != cls.SCHEMA:
-            raise MessageError(cls.SCHEMA, "schema", f"expected {cls.SCHEMA!r}, got {show(data.get('schema'))}")
-        v = data.get("v")
-        # type() too: 1.0 == 1 and True == 1, but the format's version is an integer
-        if type(v) is not int:
-            raise MessageError(cls.SCHEMA, "v", f"version must be an integer, got {show(v)}")
-        if v != cls.VERSION:
-            raise MessageError(cls.SCHEMA, "v", f"unsupported version {show(v)} (this reader knows {cls.VERSION})")
-        fast = _compiled(cls)
-        if fast is not None:
-            obj = fast(data)
-            if obj is not FALLBACK:
-                return obj
-        return _build(cls, data, cls.SCHEMA, "", envelope=True)   # slow path: raises the exact error
-
-    def check(self) -> None:
-        """Cross-field rules; override and raise ``self.error(field, reason)``."""
-
-    def error(self, field: str, reason: str) -> MessageError:
-        return MessageError(self.SCHEMA, field, reason)
-
-    def __post_init__(self) -> None:
-        # Constructing in code goes through the same rules as decoding.
-        _validate_fields(self, self.SCHEMA, "")
-        self.check()
+def _parts_are_objects(cls: type, data: dict) -> None:
+    """A nested object built in code is its part's class (built, so checked, on its own): what
+    lets the code path skip walking the parts' text. msgspec would also convert a dict."""
+    for name, kind, _, part in cls._plan.parts:
+        v = data.get(name)
+        if kind == _PART and v is not None and type(v) is not part:
+            raise MessageError(cls._plan.label, name, f"expected {part.__name__}, got {type(v).__name__}")
+        if kind == _PARTS and v is not None:
+            for i, item in enumerate(v):
+                if type(item) is not part:
+                    raise MessageError(cls._plan.label, f"{name}[{i}]",
+                                       f"expected {part.__name__}, got {type(item).__name__}")
 
 
-_LEAVES = frozenset((str, int, float, bool, type(None)))
+def _converted(cls: type, data: Any, *, deep: bool):
+    """``data`` (a dict of field values) as a checked ``cls``; ``deep``: walk nested parts' text too
+    (parts built in code were checked when they were built)."""
+    try:
+        obj = msgspec.convert(data, cls, strict=True)
+    except msgspec.ValidationError as e:
+        raise translate(cls, e, doc=data) from None
+    except Exception as e:  # noqa: BLE001 - per record, as decode
+        raise (isinstance(e, UnicodeEncodeError) and unclean(cls, data)
+               or MessageError(cls._plan.label, "<payload>", _unexpected(e))) from None
+    return _settle(obj, text=True, deep=deep)
 
 
-@functools.lru_cache(maxsize=None)
-def _field_names(cls: type) -> tuple[str, ...] | None:
-    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
-
-
-def _plain(obj: Any) -> Any:
-    # Exact type tests first: encoding a response walks ~50 values, and is_dataclass plus an
-    # isinstance against typing.Mapping on each cost more than the rest of the encoding.
-    t = type(obj)
-    if t in _LEAVES:
-        return obj
-    names = _field_names(t)
-    if names is not None:
-        return {n: v if type(v := getattr(obj, n)) in _LEAVES else _plain(v) for n in names}
-    if isinstance(obj, tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {k: _plain(v) for k, v in obj.items()}
+def _settle(obj, *, text: bool, deep: bool = True):
+    """The rules msgspec cannot state, on an object it has built: envelope present, clean
+    text (when ``text``), the cross-field ``check()``."""
+    plan = type(obj)._plan
+    try:
+        if plan.message:
+            if obj.schema is None:
+                raise MessageError(plan.label, "schema", f"expected {plan.label!r}, got None")
+            if obj.v is None:
+                raise MessageError(plan.label, "v", "version must be an integer, got None")
+        if text and plan.text:
+            _check_text(obj, plan.label, "", deep)
+        if plan.rules:
+            obj.check()
+    except MessageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a guard for what the rules did not foresee
+        raise MessageError(plan.label, "<payload>", _unexpected(e)) from None
     return obj
 
 
-_ENVELOPE = frozenset(("schema", "v"))
+def _bounded(msg, bounds: TimeBounds | None, now_ms: int | None):
+    if bounds is not None:
+        if now_ms is None:
+            raise TypeError("decode/from_dict: bounds need the caller's clock, now_ms")
+        bounds.check(msg, now_ms)
+    return msg
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled(cls: type):
-    """The class's compiled decoder for valid input (``udfs.messages.compiled``), or None."""
-    plans, _ = _layout(cls)
-    return compile_builder(cls, plans, _defaults(cls)[0], _ENVELOPE)
+def _refused(cls: type, raw: str | bytes, e: Exception) -> MessageError:
+    """Why msgspec refused ``raw``, worded as the project's rules (never raising: it runs in
+    decode's guard)."""
+    try:
+        return _why(cls, raw, e)
+    except Exception as x:  # noqa: BLE001 - a fault of this error path is still this record's error
+        return MessageError(cls.SCHEMA, "<payload>", _unexpected(x))
 
 
-@functools.lru_cache(maxsize=None)
-def _defaults(cls: type) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
-    """A class's plain defaults and its default factories, looked up once."""
-    plain = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not _MISSING}
-    factories = tuple((f.name, f.default_factory) for f in dataclasses.fields(cls)
-                      if f.default_factory is not _MISSING)
-    return plain, factories
-
-
-def _build(cls: type, body: Mapping[str, Any], schema: str, prefix: str, *, envelope: bool = False):
-    plans, names = _layout(cls)
-    if not names.issuperset(body):
-        extra = body.keys() - names
-        if envelope:
-            extra -= _ENVELOPE
-        if extra:
-            raise MessageError(schema, prefix + sorted(extra)[0], "unknown field")
-    kwargs = {}
-    for fp in plans:
-        if fp.name not in body:
-            if fp.required:
-                raise MessageError(schema, prefix + fp.name, "required field is missing")
-            continue
-        v = body[fp.name]
-        if v is None:
-            if not fp.nullable:
-                raise MessageError(schema, prefix + fp.name, "must not be null")
-            kwargs[fp.name] = None
-        elif fp.scalar:
-            # Type-checked once, by the constructor's _validate_fields; only widen int → float.
-            kwargs[fp.name] = _widen(v, schema, prefix + fp.name) if fp.base is float and type(v) is int else v
-        else:
-            kwargs[fp.name] = _coerce(fp.base, v, schema, prefix + fp.name)
-    # What the frozen dataclass __init__ does (fill defaults, set fields, __post_init__),
-    # without its object.__setattr__ per field: half the decode time before.
-    obj = object.__new__(cls)
-    plain, factories = _defaults(cls)
-    d = obj.__dict__
-    d.update(plain)
-    for name, make in factories:
-        d[name] = make()
-    d.update(kwargs)
-    obj.__post_init__()
-    return obj
-
-
-def _coerce(tp: Any, value: Any, schema: str, path: str) -> Any:
-    """Turn JSON values into the annotated type, or raise naming ``path``."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            if type(None) in args:
-                return None
-            raise MessageError(schema, path, "must not be null")
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, schema, path)
-    if value is None:
-        raise MessageError(schema, path, "must not be null")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise MessageError(schema, path, f"expected an object, got {type(value).__name__}")
+def _why(cls: type, raw: str | bytes, e: Exception) -> MessageError:
+    """Bytes that are not UTF-8 first (the whole record is), then "not JSON", then the field."""
+    schema = cls.SCHEMA
+    if type(raw) is bytes:
         try:
-            return _build(tp, value, schema, path + ".")
-        except MessageError as e:
-            if e.schema == schema:
-                raise
-            raise MessageError(schema, f"{path}.{e.field}", e.reason) from None
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise MessageError(schema, path, f"expected a list, got {type(value).__name__}")
-        return tuple(_coerce(args[0], v, schema, f"{path}[{i}]") for i, v in enumerate(value))
-    if origin in (dict, Mapping, abc.Mapping):
-        if not isinstance(value, Mapping):
-            raise MessageError(schema, path, f"expected an object, got {type(value).__name__}")
-        out = {}
-        for k, v in value.items():
-            if type(k) is not str:
-                raise MessageError(schema, path, f"keys must be strings, got {show(k)}")
-            if not clean_text(k):
-                raise MessageError(schema, path, f"key {show(k)}: {NOT_UTF8}")
-            out[k] = _coerce(args[1], v, schema, f"{path}.{k}")
-        return out
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise MessageError(schema, path, f"expected true/false, got {show(value)}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise MessageError(schema, path, f"expected an integer, got {show(value)}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise MessageError(schema, path, f"expected a number, got {show(value)}")
-        if type(value) is float:
-            if not math.isfinite(value):   # a mapping's values have no plan of their own
-                raise MessageError(schema, path, f"must be finite, got {show(value)}")
-            return value
-        return _widen(value, schema, path)
-    if tp is str:
-        if not isinstance(value, str):
-            raise MessageError(schema, path, f"expected a string, got {show(value)}")
-        return value
-    raise MessageError(schema, path, f"unsupported type {tp!r}")  # pragma: no cover
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as u:
+            return MessageError(schema, "<payload>", f"{NOT_UTF8} ({u.reason} at byte {u.start})")
+    if isinstance(e, msgspec.ValidationError) and (" - at `" not in str(e) or _well_formed(raw)):
+        return translate(cls, e, raw=raw)
+    if not isinstance(e, (msgspec.ValidationError, msgspec.DecodeError, UnicodeError)):
+        return MessageError(schema, "<payload>", _unexpected(e))
+    # Not JSON to msgspec. json.loads reads three things msgspec does not: NaN and Infinity
+    # literals, a lone surrogate escape, a str holding a lone surrogate. Their field's rules
+    # then say which field is wrong ("must be finite", "not UTF-8") instead of "<payload>".
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as j:
+        return MessageError(schema, "<payload>", f"not JSON ({j.msg} at {j.pos})")
+    except RecursionError:   # the parser's own depth limit, from input nested ~1000 deep
+        return MessageError(schema, "<payload>", "not JSON: nested too deeply (RecursionError)")
+    except Exception as x:  # noqa: BLE001 - e.g. an integer literal past the int-digits limit (ValueError)
+        return MessageError(schema, "<payload>", _unexpected(x))
+    try:
+        cls.from_dict(doc)
+    except MessageError as m:
+        return m
+    return MessageError(schema, "<payload>", f"not JSON ({e})")   # json.loads is laxer: msgspec decides
 
 
-def _validate_fields(obj: Any, schema: str, prefix: str) -> None:
-    plans, _ = _layout(type(obj))
-    for fp in plans:
-        v = getattr(obj, fp.name)
+def _well_formed(raw: str) -> bool:
+    """Whether ``raw`` is JSON at all. msgspec reports the first fault in document order, so a
+    record cut or damaged after a bad value would blame that value; it is "not JSON" first.
+    (Not asked when the fault is the record's own type: not an object is not an object.)"""
+    try:
+        msgspec.json.decode(raw)
+    except msgspec.ValidationError:   # (a DecodeError subclass) a number too long for it: JSON still
+        return True
+    except msgspec.DecodeError:
+        return False
+    except Exception:  # noqa: BLE001 - e.g. RecursionError, nested deeper than it follows: JSON still
+        return True
+    return True
+
+
+def _check_text(obj, label: str, prefix: str, deep: bool) -> None:
+    """Every string of ``obj`` is text that came from valid UTF-8 (``bounds.clean_text``)."""
+    for name, kind, replaced_ok, _ in type(obj)._plan.text:
+        v = getattr(obj, name)
         if v is None:
-            if not fp.nullable:
-                raise MessageError(schema, prefix + fp.name, "must not be null")
             continue
-        t = type(v)
-        # Fast path: the common, valid scalar needs no call; anything else goes the long way.
-        if fp.scalar and (t is fp.base or (t is int and fp.base is float)):
-            pass
-        elif fp.scalar:
-            _scalar(fp.base, v, schema, prefix + fp.name)
-        else:
-            _check_type(fp.base, v, schema, prefix + fp.name)
-        if t is str and not v.isascii() and not clean_text(v, fp.replaced_ok):   # isascii: O(1)
-            raise MessageError(schema, prefix + fp.name, NOT_UTF8)
-        if fp.choices is not None and v not in fp.choices:
-            raise MessageError(schema, prefix + fp.name,
-                               f"{show(v)} is not one of {', '.join(map(str, fp.meta['choices']))}")
-        if t is str:
-            if fp.max_len is not None and len(v) > fp.max_len:
-                raise MessageError(schema, prefix + fp.name, f"longer than {fp.max_len} characters")
-        elif t is float or t is int:
-            if t is float and not math.isfinite(v):
-                raise MessageError(schema, prefix + fp.name, f"must be finite, got {show(v)}")
-            if t is int and fp.base is float and not -FLOAT_MAX <= v <= FLOAT_MAX:
-                raise MessageError(schema, prefix + fp.name, "integer out of range")
-            if fp.lo is not None and v < fp.lo:
-                raise MessageError(schema, prefix + fp.name, f"must be >= {fp.lo}, got {show(v)}")
-            if fp.hi is not None and v > fp.hi:
-                raise MessageError(schema, prefix + fp.name, f"must be <= {fp.hi}, got {show(v)}")
-        elif t is tuple or fp.mapping:
-            if fp.hi is not None and len(v) > fp.hi:
-                raise MessageError(schema, prefix + fp.name, f"more than {fp.hi} items")
-            if fp.mapping and fp.max_len is not None and any(len(k) > fp.max_len for k in v):
-                raise MessageError(schema, prefix + fp.name, f"a key is longer than {fp.max_len} characters")
-
-
-def _check_type(tp: Any, v: Any, schema: str, path: str) -> None:
-    """Type check for objects built in code (decoding has already coerced)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        tp = [a for a in args if a is not type(None)][0]
-        origin = typing.get_origin(tp)
-    if origin is tuple:
-        if not isinstance(v, tuple):
-            raise MessageError(schema, path, f"expected a tuple, got {type(v).__name__}")
-        return
-    if origin in (dict, Mapping, abc.Mapping):
-        if not isinstance(v, Mapping):
-            raise MessageError(schema, path, f"expected a mapping, got {type(v).__name__}")
-        return
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(v, tp):
-            raise MessageError(schema, path, f"expected {tp.__name__}")
-        return
-    if tp is float:
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-    elif tp is int:
-        ok = isinstance(v, int) and not isinstance(v, bool)
-    else:
-        ok = isinstance(v, tp)
-    if not ok:
-        raise MessageError(schema, path, f"expected {tp.__name__}, got {show(v)}")
-
-
-class Part:
-    """A nested object inside a message (validated like one; the path is added by the parent)."""
-
-    def __post_init__(self) -> None:
-        _validate_fields(self, type(self).__name__, "")
+        if kind == _STR:
+            if not v.isascii() and not clean_text(v, replaced_ok):   # isascii: O(1)
+                raise MessageError(label, prefix + name, NOT_UTF8)
+        elif kind == _STRS:
+            for i, s in enumerate(v):
+                if not clean_text(s):
+                    raise MessageError(label, f"{prefix}{name}[{i}]", NOT_UTF8)
+        elif kind == _KEYS:
+            for k, x in v.items():
+                if not clean_text(k):
+                    raise MessageError(label, prefix + name, f"key {show(k)}: {NOT_UTF8}")
+                if type(x) is str and not clean_text(x):
+                    raise MessageError(label, f"{prefix}{name}.{k}", NOT_UTF8)
+        elif deep and kind == _PART:
+            _check_text(v, label, f"{prefix}{name}.", deep)
+        elif deep:
+            for i, part in enumerate(v):
+                _check_text(part, label, f"{prefix}{name}[{i}].", deep)

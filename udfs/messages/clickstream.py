@@ -1,7 +1,6 @@
 """Clickstream event (topic ``clicks.v1``): one user action on the site."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from udfs.messages.base import Message, spec, ts_spec
 
@@ -10,7 +9,6 @@ DEVICES = ("mobile", "desktop", "tablet", "app")
 ITEM_TYPES = ("view", "cart", "fav", "purchase")
 
 
-@dataclass(frozen=True, kw_only=True)
 class ClickEvent(Message):
     SCHEMA = "clickstream"
     VERSION = 1

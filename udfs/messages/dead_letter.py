@@ -9,12 +9,9 @@ can still be found and compared.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
-from dataclasses import dataclass
 
-from udfs.messages.base import Message, spec, ts_spec
+from udfs.messages.base import Message, encode_json, replace, spec, ts_spec
 from udfs.messages.bounds import safe_text
 
 # future: an event time too far ahead of the reader's clock (messages.max_future_skew_ms)
@@ -22,7 +19,6 @@ REASONS = ("invalid", "late", "duplicate", "error", "future")
 MIN_BYTES = 4096   # below this even the reason and envelope may not fit
 
 
-@dataclass(frozen=True, kw_only=True)
 class DeadLetter(Message):
     SCHEMA = "dead_letter"
     VERSION = 1
@@ -71,13 +67,13 @@ class DeadLetter(Message):
         letter = self
         if letter.original_sha256 is None:   # the size and hash of what was received, not of a cut
             data = _utf8(self.original)
-            letter = dataclasses.replace(letter, original_bytes=len(data),
-                                         original_sha256=hashlib.sha256(data).hexdigest())
-        empty = dataclasses.replace(letter, original="", reason="")
+            letter = replace(letter, original_bytes=len(data),
+                             original_sha256=hashlib.sha256(data).hexdigest())
+        empty = replace(letter, original="", reason="")
         room = max_bytes - _size(empty.to_json())
         reason = _fit(letter.reason, room // 4)      # the reason keeps at most a quarter
         original = _fit(letter.original, room - _escaped(reason))
-        return dataclasses.replace(letter, original=original, reason=reason).to_json()
+        return replace(letter, original=original, reason=reason).to_json()
 
 
 def _utf8(text: str) -> bytes:
@@ -90,7 +86,7 @@ def _size(s: str) -> int:
 
 def _escaped(text: str) -> int:
     """UTF-8 bytes of ``text`` inside a JSON string (what to_json writes), quotes excluded."""
-    return _size(json.dumps(text, ensure_ascii=False)) - 2
+    return len(encode_json(text)) - 2
 
 
 def _fit(text: str, room: int) -> str:

@@ -5,12 +5,10 @@ work), so publishing one erases nothing today.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from udfs.messages.base import Message, spec, ts_spec
 
 
-@dataclass(frozen=True, kw_only=True)
 class ErasureRequest(Message):
     SCHEMA = "erasure"
     VERSION = 1

@@ -7,12 +7,10 @@ consumes them yet (planned: the feedback job), so today they change nothing onli
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from udfs.messages.base import Message, spec, ts_spec
 
 
-@dataclass(frozen=True, kw_only=True)
 class Impression(Message):
     SCHEMA = "impression"
     VERSION = 1
@@ -28,7 +26,6 @@ class Impression(Message):
     price: float = spec(min=0.0, doc="what was charged for this impression (CPM-equivalent / 1000)")
 
 
-@dataclass(frozen=True, kw_only=True)
 class AdClick(Message):
     SCHEMA = "ad_click"
     VERSION = 1
@@ -42,7 +39,6 @@ class AdClick(Message):
     ts: int = ts_spec()
 
 
-@dataclass(frozen=True, kw_only=True)
 class Conversion(Message):
     SCHEMA = "conversion"
     VERSION = 1

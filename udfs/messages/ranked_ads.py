@@ -1,13 +1,11 @@
 """Ranked-ads response (topic ``ranked-ads.v1``): the answer to one ad request."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 from udfs.messages.base import Message, Part, spec, ts_spec
 
 
-@dataclass(frozen=True, kw_only=True)
 class RankedAd(Part):
     ad_id: str = spec(max_len=128)
     campaign_id: str = spec(max_len=128)
@@ -19,7 +17,6 @@ class RankedAd(Part):
     price: float = spec(min=0.0, doc="second-price style charge, per the campaign's bid type")
 
 
-@dataclass(frozen=True, kw_only=True)
 class RankedAds(Message):
     SCHEMA = "ranked_ads"
     VERSION = 1
