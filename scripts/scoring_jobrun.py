@@ -39,13 +39,17 @@ class JobRun:
         from jobs.scoring import start
         from scripts.stack import create_topics
         create_topics(self.cfg)
-        self.world, self.pids = world, pids
+        self.world, self.pids, self.client = world, pids, None
         self.responses = Responses(self.cfg)
-        self.client = self._echo(lean) if echo else start(self.cfg)
-        if not pids.get("flink_jvm"):
-            pids.set(flink_jvm=gateway_pid())
-        self.startup_s = wait_ready(self.cfg, self.responses, world.request)
-        self.warmup = self._warm(warm_s)
+        try:
+            self.client = self._echo(lean) if echo else start(self.cfg)
+            if not pids.get("flink_jvm"):
+                pids.set(flink_jvm=gateway_pid())
+            self.startup_s = wait_ready(self.cfg, self.responses, world.request)
+            self.warmup = self._warm(warm_s)
+        except BaseException:   # a signal mid warm-up too: the caller never gets an object to stop
+            self.stop()
+            raise
 
     def _warm(self, min_s: float) -> dict:
         """Unmeasured load until the JVM's JIT compilers go quiet (at least ``min_s``).
@@ -96,6 +100,9 @@ class JobRun:
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """Cancel the job; bounded, so a wedged JVM cannot keep a stopped run from stopping the stack."""
+        if self.client is None:
+            self.responses.close()
+            return
         t = threading.Thread(target=lambda: self.client.cancel().result(), daemon=True)
         t.start()
         t.join(timeout_s)
