@@ -41,7 +41,7 @@ def plot(phases: list[tuple[str, dict]], path: Path, target_ms: float, title: st
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))   # room for the title above the first row
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
