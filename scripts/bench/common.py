@@ -10,6 +10,7 @@ import json
 import platform
 import signal
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,17 +69,30 @@ class Stopped(SystemExit):
     """Raised in the main thread by SIGTERM/SIGHUP, so ``finally`` blocks run."""
 
 
+UNWIND_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
 @contextlib.contextmanager
 def _signals_unwind() -> Iterator[None]:
     """Turn SIGTERM/SIGHUP (``timeout``, a closed terminal) into an exception while inside.
 
     Python's default for SIGTERM ends the process without unwinding, which left a
-    benchmark's broker and Redis running after ``timeout`` stopped it. Ctrl-C already
-    raises KeyboardInterrupt.
+    benchmark's broker and Redis running after ``timeout`` stopped it. Ctrl-C raises
+    KeyboardInterrupt as usual. Only the first signal raises: a second one (an impatient
+    Ctrl-C, ``timeout`` and a closed terminal together) would otherwise interrupt the
+    ``finally`` that is stopping the stack, and leave exactly what this guards against.
     """
+    def ignore(signum, _frame):
+        print(f"[bench] {signal.Signals(signum).name} while stopping: still stopping what this run started",
+              file=sys.stderr, flush=True)
+
     def stop(signum, _frame):
+        for s in UNWIND_SIGNALS:
+            signal.signal(s, ignore)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Stopped(128 + signum)
-    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    before = {s: signal.signal(s, stop) for s in UNWIND_SIGNALS}
     try:
         yield
     finally:

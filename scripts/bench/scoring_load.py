@@ -6,7 +6,8 @@ a late send never makes the next one wait less), stamping each with
 ``time.monotonic_ns()`` just before ``send``; a consumer thread stamps each
 ``RankedAds`` as it is polled. Latency = receive − send: produce, the job, and
 consume, on loopback. Requests in the first ``warmup`` seconds are sent but not
-measured.
+measured. The Kafka clients are the load generator's own (``scripts/bench/scoring_clients.py``:
+confluent-kafka when installed, else kafka-python).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
+from scripts.bench import scoring_clients as clients
 from udfs.config import Config
 
 
@@ -26,10 +28,16 @@ class Phase:
     rate: float
     sent: int = 0                     # measured requests sent
     latencies_ms: list = field(default_factory=list)
+    send_s: list = field(default_factory=list)    # per answered request: sent, s after the measured start
+    unanswered_s: list = field(default_factory=list)   # the same for requests never answered
     fallback: int = 0
     timings: list = field(default_factory=list)   # timings_ms of measured responses
     duplicates: int = 0
     elapsed_s: float = 0.0
+    duration_s: float = 0.0           # the measured part of the schedule
+    warm_sent: int = 0                # the phase's own warm-up requests (unmeasured)
+    warm_answered: int = 0
+    send_errors: int = 0              # deliveries the producer reported failed
 
     @property
     def answered(self) -> int:
@@ -40,12 +48,8 @@ class Responses:
     """Consumes the ranked-ads topic from its end and stamps every response's arrival."""
 
     def __init__(self, cfg: Config):
-        from kafka import KafkaConsumer
-        self.consumer = KafkaConsumer(cfg.kafka.topics.ranked_ads.name, bootstrap_servers=cfg.kafka.bootstrap,
-                                      group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
-                                      fetch_max_wait_ms=100, fetch_min_bytes=1, metrics_enabled=False)
-        self.consumer.poll(timeout_ms=1000)
-        self.consumer.seek_to_end()
+        self.consumer = clients.consumer(cfg.kafka.bootstrap, cfg.kafka.topics.ranked_ads.name)
+        self.last_arrival = time.monotonic()
         self.seen: dict[str, tuple[int, dict]] = {}
         self.repeats = 0
         self.repeated: collections.Counter = collections.Counter()
@@ -59,16 +63,31 @@ class Responses:
         # encoding): parsing happens in get(), after the phase, so this process does not
         # compete with the job for CPU while it is measured.
         while not self._stop.is_set():
-            for recs in self.consumer.poll(timeout_ms=50).values():
-                now = time.monotonic_ns()
-                for r in recs:
-                    rid = _request_id(r.value)
-                    with self._lock:
-                        if rid in self.seen:
-                            self.repeats += 1
-                            self.repeated[rid] += 1
-                        else:
-                            self.seen[rid] = (now, r.value)
+            values = self.consumer.poll(0.05)
+            if not values:
+                continue
+            now = time.monotonic_ns()      # one stamp a batch, as the batch became visible
+            self.last_arrival = now / 1e9
+            for v in values:
+                rid = _request_id(v)
+                with self._lock:
+                    if rid in self.seen:
+                        self.repeats += 1
+                        self.repeated[rid] += 1
+                    else:
+                        self.seen[rid] = (now, v)
+
+    def wait_quiet(self, quiet_s: float = 2.0, timeout_s: float = 120.0) -> float:
+        """Wait until no response arrived for ``quiet_s``: the job has worked off what an
+        earlier phase queued, so this phase does not measure that backlog. Returns seconds waited."""
+        start = time.monotonic()
+        while time.monotonic() - self.last_arrival < quiet_s and time.monotonic() - start < timeout_s:
+            time.sleep(0.1)
+        return round(time.monotonic() - start, 2)
+
+    def has(self, rid: str) -> bool:
+        with self._lock:
+            return rid in self.seen
 
     def get(self, rid: str):
         with self._lock:
@@ -103,45 +122,58 @@ def _request_id(raw: bytes) -> str:
 def run_phase(cfg: Config, responses: Responses, make: Callable[[str], bytes], *, rate: float,
               duration: float, warmup: float, prefix: str, drain_s: float = 30.0) -> Phase:
     """Send ``(warmup + duration) x rate`` requests; wait up to ``drain_s`` for the answers."""
-    from kafka import KafkaProducer
-    # No client metrics: the load generator shares the 2 cores with what it measures.
-    producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0, acks=1, metrics_enabled=False)
-    topic = cfg.kafka.topics.ad_requests.name
     n_warm, n = int(warmup * rate), int((warmup + duration) * rate)
-    payloads = [(f"{prefix}-{i}", make(f"{prefix}-{i}")) for i in range(n)]
-    sent_at: list[int] = [0] * n
-    start = time.monotonic()
-    for i, (_, payload) in enumerate(payloads):
-        due = start + i / rate
-        now = time.monotonic()
-        if now < due:
-            time.sleep(due - now)
-        sent_at[i] = time.monotonic_ns()
-        producer.send(topic, payload)
-    producer.flush()
-    elapsed = time.monotonic() - start
-    producer.close()
-    ph = Phase(rate=rate, sent=n - n_warm, elapsed_s=elapsed)
+    # Encoded before the clock starts, so building payloads never delays a send.
+    ids = [f"{prefix}-{i}" for i in range(n)]
+    payloads = [make(rid) for rid in ids]
+    sent_at, elapsed, errors = _send(cfg, payloads, rate)
+    ph = Phase(rate=rate, sent=n - n_warm, elapsed_s=elapsed, duration_s=duration, warm_sent=n_warm,
+               send_errors=errors)
+    t0 = sent_at[n_warm] if n > n_warm else 0
     deadline = time.monotonic() + drain_s
     pending = set(range(n_warm, n))
     while pending and time.monotonic() < deadline:
         for i in list(pending):
-            got = responses.get(payloads[i][0])
+            got = responses.get(ids[i])
             if got is not None:
                 pending.discard(i)
                 ph.latencies_ms.append((got[0] - sent_at[i]) / 1e6)
+                ph.send_s.append((sent_at[i] - t0) / 1e9)
                 ph.fallback += bool(got[1].get("fallback"))
                 ph.timings.append(got[1].get("timings_ms") or {})
         if pending:
             time.sleep(0.05)
+    ph.unanswered_s = sorted((sent_at[i] - t0) / 1e9 for i in pending)
+    ph.warm_answered = sum(responses.has(rid) for rid in ids[:n_warm])
+    ph.duplicates = responses.repeats_of(set(ids[n_warm:]))
     return ph
+
+
+def _send(cfg: Config, payloads: list[bytes], rate: float) -> tuple[list[int], float, int]:
+    """Publish on an absolute schedule; returns the send stamps, the seconds it took, failed sends."""
+    producer = clients.producer(cfg.kafka.bootstrap)
+    topic = cfg.kafka.topics.ad_requests.name
+    sent_at: list[int] = [0] * len(payloads)
+    start = time.monotonic()
+    try:
+        for i, payload in enumerate(payloads):
+            due = start + i / rate
+            now = time.monotonic()
+            if now < due:
+                time.sleep(due - now)
+            sent_at[i] = time.monotonic_ns()
+            producer.send(topic, payload)
+        producer.flush()
+        elapsed = time.monotonic() - start
+    finally:            # also when a signal stops the run mid-phase: no client outlives its phase
+        producer.close()
+    return sent_at, elapsed, producer.errors
 
 
 def wait_ready(cfg: Config, responses: Responses, make: Callable[[str], bytes],
                timeout_s: float = 180) -> float:
     """Send one request a second until the (starting) job answers; returns the seconds it took."""
-    from kafka import KafkaProducer
-    producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0)
+    producer = clients.producer(cfg.kafka.bootstrap)
     token = uuid.uuid4().hex[:8]
     start, i = time.monotonic(), 0
     try:

@@ -156,3 +156,67 @@ def test_a_benchmark_stack_stopped_by_sigterm_stops_its_broker_and_redis():
     for pid in pids:
         alive = os.path.exists(f"/proc/{pid}") and "Z" not in open(f"/proc/{pid}/stat").read().split()[2]
         assert not alive, f"pid {pid} outlived the benchmark"
+
+
+@pytest.mark.slow
+def test_the_scoring_benchmark_stopped_by_signals_leaves_no_process_behind(tmp_path):
+    """The whole benchmark, not just own_stack: broker, Redis and the job's JVM all go.
+
+    SIGTERM once the job is up (mid warm-up), then a Ctrl-C while it is stopping: the second
+    signal must not cut the clean-up short. Checked by the pids the run wrote, by every
+    process under it just before the signal, and by its ports."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from scripts.bench.scoring_cpu import tree
+    cfg = config.load("test")
+    hosts = {"kafka": cfg.kafka.host, "controller": cfg.kafka.host, "redis": cfg.redis.host}
+    pidfile, log = tmp_path / "pids.json", open(tmp_path / "bench.log", "w")
+    cmd = [sys.executable, "scripts/bench_scoring.py", "--duration", "2", "--sweep", "", "--no-search",
+           "--no-variants", "--pid-file", str(pidfile)]
+    p = subprocess.Popen(cmd, cwd=config.ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        pids = _wait_for_job(p, pidfile, timeout_s=420)
+        time.sleep(3)                               # the job is answering: mid wait/warm-up
+        started = tree(p.pid) - {p.pid}
+        assert {pids["kafka"], pids["redis"], pids["flink_jvm"]} <= started, (pids, started)
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=180) == 128 + signal.SIGTERM, (tmp_path / "bench.log").read_text()[-3000:]
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+    time.sleep(1.0)
+    left = [pid for pid in started if os.path.exists(f"/proc/{pid}") and
+            "Z" not in open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]]
+    assert not left, f"outlived the benchmark: {[(q, _cmd(q)) for q in left]}"
+    for name, port in pids["ports"].items():
+        with socket.socket() as s:
+            assert s.connect_ex((hosts[name], port)) != 0, f"{name} port {port} still answers"
+
+
+def _wait_for_job(p, pidfile, timeout_s: float) -> dict:
+    """The pid file once it names the job's JVM (the stack and world are up by then)."""
+    import json
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert p.poll() is None, f"the benchmark ended early with {p.returncode}"
+        try:
+            pids = json.loads(pidfile.read_text())
+        except (OSError, ValueError):
+            pids = {}
+        if pids.get("flink_jvm"):
+            return pids
+        time.sleep(0.5)
+    raise AssertionError(f"no job JVM within {timeout_s:.0f}s")
+
+
+def _cmd(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return "?"
