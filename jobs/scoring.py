@@ -1,25 +1,25 @@
 """Scoring job: ad requests → ranked ads (keyed by request id) + dead letters.
 
-Kafka source (requests, explicit uid, offsets in checkpoints) → key by user id
-(anonymous: request id) → Python scoring step with keyed caps state → SQL Kafka
-sinks that set the record key (``ranked-ads``: request id; dead letters: request
+SQL Kafka source (raw values, offsets in checkpoints) → key by user id (anonymous:
+request id), computed in SQL and keyed in the JVM → Python scoring step with keyed
+caps state → SQL Kafka sinks that set the record key (``ranked-ads``: request id; dead letters: request
 id when one could be read). The catalogue, the model and the feature store are
 opened inside the scoring step (udfs/flink/scoring.py). Latency knobs come from
 ``scoring_job`` (its own bundle size/time and buffer timeout, not the profile
 job's). See docs/scoring-job.md.
 
-Shape: ``build`` is the whole graph from a stream of raw requests to the two outputs
+Shape: ``build`` is the whole graph from a table of raw requests to the two outputs
 (``score``: the Python step; ``route``: its tagged rows split by tag), over any source;
 ``start`` only adds the Kafka source and sinks, so tests/flink/test_scoring_graph.py
-runs ``build`` on an in-memory list.
+runs ``build`` on an in-memory table.
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from jobs.common import add_restore_args, kafka_table_options, restore_path, run_until_interrupted, table_env
+from jobs.common import (add_restore_args, kafka_table_options, keyed_by_first_column, restore_path,
+                         run_until_interrupted, table_env)
 from udfs import config
 from udfs.messages import topics
 from udfs.config import Config
@@ -46,62 +46,42 @@ def catalog_path(cfg: Config, override: str | None = None) -> str | None:
     return str(Path(p).resolve()) if p else None
 
 
-def _request_key(value: str | None) -> str:
-    """Partition key: the user (caps state lives there); an anonymous request spreads by its id."""
-    try:
-        d = json.loads(value)
-        return str(d.get("user_id") or d.get("request_id") or "")
-    except Exception:
-        return ""   # malformed or null: any key will do, the scoring step dead-letters it
+# Partition key: the user (caps state lives there); an anonymous request spreads by its id.
+# Computed in the JVM: a malformed or null value gives NULL → '' (any key will do, the
+# scoring step dead-letters it).
+KEY_SQL = ("COALESCE(NULLIF(JSON_VALUE(v, '$.user_id'), ''), "
+           "NULLIF(JSON_VALUE(v, '$.request_id'), ''), '')")
 
 
-# Kafka's own StringDeserializer (as shaded in the SQL connector jar) returns null for a null
-# value where Flink's SimpleStringSchema throws a NullPointerException and fails the task.
-NULL_SAFE_STRING = "org.apache.flink.kafka.shaded.org.apache.kafka.common.serialization.StringDeserializer"
+def request_table(tenv, cfg: Config):
+    """The request topic as a Table(v STRING): one raw value per record, NULL for a record
+    without a value (the raw format keeps it, so the scoring step can dead-letter it)."""
+    opts = kafka_table_options(
+        cfg, cfg.kafka.topics.ad_requests.name, group=cfg.scoring_job.group_id,
+        # A fresh job starts where its group left off (else at the beginning): no request is skipped.
+        startup="group-offsets",
+        extra={"properties.auto.offset.reset": "earliest",
+               "properties.fetch.max.wait.ms": str(cfg.scoring_job.fetch_max_wait_ms)})
+    tenv.execute_sql(f"CREATE TABLE scoring_requests (v STRING) WITH ({opts})")
+    return tenv.from_path("scoring_requests")
 
 
-def _null_safe_values(builder) -> None:
-    """Values as UTF-8 text, a null value (tombstone) as None — the scoring step dead-letters it.
-
-    PyFlink's builder only takes a ``DeserializationSchema``; the Java builder also takes a
-    ``KafkaRecordDeserializationSchema``, here ``valueOnly(<Kafka Deserializer class>)``:
-    the same per-record work as SimpleStringSchema (``new String(bytes, UTF_8)``).
-    """
-    from pyflink.java_gateway import get_gateway
-    jvm = get_gateway().jvm
-    cls = jvm.java.lang.Class.forName(NULL_SAFE_STRING, True,
-                                      jvm.java.lang.Thread.currentThread().getContextClassLoader())
-    schema = (jvm.org.apache.flink.connector.kafka.source.reader.deserializer
-              .KafkaRecordDeserializationSchema.valueOnly(cls))
-    builder._j_builder.setDeserializer(schema)
+def keyed_requests(tenv, requests):
+    """Table(v) of raw requests → KeyedStream of the raw values, keyed by ``KEY_SQL``."""
+    from pyflink.common import Types
+    tenv.create_temporary_view("scoring_in", requests)
+    pairs = tenv.sql_query(f"SELECT {KEY_SQL} AS k, v FROM scoring_in")
+    return keyed_by_first_column(tenv, pairs, Types.STRING(), Types.STRING())
 
 
-def request_source(env, cfg: Config):
-    from pyflink.common import WatermarkStrategy
-    from pyflink.datastream.connectors.kafka import (KafkaOffsetResetStrategy, KafkaOffsetsInitializer,
-                                                     KafkaSource)
-    builder = (KafkaSource.builder()
-               .set_bootstrap_servers(cfg.kafka.bootstrap)
-               .set_topics(cfg.kafka.topics.ad_requests.name)
-               .set_group_id(cfg.scoring_job.group_id)
-               # A fresh job starts where its group left off (else at the beginning): no request is skipped.
-               .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
-               .set_property("fetch.max.wait.ms", str(cfg.scoring_job.fetch_max_wait_ms)))
-    _null_safe_values(builder)
-    src = builder.build()
-    return (env.from_source(src, WatermarkStrategy.no_watermarks(), "scoring.requests")
-            .uid("scoring.requests.v1"))
-
-
-def score(requests, cfg: Config, catalog_file: str | None, function=None):
-    """DataStream[str] of raw requests → DataStream[Row(kind, k, v)]: ``R`` responses, ``D`` dead letters.
+def score(keyed, cfg: Config, catalog_file: str | None, function=None):
+    """KeyedStream of raw requests (``keyed_requests``) → DataStream[Row(kind, k, v)]: ``R``
+    responses, ``D`` dead letters.
 
     ``function``: the step's class (``ScoringFunction``; tests hand in a subclass that fails)."""
-    from pyflink.common import Types
     from udfs.flink.scoring import OUTPUT_TYPE, ScoringFunction
     fn = (function or ScoringFunction)(config.to_dict(cfg), catalog_file, JOB)
-    return (requests
-            .key_by(_request_key, key_type=Types.STRING())
+    return (keyed
             .process(fn, output_type=OUTPUT_TYPE)
             .name("scoring.rank").uid("scoring.rank.v1"))
 
@@ -115,9 +95,9 @@ def route(tenv, scored) -> dict:
 
 
 def build(tenv, requests, cfg: Config, catalog_file: str | None, function=None) -> dict:
-    """The job without Kafka: a DataStream[str] of raw requests (any source) → its outputs,
+    """The job without Kafka: a Table(v STRING) of raw requests (any source) → its outputs,
     ``ranked_ads`` and ``dead_letter`` Tables (k, v) (what ``start`` writes to those topics)."""
-    return route(tenv, score(requests, cfg, catalog_file, function))
+    return route(tenv, score(keyed_requests(tenv, requests), cfg, catalog_file, function))
 
 
 def sink_ddl(cfg: Config, name: str, topic: str) -> str:
@@ -148,7 +128,7 @@ def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | N
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from
     env, tenv = table_env(cfg, JOB, extra)
-    outputs = build(tenv, request_source(env, cfg), cfg, catalog_path(cfg, catalog_file), function)
+    outputs = build(tenv, request_table(tenv, cfg), cfg, catalog_path(cfg, catalog_file), function)
     add_sinks(tenv, outputs, cfg)
     return env.execute_async(JOB)
 

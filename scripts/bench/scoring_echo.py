@@ -31,7 +31,8 @@ class EchoFunction(KeyedProcessFunction):
 
 
 class LeanEchoFunction(ProcessFunction):
-    """No key_by: the least Python a PyFlink request/response path can have (one operator)."""
+    """No keying: the least Python a PyFlink request/response path can have (one operator).
+    Its input is the source table's one-column rows."""
 
     def process_element(self, value, ctx):
-        yield _echo(value)
+        yield _echo(value[0])

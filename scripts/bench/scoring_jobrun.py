@@ -71,13 +71,16 @@ class JobRun:
         from pyflink.common import Types
 
         from jobs.common import table_env
-        from jobs.scoring import JOB, _request_key, add_sinks, latency_settings, request_source, route
+        from jobs.scoring import JOB, add_sinks, keyed_requests, latency_settings, request_table, route
         from scripts.bench.scoring_echo import EchoFunction, LeanEchoFunction
         from udfs.flink.scoring import OUTPUT_TYPE
         env, tenv = table_env(self.cfg, JOB + "-echo", latency_settings(self.cfg))
-        src = request_source(env, self.cfg)
-        step = (src.process(LeanEchoFunction(), output_type=OUTPUT_TYPE) if lean else
-                src.key_by(_request_key, key_type=Types.STRING()).process(EchoFunction(), output_type=OUTPUT_TYPE))
+        src = request_table(tenv, self.cfg)
+        if lean:   # one-column Rows: the planner cannot convert a one-column table to bare STRINGs
+            step = tenv.to_append_stream(src, Types.ROW([Types.STRING()])).process(
+                LeanEchoFunction(), output_type=OUTPUT_TYPE)
+        else:
+            step = keyed_requests(tenv, src).process(EchoFunction(), output_type=OUTPUT_TYPE)
         add_sinks(tenv, route(tenv, step.name("echo").uid("echo.v1")), self.cfg)
         return env.execute_async(JOB + "-echo")
 

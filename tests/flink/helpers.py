@@ -30,9 +30,9 @@ def collect_rows(table) -> list:
 
 
 
-def value_stream(env, values: list):
-    """A bounded DataStream over ``values`` as the Python steps receive them, ``None``
-    included (what a Kafka record without a value reaches them as). Without a type, each
-    element stays one pickled Python object, so ``None`` is a value; a STRING-typed collection
-    refuses a null element."""
-    return env.from_collection(values)
+def value_table(tenv, values: list):
+    """A bounded Table(v STRING) over ``values`` as a Kafka source with the raw format reads
+    them, ``None`` included (a record without a value is a NULL ``v``)."""
+    from pyflink.table import DataTypes
+    return tenv.from_elements([(v,) for v in values],
+                              DataTypes.ROW([DataTypes.FIELD("v", DataTypes.STRING())]))

@@ -45,14 +45,13 @@ def run_graph(tmp_path, registry, lines, topic_records):
     from pyflink.table.expressions import lit
     from jobs.common import table_env
     from jobs.scoring import build
-    from tests.flink.helpers import collect_rows, value_stream
+    from tests.flink.helpers import collect_rows, value_table
     from tests.flink.offline_scoring import OfflineScoring
     catalog = S.write_catalog(tmp_path / "catalog.json", S.crafted_catalog())
     cfg = config.load("test", overrides=[f"paths.model_registry={registry}", f"redis.port={closed_port()}",
                                          f"flink.checkpoint_dir={tmp_path}/ckpt"])
     env, tenv = table_env(cfg, "test-scoring-graph")
-    stream = value_stream(env, lines)
-    outputs = build(tenv, stream, cfg, str(catalog),
+    outputs = build(tenv, value_table(tenv, lines), cfg, str(catalog),
                     function=functools.partial(OfflineScoring, topic_records=topic_records))
     # One job, each row labelled with the output it was routed to.
     labelled = [t.select(lit(name).alias("output"), t.k, t.v) for name, t in outputs.items()]
