@@ -56,6 +56,17 @@ def _salvage_id(raw: bytes | str) -> str | None:
     return rid if isinstance(rid, str) and 0 < len(rid) <= 128 and clean_text(rid) else None
 
 
+def _probabilities(scores) -> np.ndarray:
+    """A model's scores as float64 probabilities: clipped to [0, 1], NaN → 0 (in place on
+    a copy; ``nan_to_num`` over the clipped array cost twice as much)."""
+    p = np.array(scores, dtype=np.float64)
+    np.clip(p, 0.0, 1.0, out=p)
+    nan = np.isnan(p)
+    if nan.any():
+        p[nan] = 0.0
+    return p
+
+
 class RequestScorer:
     def __init__(self, scoring: Scoring, featurizer: Featurizer, *, source_topic: str,
                  stage: str = "scoring.rank.v1", variant: str = "control",
@@ -179,7 +190,7 @@ class RequestScorer:
                 X = self.featurizer.matrix(profile, cols.take(rows), RequestView(
                     req.ts, req.context.device, req.context.page_category, 1))
                 t1 = self.clock()
-                pctr = np.nan_to_num(np.clip(np.asarray(model.score(X), dtype=np.float64), 0.0, 1.0))
+                pctr = _probabilities(model.score(X))
                 t2 = self.clock()
                 ads = auction_arrays.auction(book, rows, pctr, self.scoring, slot=slot, num_ads=n,
                                              cpa=deps.stats.cpa)
