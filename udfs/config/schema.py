@@ -27,6 +27,7 @@ class Topics:
     clicks: Topic
     ad_requests: Topic
     ranked_ads: Topic
+    served_log: Topic
     impressions: Topic
     ad_clicks: Topic
     conversions: Topic
