@@ -66,13 +66,18 @@ class _Loop:
 
     def __init__(self, cfg: Config, site: Site, start: str, producer=None):
         from kafka import KafkaConsumer
+        from kafka.errors import NoBrokersAvailable
         self.cfg, self.site = cfg, site
         self.req_topic = topics.name_of(cfg, "ad_requests")
         self.ans_topic = topics.name_of(cfg, "ranked_ads")
-        self.consumer = KafkaConsumer(self.req_topic, self.ans_topic, bootstrap_servers=cfg.kafka.bootstrap,
-                                      group_id=site.p.group_id, auto_offset_reset=start,
-                                      client_id="adstream-site")
-        self.producer = producer or make_producer(cfg)
+        try:
+            self.consumer = KafkaConsumer(self.req_topic, self.ans_topic, bootstrap_servers=cfg.kafka.bootstrap,
+                                          group_id=site.p.group_id, auto_offset_reset=start,
+                                          client_id="adstream-site")
+            self.producer = producer or make_producer(cfg)
+        except NoBrokersAvailable:
+            raise AdstreamError(f"no Kafka broker answers at {cfg.kafka.bootstrap} "
+                                f"(start one: adstream stack up)") from None
         self.join = Join(int(site.p.join_wait_s * 1000), site.p.max_waiting)
         self.due: list[tuple[int, int, Outgoing]] = []
         self.seq = itertools.count()
@@ -100,9 +105,15 @@ class _Loop:
         except MessageError:
             r.invalid += 1   # not the site's to repair: the scoring job dead-letters bad requests
             return
-        if pair is not None:
-            for o in self.site.serve(*pair):
-                heapq.heappush(self.due, (o.send_at_ms, next(self.seq), o))
+        if pair is None:
+            return
+        try:
+            out = self.site.serve(*pair)
+        except MessageError:   # an event the formats refuse (e.g. a ts pushed past their bound): skip the answer
+            r.invalid += 1
+            return
+        for o in out:
+            heapq.heappush(self.due, (o.send_at_ms, next(self.seq), o))
 
     def send_due(self, now_ms: int) -> None:
         while self.due and self.due[0][0] <= now_ms:
