@@ -1,6 +1,7 @@
 """Decoding the wire formats: today's msgspec decoder against the hand-written one it replaced (issue #12).
 
-For every format in ``udfs.messages.ENVELOPED`` (the versioned formats), a corpus of valid records and one of invalid
+For every format in ``udfs.messages.ENVELOPED`` the previous decoder also had (``decode_previous.compared``: a format
+added since, such as ``served_log``, has nothing to compare with), a corpus of valid records and one of invalid
 records (one class of fault each, ``scripts/bench/decode_corpus.py``) are decoded by:
 ``today`` (``cls.decode``: what the jobs call; msgspec, then the project's rules),
 ``previous`` (the hand-written decoder as it was at ``scripts/bench/decode_previous.py``'s
@@ -219,7 +220,7 @@ def equivalence(corpora: dict, fuzz: int, seed: int, bounds, now_ms, log) -> tup
     tallies: dict[str, E.Tally] = {}
     rows: list[dict] = []
     fuzz_cut = 0
-    for cls in M.ENVELOPED:
+    for cls in PREV.compared(M.ENVELOPED):
         valid, invalid, edge = corpora[cls]
         inputs = ([("valid", raw, True, None) for raw in valid]
                   + [("invalid", raw, True, fault) for fault, raw in invalid]
@@ -254,7 +255,7 @@ def _window(with_bounds: bool, bounds, now_ms):
 def build_corpora(args, bounds, now_ms) -> tuple[dict, dict]:
     msgs = C.valid_messages(args.records, args.seed, now_ms, events=args.batch)
     out = {}
-    for cls in M.ENVELOPED:
+    for cls in PREV.compared(M.ENVELOPED):
         valid = [m.encode() for m in msgs[cls][:args.records]]
         for raw in valid:      # valid by today's rules and window, or the corpus is wrong: stop
             cls.decode(raw, bounds=bounds, now_ms=now_ms)
@@ -266,8 +267,8 @@ def build_corpora(args, bounds, now_ms) -> tuple[dict, dict]:
 
 def measure(corpora: dict, duration: float, bounds, now_ms, log) -> dict:
     out = {}
-    total = 2 * len(M.ENVELOPED)
-    for i, cls in enumerate(M.ENVELOPED):
+    total = 2 * len(PREV.compared(M.ENVELOPED))
+    for i, cls in enumerate(PREV.compared(M.ENVELOPED)):
         valid, invalid, _ = corpora[cls]
         cands = candidates(cls)
         fig = {"records": {"valid": len(valid), "invalid": len(invalid)}}

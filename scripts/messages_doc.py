@@ -13,7 +13,7 @@ import msgspec
 from msgspec import inspect as mi
 
 from udfs.config import load
-from udfs.messages import ALL, CatalogChange, RequestContext, RankedAd, topics
+from udfs.messages import ALL, CatalogChange, RequestContext, RankedAd, ServedAd, topics
 from udfs.messages.base import fields, strip
 from udfs.messages.bounds import FLOAT_MAX, INT_MAX, INT_MIN
 from udfs.messages.catalog_change import ENTITIES, Schedule, Targeting
@@ -164,7 +164,7 @@ def render() -> str:
         out += [f"## `{cls.SCHEMA}` v{cls.VERSION} — topic `{topic}`", "",
                 (cls.__module__ and __import__(cls.__module__, fromlist=['x']).__doc__ or "").strip(), ""]
         out += table(cls) + [""]
-        for part in (RequestContext, RankedAd):
+        for part in (RequestContext, RankedAd, ServedAd):
             if any(part.__name__ in str(f.type) for f in fields(cls)):
                 out += [f"`{part.__name__}`:", ""] + table(part) + [""]
         out += ["```json", json.dumps(EXAMPLES[cls].to_dict(), indent=2, ensure_ascii=False), "```", ""]

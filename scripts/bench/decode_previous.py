@@ -42,3 +42,10 @@ def load(rev: str = REV) -> ModuleType:
 def counterpart(cls: type) -> type:
     """The previous decoder's class of today's format ``cls`` (same schema)."""
     return next(c for c in load().ALL if c.SCHEMA == cls.SCHEMA)
+
+
+def compared(classes) -> tuple[type, ...]:
+    """The formats of ``classes`` the previous decoder also had: a format added since has no
+    previous decoder to be timed or checked against, so the comparison leaves it out."""
+    have = {c.SCHEMA for c in load().ALL}
+    return tuple(c for c in classes if c.SCHEMA in have)

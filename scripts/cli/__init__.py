@@ -20,6 +20,7 @@ COMMANDS = (
     "jobs.cli",
     "scripts.cli.generate",
     "scripts.cli.replay",
+    "scripts.cli.site",
     "models.cli",
 )
 

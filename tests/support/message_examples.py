@@ -1,11 +1,14 @@
 """One valid example of every wire format: the unit tests' round trips and the stack test's
 produce/consume through real Kafka start from the same messages."""
 from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter, ErasureRequest,
-                           Impression, RankedAd, RankedAds, RequestContext)
+                           Impression, RankedAd, RankedAds, RequestContext, ServedAd, ServedLog)
 from udfs.messages.catalog_change import Campaign, Schedule, Targeting
 
 AD = RankedAd(ad_id="a1", campaign_id="cmp1", creative_id="cr1", advertiser_id="adv1",
               rank=1, pctr=0.03, ecpm=4.2, price=3.9)
+SERVED = ServedAd(ad_id="a1", campaign_id="cmp1", creative_id="cr1", advertiser_id="adv1", rank=1,
+                  bid_type="CPC", bid=0.4, pctr=0.03, pcvr=None, ecpm=12.0, price=0.25,
+                  charged_on="click", charge=0.25, features=(3.0, 0.5, 2592000.0, 0.10000000149011612))
 EXAMPLES = {
     ClickEvent: ClickEvent(event_id="e1", user_id="u1", ts=1_700_000_000_000, type="purchase",
                            item_id="i1", category_id="c1", brand_id="b1", price=19.9, device="app",
@@ -14,6 +17,8 @@ EXAMPLES = {
                          context=RequestContext(device="desktop", geo="FR", page_category="c2")),
     RankedAds: RankedAds(request_id="r1", ts=2, ads=(AD,), model_version="v0001", variant="B",
                          fallback=True, fallback_reason="feast timeout", timings_ms={"total": 3.2}),
+    ServedLog: ServedLog(request_id="r1", user_id="u1", ts=2, slot="home_top", model_version="v0001",
+                         variant="B", fallback=False, feature_set="fs1-0123456789abcdef", ads=(SERVED,)),
     Impression: Impression(impression_id="im1", request_id="r1", user_id="u1", ad_id="a1",
                            campaign_id="cmp1", creative_id="cr1", ts=3, position=1, price=0.004),
     AdClick: AdClick(click_id="k1", impression_id="im1", request_id="r1", user_id=None, ad_id="a1",

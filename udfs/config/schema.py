@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from udfs.config.synth import Generator, Site  # noqa: F401 - sections of Config, defined there
 from udfs.errors import ConfigError
 
 
@@ -27,6 +28,7 @@ class Topics:
     clicks: Topic
     ad_requests: Topic
     ranked_ads: Topic
+    served_log: Topic
     impressions: Topic
     ad_clicks: Topic
     conversions: Topic
@@ -181,31 +183,6 @@ class Feast:
     repo_dir: str
     project: str
     feature_service: str
-
-
-@dataclass(frozen=True)
-class Generator:
-    seed: int
-    users: int
-    items: int
-    categories: int
-    brands: int
-    advertisers: int
-    campaigns: int
-    events: int
-    requests: int
-    start_ts_ms: int
-    days: int = 7                      # simulated days of traffic from start_ts_ms
-    creatives_per_campaign: int = 3    # each campaign gets 1..N creatives
-
-    def __post_init__(self) -> None:
-        for name in ("users", "items", "categories", "brands", "advertisers", "campaigns",
-                     "days", "creatives_per_campaign"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"generator.{name}", "must be >= 1")
-        if self.events < 0 or self.requests < 0:
-            raise ConfigError("generator.events" if self.events < 0 else "generator.requests",
-                              "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -368,6 +345,7 @@ class Config:
     model: Model
     scoring_job: ScoringJob
     messages: Messages = dataclasses.field(default_factory=Messages)
+    site: Site = Site()
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
 

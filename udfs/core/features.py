@@ -11,6 +11,7 @@ what the model reads: profile features seen from request time (recency as
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -114,3 +115,11 @@ def served_profile_features(windows_s: Sequence[int]) -> list[str]:
     derived_from = {"top_categories", "top_category_scores", "interest_total", "top_brand",
                     "last_event_ts", "last_cart_ts", "last_purchase_ts", "session_start_ts"}
     return [f.name for f in profile_features(windows_s) if f.name in model or f.name in derived_from]
+
+
+def feature_set_id(names: Sequence[str]) -> str:
+    """A short name of one ordered feature list: ``fs1-`` and 16 hex digits of the SHA-256 of
+    the names joined by newlines. A logged feature row carries it, so a reader can tell the
+    row's columns are the list it knows (same names, same order) without shipping the names."""
+    digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
+    return f"fs1-{digest[:16]}"

@@ -12,9 +12,12 @@ from udfs.messages.dead_letter import DeadLetter
 from udfs.messages.erasure import ErasureRequest
 from udfs.messages.feedback import AdClick, Conversion, Impression
 from udfs.messages.ranked_ads import RankedAd, RankedAds
+from udfs.messages.served import ServedAd, ServedLog
 
-ENVELOPED = (ClickEvent, AdRequest, RankedAds, Impression, AdClick, Conversion, DeadLetter, ErasureRequest)
+ENVELOPED = (ClickEvent, AdRequest, RankedAds, ServedLog, Impression, AdClick, Conversion, DeadLetter,
+             ErasureRequest)
 ALL = ENVELOPED + (CatalogChange,)
 
 __all__ = ["AdRequest", "RequestContext", "CatalogChange", "ClickEvent", "DeadLetter", "ErasureRequest",
-           "AdClick", "Conversion", "Impression", "RankedAd", "RankedAds", "ENVELOPED", "ALL"]
+           "AdClick", "Conversion", "Impression", "RankedAd", "RankedAds", "ServedAd", "ServedLog",
+           "ENVELOPED", "ALL"]

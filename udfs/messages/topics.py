@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from udfs.config import Config
 from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter,
-                           ErasureRequest, Impression, RankedAds)
+                           ErasureRequest, Impression, RankedAds, ServedLog)
 
 FORMATS: dict[str, type] = {
     "clicks": ClickEvent,
     "ad_requests": AdRequest,
     "ranked_ads": RankedAds,
+    "served_log": ServedLog,
     "impressions": Impression,
     "ad_clicks": AdClick,
     "conversions": Conversion,

@@ -1,0 +1,78 @@
+"""The synthetic world's sections of the configuration: the generator and the simulated site.
+
+Kept apart from ``schema`` (which imports them into :class:`~udfs.config.schema.Config`)
+because only ``scripts/synth`` reads them; pure dataclasses like every section.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from udfs.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Generator:
+    seed: int
+    users: int
+    items: int
+    categories: int
+    brands: int
+    advertisers: int
+    campaigns: int
+    events: int
+    requests: int
+    start_ts_ms: int
+    days: int = 7                      # simulated days of traffic from start_ts_ms
+    creatives_per_campaign: int = 3    # each campaign gets 1..N creatives
+
+    def __post_init__(self) -> None:
+        for name in ("users", "items", "categories", "brands", "advertisers", "campaigns",
+                     "days", "creatives_per_campaign"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"generator.{name}", "must be >= 1")
+        if self.events < 0 or self.requests < 0:
+            raise ConfigError("generator.events" if self.events < 0 else "generator.requests",
+                              "must be >= 0")
+
+
+@dataclass(frozen=True)
+class Site:
+    """The ad server's side, simulated (``scripts/synth/site.py``, ``adstream site``; docs/generator.md).
+
+    Delays are event time: a click ``click_delay_*`` after its impression, a conversion
+    ``conversion_delay_*`` after its click (log-normal with that median and sigma, cut at the
+    max), then divided by ``time_compression``, as the replay clock compresses a day. The
+    shares are probabilities per event (``orphan_share``: per click).
+    """
+    seed: int = 11
+    time_compression: float = 60.0      # 60: an hour of event time passes in a minute
+    click_delay_median_s: float = 20.0
+    click_delay_sigma: float = 1.0
+    click_delay_max_s: float = 900.0
+    conversion_delay_median_s: float = 1800.0
+    conversion_delay_sigma: float = 1.2
+    conversion_delay_max_s: float = 21600.0
+    duplicate_share: float = 0.01       # an event sent twice with the same id ...
+    duplicate_gap_s: float = 2.0        # ... the copy up to this long after the first
+    late_share: float = 0.01            # an event sent late_by_s after its ts (not compressed) ...
+    late_by_s: float = 120.0            # ... past the jobs' allowed lateness (profile: 60 s)
+    orphan_share: float = 0.02          # a click whose impression is never sent
+    group_id: str = "adstream-site"     # consumer group on ad-requests.v1 + ranked-ads.v1
+    join_wait_s: float = 30.0           # a request or an answer waits this long for the other
+    max_waiting: int = 100000           # requests + answers held for the join at most
+
+    def __post_init__(self) -> None:
+        for name in ("duplicate_share", "late_share", "orphan_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"site.{name}", "must be within [0, 1]")
+        for name in ("time_compression", "click_delay_median_s", "conversion_delay_median_s",
+                     "join_wait_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"site.{name}", "must be > 0")
+        for name in ("click_delay_sigma", "conversion_delay_sigma", "duplicate_gap_s", "late_by_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"site.{name}", "must be >= 0")
+        if self.click_delay_max_s < 1 or self.conversion_delay_max_s < 1:
+            raise ConfigError("site.click_delay_max_s", "the delay caps must be >= 1 s")
+        if self.max_waiting < 1:
+            raise ConfigError("site.max_waiting", "must be >= 1")
