@@ -145,6 +145,15 @@ def _summary(rep: dict) -> None:
           f"{'beats' if rep['beats_lr'] else 'does NOT beat'} LR on AUC and log loss")
     if d:
         print(f"AUC - LR AUC = {d['diff']:+.4f} (paired bootstrap 95% CI {d['low']:+.4f} to {d['high']:+.4f})")
+    for name, c in (rep.get("candidates") or {}).items():
+        d = c.get("shipped_minus_this")
+        vs = (f"; shipped - this: AUC {d['auc']['diff']:+.4f} ({d['auc']['low']:+.4f}..{d['auc']['high']:+.4f}), "
+              f"log loss {d['logloss']['diff']:+.5f} ({d['logloss']['low']:+.5f}..{d['logloss']['high']:+.5f})"
+              if d else " (shipped)")
+        print(f"candidate {name:8} valid logloss {c['valid_logloss']:.5f}; test AUC {c['auc']:.4f} "
+              f"logloss {c['logloss']:.5f} ECE {c['ece']:.4f}" + vs + ("" if c["exportable"] else "; not exportable"))
+    if "why" in rep:
+        print(f"shipped {rep['shipped']}: {rep['why']}")
     if "oracle" in rep:
         print(f"AUC gap to the oracle: {rep['auc_gap_to_oracle']:.4f}"
               + (f"; to the observable oracle (no latent user clickiness): "
