@@ -89,19 +89,21 @@ def choose_cv(blocks: list[tuple[np.ndarray, np.ndarray]], final: tuple[np.ndarr
     """The calibrator to ship (fitted on ``final``) and how it was chosen.
 
     ``blocks``: (labels, raw probabilities) in time order, each predicted by a model
-    that did not see it. Returns the calibrator and ``{"cv_logloss": {method: mean},
+    that did not see it; ``final`` (the validation block) follows them as the last
+    fold. Returns the calibrator and ``{"cv_logloss": {method: mean},
     "rows": n scored, "folds": k, "chosen": m, "reason": ...}``.
     """
     yf, pf = np.asarray(final[0]), np.asarray(final[1])
     if method != "auto":
         return fit(method, yf, pf, pos_weight), {"chosen": method, "reason": "set by configuration"}
-    fit_clicks = [int(sum(np.sum(b[0]) for b in blocks[:k])) for k in range(1, len(blocks))]
+    seq = list(blocks) + [(yf, pf)]  # the validation block is the last fold
+    fit_clicks = [int(sum(np.sum(b[0]) for b in seq[:k])) for k in range(1, len(seq))]
     methods = _allowed(min(fit_clicks + [int(np.sum(yf))]) if fit_clicks else 0)
     rows: dict[str, list[np.ndarray]] = {m: [] for m in methods}
-    for k in range(1, len(blocks)):
-        ytr = np.concatenate([b[0] for b in blocks[:k]])
-        ptr = np.concatenate([b[1] for b in blocks[:k]])
-        yte, pte = np.asarray(blocks[k][0]), np.asarray(blocks[k][1])
+    for k in range(1, len(seq)):
+        ytr = np.concatenate([b[0] for b in seq[:k]])
+        ptr = np.concatenate([b[1] for b in seq[:k]])
+        yte, pte = np.asarray(seq[k][0]), np.asarray(seq[k][1])
         if len(np.unique(ytr)) < 2 or not len(yte):
             continue
         for m in methods:
