@@ -49,8 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
                        description="The CTR model's life cycle. 'train' builds leakage-free rows "
                                    "(features as they were at request time), splits them by time, runs "
-                                   "a seeded cross-validated search over XGBoost parameters, calibrates on "
-                                   "validation, reports against logistic-regression and empirical-CTR "
+                                   "a seeded cross-validated search over XGBoost parameters, fits "
+                                   "logistic regression and GBDT+LR beside it, calibrates each by "
+                                   "forward-chaining CV, ships the lowest validation log loss, reports "
+                                   "every candidate and the logistic-regression and empirical-CTR "
                                    "baselines, and exports ONNX behind a parity check. 'promote' moves the "
                                    "registry's 'current' pointer, refusing models whose features the live "
                                    "feature service cannot serve or whose holdout AUC is worse.")
@@ -59,13 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = ms.add_parser("train", help="train, evaluate and export a model into --out",
                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
                       description="Load --data, split by time, search --budget parameter sets "
-                                  "(forward-chaining CV, seeded), fit, calibrate, evaluate and export.")
+                                  "(forward-chaining CV, seeded), fit the candidates (model.candidates), "
+                                  "calibrate, pick the lowest validation log loss, evaluate and export.")
     _data_args(t)
     t.add_argument("--out", metavar="DIR", required=True, help="folder for the report and the model")
     t.add_argument("--seed", type=int, help="search and training seed (default model.seed)")
     t.add_argument("--budget", type=int, help="search trials (default model.budget)")
     t.add_argument("--calibration", choices=["auto", "none", "platt", "isotonic"],
-                   help="post-hoc calibration (default model.calibration; auto = best on validation)")
+                   help="post-hoc calibration (default model.calibration; auto = forward-chaining CV)")
     t.add_argument("--register", action="store_true", help="also add the result to the registry")
     t.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     t.set_defaults(func=_train)

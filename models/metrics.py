@@ -133,7 +133,7 @@ def bootstrap_pair(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: int 
 
 def bootstrap_ece(y: np.ndarray, p: np.ndarray, n_boot: int = 500, seed: int = 0,
                   level: float = 0.95, p_ref: np.ndarray | None = None) -> dict[str, float]:
-    """Percentile bootstrap CI of ECE; with ``p_ref``, also of ECE(p) − ECE(p_ref) on the same rows."""
+    """Bootstrap CI of ECE; with ``p_ref``, also of ECE(p) − ECE(p_ref) on the same rows (percentile)."""
     rng = np.random.default_rng(seed)
     y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
     vals, diffs = [], []
@@ -142,8 +142,12 @@ def bootstrap_ece(y: np.ndarray, p: np.ndarray, n_boot: int = 500, seed: int = 0
         vals.append(ece(y[i], p[i]))
         if p_ref is not None:
             diffs.append(vals[-1] - ece(y[i], p_ref[i]))
-    lo, hi = np.quantile(vals, [(1 - level) / 2, 1 - (1 - level) / 2]) if vals else (np.nan, np.nan)
-    out = {"ece": ece(y, p), "low": float(lo), "high": float(hi), "n_boot": n_boot, "level": level}
+    # Basic (reverse-percentile) interval: a resample's ECE carries extra binning noise, so
+    # resampled ECEs sit above the estimate and their plain percentiles can miss it altogether.
+    e = ece(y, p)
+    q_lo, q_hi = np.quantile(vals, [(1 - level) / 2, 1 - (1 - level) / 2]) if vals else (np.nan, np.nan)
+    out = {"ece": e, "low": float(max(0.0, 2 * e - q_hi)), "high": float(2 * e - q_lo),
+           "n_boot": n_boot, "level": level, "kind": "basic bootstrap"}
     if p_ref is not None:
         out["minus_reference"] = _ci(diffs, out["ece"] - ece(y, p_ref), level)
     return out
