@@ -49,8 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
                        description="The CTR model's life cycle. 'train' builds leakage-free rows "
                                    "(features as they were at request time), splits them by time, runs "
-                                   "a seeded cross-validated search over XGBoost parameters, calibrates on "
-                                   "validation, reports against logistic-regression and empirical-CTR "
+                                   "a seeded cross-validated search over XGBoost parameters, fits "
+                                   "logistic regression and GBDT+LR beside it, calibrates each by "
+                                   "forward-chaining CV, ships the lowest validation log loss, reports "
+                                   "every candidate and the logistic-regression and empirical-CTR "
                                    "baselines, and exports ONNX behind a parity check. 'promote' moves the "
                                    "registry's 'current' pointer, refusing models whose features the live "
                                    "feature service cannot serve or whose holdout AUC is worse.")
@@ -59,13 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = ms.add_parser("train", help="train, evaluate and export a model into --out",
                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
                       description="Load --data, split by time, search --budget parameter sets "
-                                  "(forward-chaining CV, seeded), fit, calibrate, evaluate and export.")
+                                  "(forward-chaining CV, seeded), fit the candidates (model.candidates), "
+                                  "calibrate, pick the lowest validation log loss, evaluate and export.")
     _data_args(t)
     t.add_argument("--out", metavar="DIR", required=True, help="folder for the report and the model")
     t.add_argument("--seed", type=int, help="search and training seed (default model.seed)")
     t.add_argument("--budget", type=int, help="search trials (default model.budget)")
     t.add_argument("--calibration", choices=["auto", "none", "platt", "isotonic"],
-                   help="post-hoc calibration (default model.calibration; auto = best on validation)")
+                   help="post-hoc calibration (default model.calibration; auto = forward-chaining CV)")
     t.add_argument("--register", action="store_true", help="also add the result to the registry")
     t.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     t.set_defaults(func=_train)
@@ -145,6 +148,15 @@ def _summary(rep: dict) -> None:
           f"{'beats' if rep['beats_lr'] else 'does NOT beat'} LR on AUC and log loss")
     if d:
         print(f"AUC - LR AUC = {d['diff']:+.4f} (paired bootstrap 95% CI {d['low']:+.4f} to {d['high']:+.4f})")
+    for name, c in (rep.get("candidates") or {}).items():
+        d = c.get("shipped_minus_this")
+        vs = (f"; shipped - this: AUC {d['auc']['diff']:+.4f} ({d['auc']['low']:+.4f}..{d['auc']['high']:+.4f}), "
+              f"log loss {d['logloss']['diff']:+.5f} ({d['logloss']['low']:+.5f}..{d['logloss']['high']:+.5f})"
+              if d else " (shipped)")
+        print(f"candidate {name:8} valid logloss {c['valid_logloss']:.5f}; test AUC {c['auc']:.4f} "
+              f"logloss {c['logloss']:.5f} ECE {c['ece']:.4f}" + vs + ("" if c["exportable"] else "; not exportable"))
+    if "why" in rep:
+        print(f"shipped {rep['shipped']}: {rep['why']}")
     if "oracle" in rep:
         print(f"AUC gap to the oracle: {rep['auc_gap_to_oracle']:.4f}"
               + (f"; to the observable oracle (no latent user clickiness): "

@@ -73,7 +73,9 @@ def report(ds: Dataset, split: Split, p_test: np.ndarray, *, booster=None, seed:
     n_pair = n_boot if len(yte) <= 50_000 else 200
     for name, fn in (("lr", baselines.logistic), ("prior", baselines.prior)):
         p, info = fn(ds, split)
-        info["model_auc_minus_this"] = metrics.bootstrap_auc_diff(yte, p_test, p, n_pair, seed)
+        pair = metrics.bootstrap_pair(yte, p_test, p, n_pair, seed)
+        info["model_minus_this"] = pair  # AUC and log loss, paired: logloss diff < 0 = model better
+        info["model_auc_minus_this"] = pair["auc"]
         s = scored(yte, p, base_rate)
         out["curves"][name] = {"reliability": s.pop("reliability"), "roc": s.pop("roc")}
         out["baselines"][name] = {**s, **info}

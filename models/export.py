@@ -6,8 +6,10 @@ it is folded into the trees — every leaf weight times ``a``, the intercept
 moved — so serving pays nothing for it. An isotonic calibrator cannot be
 folded; the graph then outputs raw probabilities and the scorer applies the
 knots from the signature (``calibration.in_graph`` says which). Export fails — nothing is written — unless onnxruntime reproduces
-XGBoost on the whole test block within ``tolerance`` (1e-5 by default): a
+training's own predictions on the whole test block within ``tolerance`` (1e-5 by default): a
 converter bug or a float/NaN handling difference must never reach serving.
+``write_model`` is that gate for any graph (the logistic-regression and GBDT+LR
+candidates of models/select.py use it); ``export`` is the XGBoost path through it.
 """
 from __future__ import annotations
 
@@ -76,22 +78,26 @@ def fold_calibration(model_bytes: bytes, cal: dict | None) -> tuple[bytes, dict 
     return model.SerializeToString(), dict(cal, in_graph=True)
 
 
-def check_parity(booster: xgb.Booster, model_bytes: bytes, X: np.ndarray, tolerance: float = 1e-5,
+def check_parity(reference, model_bytes: bytes, X: np.ndarray, tolerance: float = 1e-5,
                  calibration: dict | None = None) -> float:
-    """max |xgboost − onnxruntime| over ``X`` (calibrated the same way); ``ModelError`` above ``tolerance``."""
+    """max |reference − onnxruntime| over ``X`` (calibrated the same way); ``ModelError`` above ``tolerance``.
+
+    ``reference``: an XGBoost booster, or any function of ``X`` giving the model's raw
+    probabilities in training's own code (numpy), which the graph must reproduce.
+    """
     X = np.ascontiguousarray(X, dtype=np.float32)
     try:
         got = onnx_raw(session(model_bytes), X)
     except Exception as e:  # an unloadable graph fails the gate like a wrong one
         raise ModelError(f"ONNX parity check could not run the exported model: {e}") from e
-    want = booster.inplace_predict(X)
+    want = reference.inplace_predict(X) if hasattr(reference, "inplace_predict") else reference(X)
     if calibration and calibration.get("in_graph"):
         want = calibrate.apply(calibration, want)
     if got.shape != want.shape:
         raise ModelError(f"ONNX parity: shape {got.shape} != xgboost {want.shape}")
     diff = float(np.max(np.abs(got.astype(np.float64) - want))) if len(X) else 0.0
     if not np.isfinite(diff) or diff > tolerance:
-        raise ModelError(f"ONNX parity check failed: max |xgboost - onnxruntime| = {diff:.3g} "
+        raise ModelError(f"ONNX parity check failed: max |training - onnxruntime| = {diff:.3g} "
                          f"> {tolerance:g} over {len(X)} rows; not exporting")
     return diff
 
@@ -106,7 +112,7 @@ def feature_entries(names: list[str], live_windows: tuple[int, ...] | None) -> l
 
 def signature(*, names: list[str], live_windows: tuple[int, ...] | None, feature_service: str | None,
               fingerprint: str, dataset: str, metrics: dict, calibration: dict, parity: dict,
-              booster: xgb.Booster, params: dict, model_bytes: bytes) -> dict:
+              booster: xgb.Booster | None, params: dict, model_bytes: bytes, model: dict | None = None) -> dict:
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     return {
         "model_version": "m-" + hashlib.sha256(model_bytes).hexdigest()[:12],
@@ -123,19 +129,29 @@ def signature(*, names: list[str], live_windows: tuple[int, ...] | None, feature
         "metrics": metrics,
         "calibration": calibration,
         "parity": parity,
-        "xgboost": {"version": xgb.__version__, "trees": booster.num_boosted_rounds(), "params": params},
+        # what was shipped (models/select.py), with what re-export needs for non-tree kinds
+        "model": model or {"kind": "xgboost"},
+        "xgboost": ({"version": xgb.__version__, "trees": booster.num_boosted_rounds(), "params": params}
+                    if booster is not None else None),
     }
 
 
 def export(out_dir: str | Path, booster: xgb.Booster, X_test: np.ndarray, *, tolerance: float = 1e-5,
            **sig) -> dict:
     """Convert, check parity on ``X_test``, then write ``model.onnx``, ``model.ubj``, ``signature.json``."""
+    model_bytes, sig["calibration"] = fold_calibration(to_onnx(booster, X_test.shape[1]), sig.get("calibration"))
+    return write_model(out_dir, model_bytes, booster, X_test, tolerance=tolerance, booster=booster, **sig)
+
+
+def write_model(out_dir: str | Path, model_bytes: bytes, reference, X_test: np.ndarray, *,
+                tolerance: float = 1e-5, booster: xgb.Booster | None = None, **sig) -> dict:
+    """Check ``model_bytes`` (calibration already in ``sig``) against ``reference`` on ``X_test``, then
+    write ``model.onnx``, ``signature.json`` and, when there are trees, ``model.ubj``. Nothing on failure."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = X_test.shape[1]
-    model_bytes, sig["calibration"] = fold_calibration(to_onnx(booster, n), sig.get("calibration"))
     onnx.checker.check_model(onnx.load_from_string(model_bytes))
-    diff = check_parity(booster, model_bytes, X_test, tolerance, sig["calibration"])
+    diff = check_parity(reference, model_bytes, X_test, tolerance, sig["calibration"])
     s = signature(booster=booster, model_bytes=model_bytes,
                   parity={"max_abs_diff": diff, "tolerance": tolerance, "rows": int(len(X_test))}, **sig)
     listed = [f["name"] for f in s["features"]]
@@ -145,6 +161,9 @@ def export(out_dir: str | Path, booster: xgb.Booster, X_test: np.ndarray, *, tol
     tmp = out / f".{MODEL}.tmp"
     tmp.write_bytes(model_bytes)
     os.replace(tmp, out / MODEL)
-    booster.save_model(str(out / "model.ubj"))
+    if booster is not None:
+        booster.save_model(str(out / "model.ubj"))
+    elif (out / "model.ubj").exists():
+        (out / "model.ubj").unlink()  # a stale booster must not pass for this model's original
     write_json(out / SIGNATURE, s)
     return s

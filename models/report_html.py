@@ -69,9 +69,41 @@ def _fmt(v) -> str:
     return html.escape("—" if v is None else str(v))
 
 
+def _ci(d: dict | None) -> str:
+    if not d:
+        return "—"
+    return f"{d['diff']:+.4f} ({d['low']:+.4f} … {d['high']:+.4f})"
+
+
+def _candidates(rep: dict) -> str:
+    """Every candidate on the test block; the paired CIs are shipped − candidate."""
+    if "candidates" not in rep:
+        return ""
+    rows = []
+    for name, c in rep["candidates"].items():
+        d = c.get("shipped_minus_this") or {}
+        e = c["ece_ci"]
+        rows.append([("▶ " if name == rep["shipped"] else "") + name, c["valid_logloss"], c["auc"], c["logloss"],
+                     f"{c['ece']:.4f} ({e['low']:.4f} … {e['high']:.4f})", c["calibration"],
+                     _ci(d.get("auc")), _ci(d.get("logloss")),
+                     "yes" if c["exportable"] else f"no: {c['export_error']}"])
+    head = ["candidate", "valid log loss", "test AUC", "test log loss", "test ECE (95% CI)", "calibrator",
+            "shipped − this: AUC (95% CI)", "shipped − this: log loss (95% CI)", "ONNX parity"]
+    cc = rep.get("calibration_check") or {}
+    fl = cc.get("ece_noise_floor") or {}
+    note = (f"<p>Calibration check ({html.escape(str(cc.get('method')))}): ECE {cc.get('ece', 0):.4f} vs "
+            f"{cc.get('ece_uncalibrated', 0):.4f} uncalibrated, difference {_ci(cc.get('ece_minus_uncalibrated'))}"
+            f" — {'not worse beyond its CI' if cc.get('ok') else '<span class=bad>worse beyond its CI</span>'}. "
+            f"A perfectly calibrated model would show ECE {fl.get('mean', float('nan')):.4f} "
+            f"(95th percentile {fl.get('q95', float('nan')):.4f}) on these rows.</p>") if cc else ""
+    return (f"<h2>Candidates (chosen on validation, shown on test)</h2><p>Shipped: <b>"
+            f"{html.escape(rep['shipped'])}</b> — {html.escape(rep['why'])}.</p>"
+            + _table(rows, head) + note)
+
+
 def render(rep: dict) -> str:
     keys = ["auc", "logloss", "normalized_entropy", "ece", "mean_pred"]
-    rows = [["model (XGBoost)"] + [rep.get(k) for k in keys]]
+    rows = [[f"model (shipped: {rep.get('shipped', 'xgboost')})"] + [rep.get(k) for k in keys]]
     for name, b in rep["baselines"].items():
         rows.append([f"baseline: {name}"] + [b.get(k) for k in keys])
     if "oracle" in rep:
@@ -87,7 +119,7 @@ def render(rep: dict) -> str:
              f"Data fingerprint <code>{rep['fingerprint'][:16]}</code>.</p>",
              f"<p>Test AUC {rep['auc']:.4f} (95% bootstrap CI {ci.get('low', float('nan')):.4f}–"
              f"{ci.get('high', float('nan')):.4f}); {verdict}.</p>",
-             _table(rows, ["", *keys]), _curves(rep), _importance(rep)]
+             _table(rows, ["", *keys]), _candidates(rep), _curves(rep), _importance(rep)]
     for seg, vals in rep.get("segments", {}).items():
         parts.append(f"<h2>AUC by {html.escape(seg)}</h2>")
         parts.append(_table([[k, v["n"], v["clicks"], v["ctr"], v["mean_pred"], v["auc"]] for k, v in vals.items()],

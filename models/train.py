@@ -34,9 +34,11 @@ class TrainResult:
     best_iteration: int
     pos_weight: float
     calibration: dict
-    calibration_scores: dict[str, float]
+    calibration_scores: dict  # how the calibrator was chosen (calibrate.choose_cv)
     trials: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    folds: list[tuple[np.ndarray, np.ndarray, xgb.Booster]] = field(default_factory=list)  # (past, block, model)
+    raw_valid: np.ndarray | None = None
 
 
 SMALL_ROWS = 50_000
@@ -140,9 +142,32 @@ def train(X: np.ndarray, y: np.ndarray, names: list[str], split: Split, ts=None,
     n_trees = int(booster.best_iteration) + 1
     booster = booster[:n_trees]
     raw_valid = booster.inplace_predict(X[split.valid])
-    cal, cal_scores = calibrate.choose(y[split.valid], raw_valid, best["scale_pos_weight"], calibration)
-    return TrainResult(booster, best, n_trees, best["scale_pos_weight"], cal, cal_scores, trials,
-                       time.perf_counter() - t0)
+    folds = fold_models(X, y, names, split, ts, best, folds=folds, rounds=rounds, early=early,
+                        nthread=nthread, seed=seed, depth_sum=depth_sum)
+    blocks = [(y[b], m.inplace_predict(X[b])) for _, b, m in folds]
+    cal, cal_info = calibrate.choose_cv(blocks, (y[split.valid], raw_valid), best["scale_pos_weight"],
+                                        calibration)
+    return TrainResult(booster, best, n_trees, best["scale_pos_weight"], cal, cal_info, trials,
+                       time.perf_counter() - t0, folds, raw_valid)
+
+
+def fold_models(X, y, names, split: Split, ts, params: dict, *, folds: int, rounds: int, early: int,
+                nthread: int, seed: int, depth_sum: int | None) -> list[tuple[np.ndarray, np.ndarray, xgb.Booster]]:
+    """``params`` refitted on each forward fold's past: honest predictions for every block.
+
+    Early stopping watches the fold's next block, as in the search; the calibrator
+    choice (``calibrate.choose_cv``) and GBDT+LR's folds score on these blocks.
+    """
+    out = []
+    for past, nxt in forward_folds(split.train, ts, folds):
+        if y[past].min() == y[past].max():
+            continue
+        dtr = _dm(X[past], y[past], names)
+        dnx = _dm(X[nxt], y[nxt], names, ref=dtr)
+        b = _fit(_base(params, nthread, seed, float(y[past].mean())), dtr, dnx,
+                 _rounds(params, rounds, depth_sum), early)
+        out.append((past, nxt, b[:int(b.best_iteration) + 1]))
+    return out
 
 
 def predict(result_or_booster, cal: dict | None, X: np.ndarray) -> np.ndarray:

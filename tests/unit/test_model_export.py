@@ -24,7 +24,8 @@ def trained(tmp_path_factory):
     cfg = model_config()
     ds = live_dataset(cfg, 7)
     out = tmp_path_factory.mktemp("model")
-    rep = run_train(cfg, ds, out, budget=2, progress=False)
+    # the tree-export tests below need the booster shipped (tests/unit/test_model_select.py: the others)
+    rep = run_train(cfg, ds, out, budget=2, progress=False, candidates=("xgboost",))
     return cfg, ds, out, rep
 
 

@@ -77,3 +77,40 @@ def test_training_is_reproducible_by_seed_and_learns():
     assert [t["params"] for t in a.trials] == [t["params"] for t in b.trials]
     assert metrics.auc(ds.y[s.test], pa) > 0.7
     assert a.booster.num_boosted_rounds() == a.best_iteration
+
+
+def _honest_blocks(k: int, n: int, scale: float, seed: int = 0):
+    """``k`` time blocks of (labels, predictions): the truth is ``p``; the model says ``p`` with
+    its logit stretched by ``scale`` (1 = calibrated, 2 = overconfident)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(k):
+        z = rng.normal(-2.0, 1.0, n)
+        y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+        out.append((y, 1 / (1 + np.exp(-scale * z))))
+    return out
+
+
+def test_cv_calibration_keeps_a_calibrated_model_as_it_is():
+    *blocks, final = _honest_blocks(4, 3000, 1.0)
+    cal, info = calibrate.choose_cv(blocks, final)
+    assert cal["method"] == "none" and info["chosen"] == "none"
+    assert set(info["cv_logloss"]) == {"none", "platt", "isotonic"} and info["folds"] == 3
+
+
+def test_cv_calibration_repairs_an_overconfident_model_and_not_worse_on_new_data():
+    *blocks, final = _honest_blocks(4, 3000, 2.0)
+    cal, info = calibrate.choose_cv(blocks, final)
+    assert cal["method"] in ("platt", "isotonic") and info["cv_logloss"][cal["method"]] < info["cv_logloss"]["none"]
+    y, p = _honest_blocks(1, 20_000, 2.0, seed=9)[0]
+    assert metrics.ece(y, calibrate.apply(cal, p)) < metrics.ece(y, p)
+
+
+def test_cv_calibration_falls_back_to_none_on_scarce_clicks():
+    rng = np.random.default_rng(3)
+    blocks = [((rng.random(400) < 0.01).astype(int), np.full(400, 0.05)) for _ in range(4)]
+    cal, info = calibrate.choose_cv(blocks[:-1], blocks[-1])
+    assert cal["method"] == "none" and "allowed by the clicks" in info["reason"]
+    cal, info = calibrate.choose_cv([], blocks[-1])
+    assert cal["method"] == "none" and "too few" in info["reason"]
+    assert calibrate.choose_cv(blocks[:-1], blocks[-1], method="platt")[0]["method"] == "platt"

@@ -302,12 +302,16 @@ class Model:
     nthread: int = 2
     seed: int = 7
     calibration: str = "auto"             # auto | none | platt | isotonic
-    parity_tolerance: float = 1e-5        # max |xgboost - onnxruntime| on the test set
+    candidates: tuple[str, ...] = ("lr", "xgboost", "gbdt_lr")  # fitted; lowest validation log loss ships
+    parity_tolerance: float = 1e-5        # max |training - onnxruntime| on the test set
     promote_auc_tolerance: float = 0.0    # refuse promotion when AUC < current - tolerance
 
     def __post_init__(self) -> None:
         if self.calibration not in ("auto", "none", "platt", "isotonic"):
             raise ConfigError("model.calibration", "must be auto, none, platt or isotonic")
+        bad = [c for c in self.candidates if c not in ("lr", "xgboost", "gbdt_lr")]
+        if bad or not self.candidates:
+            raise ConfigError("model.candidates", f"must be a non-empty list of lr, xgboost, gbdt_lr (got {bad})")
         if not (0 < self.valid_fraction < 1 and 0 < self.test_fraction < 1
                 and self.valid_fraction + self.test_fraction < 1):
             raise ConfigError("model.valid_fraction", "valid and test fractions must be in (0, 1) "
