@@ -5,7 +5,6 @@ tests/unit/test_messages_doc.py checks that the committed file matches this outp
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import typing
 
@@ -52,8 +51,11 @@ def _limits(info, declared) -> list[str]:
     out = []
     if isinstance(info, mi.LiteralType):   # in the declared order (msgspec's info sorts them)
         out.append("one of " + ", ".join(f"`{c}`" for c in typing.get_args(strip(declared)[0])))
+    if isinstance(info, mi.VarTupleType) and isinstance(_unwrap(info.item_type)[0], mi.LiteralType):
+        item = typing.get_args(strip(declared)[0])[0]
+        out.append("items one of " + ", ".join(f"`{c}`" for c in typing.get_args(strip(item)[0])))
     if isinstance(info, (mi.IntType, mi.FloatType)):
-        out += [f"{sign} {v}" for sign, v in (("≥", info.ge), ("≤", info.le))
+        out += [f"{sign} {v}" for sign, v in (("≥", info.ge), (">", info.gt), ("≤", info.le))
                 if v is not None and v not in IMPLICIT]
     if isinstance(info, mi.StrType) and info.max_length is not None:
         out.append(f"≤ {info.max_length} characters")
@@ -83,39 +85,6 @@ def table(cls) -> list[str]:
 
 # ---------------------------------------------------------------- the catalogue change
 
-def _dc_type_name(tp) -> str:
-    s = str(tp).replace("typing.", "").replace("udfs.messages.", "")
-    for mod in ("ad_request.", "ranked_ads.", "catalog_change.", "collections.abc."):
-        s = s.replace(mod, "")
-    return s.replace("<class '", "").replace("'>", "").replace(" | ", " or ")
-
-
-def _dc_rules(f) -> str:
-    m = f.metadata
-    out = []
-    if m.get("choices"):
-        out.append("one of " + ", ".join(f"`{c}`" for c in m["choices"]))
-    if m.get("min") is not None:
-        out.append(f"≥ {m['min']}")
-    if m.get("max") is not None:
-        out.append(f"≤ {m['max']}")
-    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
-        d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        out.append(f"default `{json.dumps(dataclasses.asdict(d) if dataclasses.is_dataclass(d) else d)}`")
-    else:
-        out.append("required")
-    return "; ".join(out)
-
-
-def dc_table(cls) -> list[str]:
-    """A field table of a dataclass (the catalogue's entities)."""
-    hints = typing.get_type_hints(cls)
-    rows = ["| field | type | rules | meaning |", "|---|---|---|---|"]
-    for f in dataclasses.fields(cls):
-        rows.append(f"| `{f.name}` | `{_dc_type_name(hints[f.name])}` | {_dc_rules(f)} | {f.metadata.get('doc', '')} |")
-    return rows
-
-
 def catalog_section(topic: str, example: CatalogChange) -> list[str]:
     """The catalogue change: a keyed record whose value is an entity, so a key table and one
     field table per entity kind instead of one message table."""
@@ -125,10 +94,10 @@ def catalog_section(topic: str, example: CatalogChange) -> list[str]:
     out += [f"| `{kind}:<id>` | `{kind}` object (below) | upsert |" for kind in ENTITIES]
     out += ["| any of these | null (tombstone) or JSON `null` | delete |", ""]
     for kind, cls in ENTITIES.items():
-        out += [f"### `{kind}`", ""] + dc_table(cls) + [""]
+        out += [f"### `{kind}`", ""] + table(cls) + [""]
         for part in (Targeting, Schedule):
-            if any(part.__name__ in str(h) for h in typing.get_type_hints(cls).values()):
-                out += [f"`{part.__name__}`:", ""] + dc_table(part) + [""]
+            if any(part.__name__ in str(f.type) for f in fields(cls)):
+                out += [f"`{part.__name__}`:", ""] + table(part) + [""]
     key, value = example.encode()
     out += [f"Key `{key.decode()}`, value:", "", "```json",
             json.dumps(json.loads(value), indent=2, ensure_ascii=False), "```", ""]

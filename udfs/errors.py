@@ -9,7 +9,7 @@ class AdstreamError(Exception):
     """Base of every error adstream raises on purpose."""
 
 
-class ConfigError(AdstreamError):
+class ConfigError(AdstreamError, ValueError):
     """Configuration is invalid; ``key`` names the dotted path at fault."""
 
     def __init__(self, key: str, reason: str):

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 from scripts.drill import env as D
 from scripts.stack import control as stack
+from udfs.core import model_store
 
 TEN_YEARS_MS = 10 * 365 * 86_400_000
 WAIT_REPAIR_S = 60.0      # how long a profile may be missing after Redis comes back empty
@@ -97,6 +98,19 @@ def _send_clicks(d, users: list[str], indices: range, t: int, tag: str, pause_s:
     d.sender.flush()
 
 
+def _settled(d, name: str, want: dict[str, int], wait_s: float, sent: int, mark, t_back: float, *,
+             checked: int | None = None, **check) -> tuple[dict, dict[str, int]]:
+    """Wait until the profiles hold ``want`` events per user (or ``wait_s``), run the canary
+    check, and fold the ``sent`` events lost or applied twice into its row; also what each
+    user's profile counted. ``checked``: the count the check reports, when it is not ``sent``."""
+    got, _ = d.counts.wait(want, wait_s)
+    lost, dup = D.lost_and_doubled(want, got)
+    row = d.check(name, sent if checked is None else checked, mark, t_back, **check)
+    row.update(applied_or_answered=row["applied_or_answered"] + sent - lost, lost=row["lost"] + lost,
+               duplicated=row["duplicated"] + dup)
+    return row, got
+
+
 def broker_kill(d) -> dict:
     """kill -9 the broker for 20 s while events keep coming; restart it on the same log dir."""
     users = [f"bk-{i}" for i in range(20)]
@@ -118,12 +132,8 @@ def broker_kill(d) -> dict:
         if i < 100 or i >= 300:
             time.sleep(0.01)
     d.sender.flush()
-    got, took = d.counts.wait(want, 180)
-    lost, dup = D.lost_and_doubled(want, got)
-    row = d.check("broker_kill", 400, mark, t_back)
-    row.update(applied_or_answered=row["applied_or_answered"] + 400 - lost,
-               lost=row["lost"] + lost, duplicated=row["duplicated"] + dup,
-               outage_s=round(t_back - t_kill, 1))
+    row, _ = _settled(d, "broker_kill", want, 180, 400, mark, t_back)
+    row["outage_s"] = round(t_back - t_kill, 1)
     return row
 
 
@@ -138,11 +148,8 @@ def profile_kill_resume(d) -> dict:
     _send_clicks(d, users, range(600, 1200), t, "kr")
     t_back = time.monotonic()
     d.start("profile", "--resume")
-    got, _ = d.counts.wait({u: 60 for u in users}, 180)
-    lost, dup = D.lost_and_doubled({u: 60 for u in users}, got)
-    row = d.check("profile_kill_resume", 1200, mark, t_back, requests=False)
-    row.update(applied_or_answered=row["applied_or_answered"] + 1200 - lost, lost=row["lost"] + lost,
-               duplicated=row["duplicated"] + dup)
+    row, _ = _settled(d, "profile_kill_resume", {u: 60 for u in users}, 180, 1200, mark, t_back,
+                      requests=False)
     return row
 
 
@@ -157,11 +164,8 @@ def redis_restart(d) -> dict:
     stack.redis_up(d.cfg)               # empty: the local stack runs Redis without persistence
     t_back = time.monotonic()
     # the idle users send nothing more: only a repair from Flink state can bring them back
-    got, _ = d.counts.wait({u: 4 for u in users}, WAIT_REPAIR_S)
-    lost, dup = D.lost_and_doubled({u: 4 for u in users}, got)
-    row = d.check("redis_restart", 100, mark, t_back)
-    row.update(applied_or_answered=row["applied_or_answered"] + 100 - lost, lost=row["lost"] + lost,
-               duplicated=row["duplicated"] + dup, idle_profiles_restored=sum(got.get(u) == 4 for u in users))
+    row, got = _settled(d, "redis_restart", {u: 4 for u in users}, WAIT_REPAIR_S, 100, mark, t_back)
+    row["idle_profiles_restored"] = sum(got.get(u) == 4 for u in users)
     return row
 
 
@@ -182,11 +186,9 @@ def redis_stop(d) -> dict:
     t_back = time.monotonic()
     n, _ = d.answered(ids, 60)
     flagged = sum(bool((d.responses.get(r) or (0, {}))[1].get("fallback")) for r in ids)
-    got, _ = d.counts.wait({u: 15 for u in users}, WAIT_REPAIR_S)
-    lost, dup = D.lost_and_doubled({u: 15 for u in users}, got)
-    row = d.check("redis_stop", 300 + len(ids), mark, t_back)
-    row.update(applied_or_answered=row["applied_or_answered"] + 300 - lost + n,
-               lost=row["lost"] + lost + len(ids) - n, duplicated=row["duplicated"] + dup,
+    row, _ = _settled(d, "redis_stop", {u: 15 for u in users}, WAIT_REPAIR_S, 300, mark, t_back,
+                      checked=300 + len(ids))
+    row.update(applied_or_answered=row["applied_or_answered"] + n, lost=row["lost"] + len(ids) - n,
                outage_s=round(t_back - t_down, 1), answered_during_outage_flagged=flagged)
     return row
 
@@ -219,8 +221,8 @@ def corrupt_model(d) -> dict:
     for f in (reg.root / good).iterdir():
         if f.is_file():
             (bad / f.name).write_bytes(f.read_bytes())
-    (bad / "model.onnx").write_bytes(b"\x08\x07garbage" * 100)
-    pointer = reg.root / "current"
+    (bad / model_store.MODEL).write_bytes(b"\x08\x07garbage" * 100)
+    pointer = reg.root / model_store.POINTER
     saved = pointer.read_text()
     doc = json.loads(saved)
     doc["version"] = bad.name

@@ -12,6 +12,7 @@ from udfs.core import auction_arrays as AA
 from udfs.core.catalog import Campaign, Catalog, Creative
 from udfs.config import load
 from udfs.core.ranking import Candidate, auction
+from udfs.messages.base import replace
 
 SCORING = load("test").scoring
 
@@ -77,7 +78,7 @@ def test_checks_pctr_like_the_reference():
 
 def test_book_skips_creatives_without_campaign():
     cat = random_world(random.Random(2), 4)
-    orphan = dataclasses.replace(cat.creatives()[0], creative_id="orphan", campaign_id="gone")
+    orphan = replace(cat.creatives()[0], creative_id="orphan", campaign_id="gone")
     cat.put(orphan)
     book = AA.AdBook(cat)
     assert "orphan" not in book.index and len(book.creatives) == 4

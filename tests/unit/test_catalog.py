@@ -150,6 +150,21 @@ def test_constructing_in_code_is_validated_too():
     assert Targeting(geos=["DE"]).geos == ("DE",)   # lists normalised to tuples
 
 
+
+def test_errors_of_a_nested_part_name_the_entity_its_id_and_the_path():
+    # the part's rules run under the entity that holds it, decoded or built in code
+    bad = {**DOC["campaigns"][0], "targeting": {"geos": ["DE", ""]}}
+    err = catalog_error(entity_from_dict, "campaign", bad)
+    assert (err.entity, err.entity_id, err.field) == ("campaign", "c1", "targeting.geos[1]")
+    err = catalog_error(entity_from_dict, "campaign", {**DOC["campaigns"][0], "schedule": {"hourz": []}})
+    assert err.field == "schedule.hourz" and "known: hours, start_ts, end_ts" in err.reason
+    with pytest.raises(CatalogError) as ei:
+        Schedule(start_ts=5, end_ts=5)
+    assert (ei.value.entity, ei.value.field) == ("schedule", "end_ts")
+    with pytest.raises(CatalogError) as ei:
+        Creative(creative_id="x", ad_id=" ", campaign_id="c", advertiser_id="a")
+    assert (ei.value.entity, ei.value.entity_id, ei.value.field) == ("creative", "x", "ad_id")
+
 # ------------------------------------------------------------ change records
 
 def test_apply_upsert_inserts_and_replaces():

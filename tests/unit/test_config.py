@@ -99,3 +99,52 @@ def test_paths_are_made_absolute_once_by_the_loader_and_uris_are_kept():
     for dotted in PATH_KEYS:                                       # every listed key exists
         section, key = dotted.split(".")
         assert hasattr(getattr(cfg, section), key), dotted
+
+
+# ------------------------------------------------------------------ error paths
+
+def _error(**kw) -> ConfigError:
+    with pytest.raises(ConfigError) as e:
+        config.load("test", environ={}, **kw)
+    return e.value
+
+
+@pytest.mark.parametrize("override, key, reason", [
+    # a section's own rule, its key relative to the section: the path is put in front
+    ("scoring.campaign_caps=[{window_s: 60, limit: 1}, {window_s: 0, limit: 1}]",
+     "scoring.campaign_caps[1].window_s", "must be >= 1"),
+    ("scoring.review.title_min_len=0", "scoring.review.title_min_len", "must be >= 1"),
+    ("scoring_job.onnx_threads=0", "scoring_job.onnx_threads", "must be >= 1"),
+    ("dead_letter.max_bytes=1", "dead_letter.max_bytes", "must be >="),   # already absolute: kept
+    # types, inside lists and mappings too
+    ("scoring.creative_caps=[{window_s: 60, limit: x}]", "scoring.creative_caps[0].limit", "expected an integer"),
+    ("scoring.slot_reserve_ecpm={home: 1.0, top: many}", "scoring.slot_reserve_ecpm.top", "expected a number"),
+    ("redis.port=1.5", "redis.port", "expected an integer, got 1.5"),
+    ("flink.parallelism=true", "flink.parallelism", "expected an integer, got True"),
+    ("kafka.acks=true", "kafka.acks", "expected a string, got True"),
+    ("kafka=3", "kafka", "expected a mapping, got int"),
+    # unknown and missing keys
+    ("scoring.campaign_caps=[{window_s: 60, limit: 1, windw: 2}]", "scoring.campaign_caps[0].windw", "unknown key"),
+    ("scoring.campaign_caps=[{window_s: 60}]", "scoring.campaign_caps[0].limit", "missing required key"),
+])
+def test_errors_name_the_key_path(override, key, reason):
+    err = _error(overrides=[override])
+    assert err.key == key and reason in err.reason, (err.key, err.reason)
+    assert f"'{key}'" in str(err)
+
+
+def test_missing_section_key_is_named():
+    data = config.to_dict(config.load("test", environ={}))
+    del data["kafka"]["port"]
+    with pytest.raises(ConfigError) as e:
+        config.from_dict(data)
+    assert (e.value.key, e.value.reason) == ("kafka.port", "missing required key")
+
+
+def test_defaults_and_types_as_declared():
+    cfg = config.load("test", overrides=["kafka.acks=1", "scoring.reserve_ecpm=2"], environ={})
+    assert cfg.kafka.acks == "1"                                  # a number given to a text setting: its text
+    assert cfg.scoring.reserve_ecpm == 2.0 and type(cfg.scoring.reserve_ecpm) is float
+    assert cfg.scoring.campaign_caps[0] == config.CapRule(window_s=3600, limit=5)
+    assert isinstance(cfg.scoring.campaign_caps, tuple) and cfg.messages == config.Messages()
+    assert cfg.logs == config.Logs() and cfg.dead_letter == config.DeadLetters()

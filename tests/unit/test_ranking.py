@@ -10,6 +10,7 @@ from udfs.core.catalog import Campaign, Catalog, Creative
 from udfs.config import ReviewPolicy, Scoring, load
 from udfs.errors import MessageError
 from udfs.messages.ad_request import AdRequest
+from udfs.messages.base import replace
 from udfs.messages.ranked_ads import RankedAds
 from udfs.core.ranking import (Candidate, auction, build_response, cpm_equivalent, ecpm, ocpa_factor,
                           prior_ctr, rank_fallback, score)
@@ -71,7 +72,7 @@ def test_candidate_validation():
         cand("x", "CPA", 1.0, 0.1, pcvr=-0.1)
     c = cand("x", "CPC", 1.0, 0.1)
     with pytest.raises(ValueError, match="not the creative's"):
-        dataclasses.replace(c, campaign=dataclasses.replace(c.campaign, campaign_id="other"))
+        dataclasses.replace(c, campaign=replace(c.campaign, campaign_id="other"))
 
 
 # --------------------------------------------------------------- auction

@@ -6,8 +6,9 @@ resolves ``${VAR}`` / ``${VAR:-default}`` from the environment, makes every path
 absolute against the project root (once, here: a worker that gets the config as a dict
 on another machine or working directory gets the same paths; a URI such as
 ``file:///…`` or ``s3://…`` is kept as it is), and converts the result into the
-dataclasses of ``udfs.config.schema``. Unknown keys, wrong types and unresolved
-variables raise :class:`ConfigError` naming the dotted key.
+dataclasses of ``udfs.config.schema`` with ``msgspec.convert`` (strict). Unknown keys, missing
+ones, wrong types, a section's own rules and unresolved variables raise :class:`ConfigError`
+naming the dotted key (``scoring.campaign_caps[1].window_s``).
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import dataclasses
 import os
 import re
 import typing
-from collections import abc
 from pathlib import Path
 from typing import Any, Mapping
 
+import msgspec
 import yaml
 
 from udfs.config.schema import Config
@@ -99,54 +100,120 @@ def _parse_set(expr: str) -> dict:
     return node
 
 
-def _convert(tp: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise ConfigError(key, f"expected a mapping, got {type(value).__name__}")
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}" if key else unknown[0],
-                              f"unknown key (known: {', '.join(sorted(names))})")
-        kwargs = {}
-        for f in dataclasses.fields(tp):
-            sub = f"{key}.{f.name}" if key else f.name
-            if f.name in value:
-                kwargs[f.name] = _convert(hints[f.name], value[f.name], sub)
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(sub, "missing required key")
+# msgspec converts the merged dict into the schema's dataclasses (types, required keys,
+# defaults, each section's __post_init__ rules); what it does not do is done here: an unknown
+# key is an error (msgspec ignores one in a dataclass), a number given to a text setting is
+# its text (YAML reads `--set kafka.acks=1` as an int), and its errors become ConfigError
+# naming the dotted key. strict: no "123" for an integer, no 1.0 for an integer, no 1 for true.
+_AT = re.compile(r" - at `\$([^`]*)`$")
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_TYPE = re.compile(r"Expected `([^`]+)`, got `([^`]+)`$")
+_MISSING = re.compile(r"Object missing required field `(.*)`$")
+_WORD = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true/false",
+         "object": "a mapping", "array": "a list"}
+
+
+def _convert(data: Any) -> Config:
+    while True:
         try:
-            return tp(**kwargs)
-        except ConfigError as e:
-            if key and not e.key.startswith(key):
-                raise ConfigError(f"{key}.{e.key}", e.reason) from None
-            raise
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(key, f"expected a list, got {type(value).__name__}")
-        (inner, _ell) = typing.get_args(tp)
-        return tuple(_convert(inner, v, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin in (Mapping, dict, abc.Mapping) or tp is Any:
+            cfg = msgspec.convert(data, Config, strict=True)
+        except msgspec.ValidationError as e:
+            parts, reason = _where(e)
+            value, m = _at(data, parts), _TYPE.match(reason)
+            if not (m and m.group(1) in ("str", "str | null") and type(value) in (int, float)):
+                raise _config_error(e, parts, reason, data) from None
+            data = _put(data, parts, str(value))   # a text setting given a number: its text
+            continue
+        _reject_unknown(data, msgspec.to_builtins(cfg), "")
+        return cfg
+
+
+def _where(e: msgspec.ValidationError) -> tuple[list, str]:
+    """msgspec states the path only in its message (``... - at `$.scoring.campaign_caps[0]```)."""
+    text = str(e)
+    at = _AT.search(text)
+    if at is None:
+        return [], text
+    steps = [name or (int(i) if i.isdigit() else i) for name, i in _STEP.findall(at.group(1))]
+    return steps, text[:at.start()]
+
+
+def _dotted(parts: list) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if n else p) for n, p in enumerate(parts))
+
+
+def _at(data: Any, parts: list) -> Any:
+    for p in parts:
+        try:
+            data = data[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _put(data: Any, parts: list, value: Any) -> Any:
+    """``data`` with ``value`` at ``parts``, copied along that path only."""
+    if not parts:
         return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(key, f"expected a string, got {value!r}")
-        return str(value)
-    raise ConfigError(key, f"unsupported type {tp!r}")
+    head, rest = parts[0], parts[1:]
+    if isinstance(data, list):
+        return [_put(v, rest, value) if i == head else v for i, v in enumerate(data)]
+    return {**data, head: _put(data[head], rest, value)}
+
+
+def _config_error(e: msgspec.ValidationError, parts: list, reason: str, data: Any) -> ConfigError:
+    if "..." in parts:   # a mapping's value: msgspec does not say under which key
+        i = parts.index("...")
+        mapping, value_type = _at(data, parts[:i]), _type_at(parts[:i + 1])
+        bad = [k for k, v in (mapping.items() if isinstance(mapping, Mapping) else ()) if not _fits(v, value_type)]
+        parts = parts[:i] + bad[:1] + parts[i + 1:] if bad else parts[:i]
+    key = _dotted(parts)
+    cause = e.__cause__
+    if isinstance(cause, ConfigError):   # a section's own rule: its key is relative to the section
+        inner = cause.key if not key or cause.key == key or cause.key.startswith(key + ".") else f"{key}.{cause.key}"
+        return ConfigError(inner, cause.reason)
+    if m := _MISSING.match(reason):
+        return ConfigError(_dotted(parts + [m.group(1)]), "missing required key")
+    if m := _TYPE.match(reason):
+        got = _at(data, parts)
+        want = _WORD.get(m.group(1), m.group(1))
+        return ConfigError(key or "<config>", f"expected {want}, got "
+                           + (type(got).__name__ if want == "a mapping" else repr(got)))
+    return ConfigError(key or "<config>", reason)
+
+
+def _type_at(parts: list) -> Any:
+    """The schema's type of the value at ``parts`` (a field, a tuple's item, a mapping's value)."""
+    tp: Any = Config
+    for p in parts:
+        if dataclasses.is_dataclass(tp):
+            tp = typing.get_type_hints(tp)[p]
+        else:
+            args = typing.get_args(tp)
+            tp = args[0] if typing.get_origin(tp) is tuple else args[-1]
+    return tp
+
+
+def _fits(value: Any, tp: Any) -> bool:
+    try:
+        msgspec.convert(value, tp, strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def _reject_unknown(given: Any, known: Any, key: str) -> None:
+    """Every key of the merged dict is one the schema has (``known``: the config as builtins)."""
+    if isinstance(given, Mapping) and isinstance(known, dict):
+        unknown = sorted(set(given) - set(known), key=str)
+        if unknown:
+            raise ConfigError(f"{key}.{unknown[0]}" if key else str(unknown[0]),
+                              f"unknown key (known: {', '.join(sorted(known))})")
+        for k, v in given.items():
+            _reject_unknown(v, known[k], f"{key}.{k}" if key else str(k))
+    elif isinstance(given, (list, tuple)) and isinstance(known, (list, tuple)):
+        for i, (g, k) in enumerate(zip(given, known)):
+            _reject_unknown(g, k, f"{key}[{i}]")
 
 
 def _read_yaml(path: Path) -> dict:
@@ -180,7 +247,7 @@ def load(env: str | None = None, files: list[str] | tuple[str, ...] = (),
         merged = _deep_merge(merged, _parse_set(s))
     merged["env"] = env
     merged = _absolute_paths(_resolve_vars(merged, environ))
-    return _convert(Config, merged, "")
+    return _convert(merged)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -189,4 +256,4 @@ def to_dict(cfg: Config) -> dict:
 
 
 def from_dict(data: Mapping[str, Any]) -> Config:
-    return _convert(Config, data, "")
+    return _convert(data)

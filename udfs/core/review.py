@@ -11,7 +11,6 @@ Rules, checked in this order (the first failure is the reason):
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 from udfs.core.catalog import Catalog, Creative
 from udfs.config import ReviewPolicy
+from udfs.messages.base import replace   # checked as an entity built in code is
 
 APPROVED = "approved"
 REJECTED = "rejected"
@@ -77,7 +77,7 @@ def review(creative: Creative, policy: ReviewPolicy) -> ReviewResult:
 def reviewed(creative: Creative, policy: ReviewPolicy) -> Creative:
     """The creative with ``review_status`` / ``review_reason`` set from :func:`review`."""
     r = review(creative, policy)
-    return dataclasses.replace(creative, review_status=r.status, review_reason=r.reason)
+    return replace(creative, review_status=r.status, review_reason=r.reason)
 
 
 def review_pending(catalog: Catalog, policy: ReviewPolicy) -> list[Creative]:

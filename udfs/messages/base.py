@@ -123,6 +123,17 @@ class _Object(msgspec.Struct, metaclass=_Format):
     def error(self, field: str, reason: str) -> MessageError:
         return MessageError(type(self)._plan.label, field, reason)
 
+    @classmethod
+    def from_dict(cls, data: Any, *, bounds: TimeBounds | None = None, now_ms: int | None = None):
+        """The object in a decoded JSON object; raises :class:`MessageError` only (see ``decode``).
+        A part's errors are labelled with its class name (the catalogue's entities are parts)."""
+        try:
+            if type(data) is not dict and isinstance(data, abc.Mapping):
+                data = dict(data)   # msgspec reads a dict; a Mapping's own faults surface here, as themselves
+        except Exception as e:  # noqa: BLE001 - per record, as decode
+            raise MessageError(cls._plan.label, "<payload>", _unexpected(e)) from None
+        return _bounded(_converted(cls, data, deep=True), bounds, now_ms)
+
 
 class Message(_Object):
     SCHEMA: ClassVar[str] = ""
@@ -168,15 +179,6 @@ class Message(_Object):
         _settle(msg, text=text)
         return _bounded(msg, bounds, now_ms)
 
-    @classmethod
-    def from_dict(cls, data: Any, *, bounds: TimeBounds | None = None, now_ms: int | None = None):
-        """The message in a decoded JSON object; raises :class:`MessageError` only (see ``decode``)."""
-        try:
-            if type(data) is not dict and isinstance(data, abc.Mapping):
-                data = dict(data)   # msgspec reads a dict; a Mapping's own faults surface here, as themselves
-        except Exception as e:  # noqa: BLE001 - per record, as decode
-            raise MessageError(cls.SCHEMA, "<payload>", _unexpected(e)) from None
-        return _bounded(_converted(cls, data, deep=True), bounds, now_ms)
 
 
 class Part(_Object):

@@ -9,17 +9,20 @@ envelope: it is the entity itself, the same object a catalogue document lists
 an unknown field, a wrong type or a broken rule raises :class:`~udfs.errors.CatalogError`
 naming the entity, its id and the dotted field (e.g. ``targeting.devices[1]``).
 """
+# (Not in the docstring above: that is docs/messages.md's text.) The entities are declared and
+# decoded as every format's parts are (base, fields: msgspec checks types, bounds and choices,
+# check() the rest); the one difference is the error, a CatalogError instead of a MessageError,
+# whether an entity is decoded (entity_from_dict) or built in code.
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-import types
-import typing
-from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Union
+from collections import abc
+from typing import Any, ClassVar, Literal, Mapping, Union
 
-from udfs.errors import CatalogError
+import msgspec
+
+from udfs.errors import CatalogError, MessageError
+from udfs.messages.base import Part, _Format, spec, strip
+from udfs.messages.bounds import TS_MAX_MS
 from udfs.messages.clickstream import DEVICES
 
 ADVERTISER_STATUSES = ("active", "suspended")
@@ -27,188 +30,142 @@ CAMPAIGN_STATUSES = ("active", "paused", "ended")
 BID_TYPES = ("CPM", "CPC", "CPA", "oCPA")
 REVIEW_STATUSES = ("pending", "approved", "rejected")
 KINDS = ("advertiser", "campaign", "creative")
+_ID = 128   # characters of an id, as in every format
 
 
-def _doc(default: Any = dataclasses.MISSING, *, doc: str = "", choices: tuple | None = None) -> Any:
-    """A field's meaning and choices, for docs/messages.md; ``__post_init__`` enforces the rules."""
-    meta = {"doc": doc, "choices": choices}
-    if default is dataclasses.MISSING:
-        return dataclasses.field(metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+class _Catalogued(_Format):
+    """The formats' metaclass, with the catalogue's error: an entity built in code that breaks a
+    rule raises :class:`CatalogError` naming the entity and its id, as a decoded one does."""
+
+    def __call__(cls, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except MessageError as e:
+            eid = kwargs.get(cls.ID_FIELD) if cls.ID_FIELD else None
+            raise _catalog_error(cls, cls.ENTITY, eid, e) from None
 
 
-def _fail(obj: Any, field: str, reason: str) -> CatalogError:
-    return CatalogError(obj.ENTITY, getattr(obj, obj.ID_FIELD, None) if obj.ID_FIELD else None,
-                        field, reason)
+class _Entity(Part, metaclass=_Catalogued):
+    """A catalogue object: decoded and checked as a message part, its errors a CatalogError."""
+    ENTITY: ClassVar[str] = ""
+    ID_FIELD: ClassVar[str] = ""
 
 
-def _require_id(obj: Any, field: str) -> None:
-    v = getattr(obj, field)
-    if not isinstance(v, str) or not v.strip():
-        raise _fail(obj, field, "must be a non-empty string")
-    if len(v) > 128:
-        raise _fail(obj, field, "longer than 128 characters")
+def _ids(obj: _Entity, *names: str) -> None:
+    # msgspec bounds the length; blank is a rule it cannot state
+    for name in names:
+        if not getattr(obj, name).strip():
+            raise obj.error(name, "must be a non-empty string")
 
 
-def _check_choice(obj: Any, field: str, choices: tuple[str, ...]) -> None:
-    v = getattr(obj, field)
-    if v not in choices:
-        raise _fail(obj, field, f"{v!r} is not one of {', '.join(choices)}")
-
-
-def _check_number(obj: Any, field: str, *, min_: float = 0.0, strict: bool = False,
-                  optional: bool = False) -> None:
-    v = getattr(obj, field)
-    if v is None and optional:
-        return
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _fail(obj, field, f"must be a finite number, got {v!r}")
-    if v < min_ or (strict and v == min_):
-        raise _fail(obj, field, f"must be {'>' if strict else '>='} {min_:g}, got {v!r}")
-
-
-def _as_tuple(obj: Any, field: str) -> None:
-    v = getattr(obj, field)
-    if isinstance(v, list):
-        object.__setattr__(obj, field, tuple(v))
-    elif not isinstance(v, tuple):
-        raise _fail(obj, field, f"expected a list, got {type(v).__name__}")
+def _nested(obj: _Entity, name: str) -> None:
+    """A part's own rules (decoding builds parts without calling them), its path under ``name``."""
+    try:
+        getattr(obj, name).check()
+    except MessageError as e:
+        raise obj.error(f"{name}.{e.field}", e.reason) from None
 
 
 # --------------------------------------------------------------------- entities
 
-class _Identified:
+class _Identified(_Entity):
     """What the three entity kinds share: ``id`` is the value of their ``ID_FIELD``."""
-    ENTITY: ClassVar[str] = ""
-    ID_FIELD: ClassVar[str] = ""
 
     @property
     def id(self) -> str:
         return getattr(self, self.ID_FIELD)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Advertiser(_Identified):
     ENTITY: ClassVar[str] = "advertiser"
     ID_FIELD: ClassVar[str] = "advertiser_id"
 
-    advertiser_id: str = _doc(doc="non-empty, at most 128 characters (as every id)")
-    name: str = _doc("")
-    status: str = _doc("active", choices=ADVERTISER_STATUSES)
+    advertiser_id: str = spec(max_len=_ID, doc="non-empty, at most 128 characters (as every id)")
+    name: str = spec(default="", max_len=None)
+    status: str = spec(default="active", choices=ADVERTISER_STATUSES)
 
-    def __post_init__(self) -> None:
-        _require_id(self, "advertiser_id")
-        _check_choice(self, "status", ADVERTISER_STATUSES)
+    def check(self) -> None:
+        _ids(self, "advertiser_id")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Targeting:
+class Targeting(_Entity):
     """Who a campaign wants. Each dimension: empty tuple = anyone."""
     ENTITY: ClassVar[str] = "targeting"
-    ID_FIELD: ClassVar[str] = ""
 
-    geos: tuple[str, ...] = _doc((), doc="country/region codes")
-    devices: tuple[str, ...] = _doc((), choices=DEVICES)
-    age_bands: tuple[str, ...] = _doc(())
-    genders: tuple[str, ...] = _doc(())
-    interests: tuple[str, ...] = _doc((), doc="category ids")
+    geos: tuple[str, ...] = spec(default=(), doc="country/region codes")
+    devices: tuple[str, ...] = spec(default=(), choices=DEVICES)
+    age_bands: tuple[str, ...] = spec(default=())
+    genders: tuple[str, ...] = spec(default=())
+    interests: tuple[str, ...] = spec(default=(), doc="category ids")
 
-    def __post_init__(self) -> None:
-        for f in ("geos", "devices", "age_bands", "genders", "interests"):
-            _as_tuple(self, f)
-            for i, v in enumerate(getattr(self, f)):
-                if not isinstance(v, str) or not v:
-                    raise _fail(self, f"{f}[{i}]", f"must be a non-empty string, got {v!r}")
-        for i, d in enumerate(self.devices):
-            if d not in DEVICES:
-                raise _fail(self, f"devices[{i}]", f"{d!r} is not one of {', '.join(DEVICES)}")
+    def check(self) -> None:
+        for name in ("geos", "age_bands", "genders", "interests"):
+            for i, v in enumerate(getattr(self, name)):
+                if not v:
+                    raise self.error(f"{name}[{i}]", "must be a non-empty string, got ''")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Schedule:
+class Schedule(_Entity):
     """When a campaign runs: UTC hours of day (empty = all day) within [start_ts, end_ts)."""
     ENTITY: ClassVar[str] = "schedule"
-    ID_FIELD: ClassVar[str] = ""
 
-    hours: tuple[int, ...] = _doc((), doc="UTC hours 0..23; empty = all day")
-    start_ts: int | None = _doc(None, doc="epoch ms, inclusive; null = no start bound")
-    end_ts: int | None = _doc(None, doc="epoch ms, exclusive, after start_ts; null = open-ended")
+    hours: tuple[int, ...] = spec(default=(), doc="UTC hours 0..23; empty = all day")
+    start_ts: int | None = spec(default=None, min=0, max=TS_MAX_MS, doc="epoch ms, inclusive; null = no start bound")
+    end_ts: int | None = spec(default=None, min=0, max=TS_MAX_MS,
+                              doc="epoch ms, exclusive, after start_ts; null = open-ended")
 
-    def __post_init__(self) -> None:
-        _as_tuple(self, "hours")
+    def check(self) -> None:
         for i, h in enumerate(self.hours):
-            if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h <= 23:
-                raise _fail(self, f"hours[{i}]", f"must be an hour 0..23 (UTC), got {h!r}")
-        for f in ("start_ts", "end_ts"):
-            v = getattr(self, f)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise _fail(self, f, f"must be epoch milliseconds >= 0, got {v!r}")
+            if not 0 <= h <= 23:
+                raise self.error(f"hours[{i}]", f"must be an hour 0..23 (UTC), got {h}")
         if self.start_ts is not None and self.end_ts is not None and self.end_ts <= self.start_ts:
-            raise _fail(self, "end_ts", "must be after start_ts")
+            raise self.error("end_ts", "must be after start_ts")
 
 
-@dataclass(frozen=True, kw_only=True)
 class Campaign(_Identified):
     ENTITY: ClassVar[str] = "campaign"
     ID_FIELD: ClassVar[str] = "campaign_id"
 
-    campaign_id: str = _doc()
-    advertiser_id: str = _doc()
-    status: str = _doc("active", choices=CAMPAIGN_STATUSES)
-    daily_budget: float = _doc(doc=">= 0")
-    bid_type: str = _doc(choices=BID_TYPES)
-    bid: float = _doc(doc="> 0; per 1000 impressions (CPM), click (CPC), conversion (CPA/oCPA)")
-    target_cpa: float | None = _doc(None, doc="> 0; required when bid_type is oCPA")
-    targeting: Targeting = _doc(Targeting())
-    schedule: Schedule = _doc(Schedule())
+    campaign_id: str = spec(max_len=_ID)
+    advertiser_id: str = spec(max_len=_ID)
+    status: str = spec(default="active", choices=CAMPAIGN_STATUSES)
+    daily_budget: float = spec(min=0.0)
+    bid_type: str = spec(choices=BID_TYPES)
+    bid: float = spec(above=0.0, doc="per 1000 impressions (CPM), click (CPC), conversion (CPA/oCPA)")
+    target_cpa: float | None = spec(default=None, above=0.0, doc="required when bid_type is oCPA")
+    targeting: Targeting = spec(default=Targeting())
+    schedule: Schedule = spec(default=Schedule())
 
-    def __post_init__(self) -> None:
-        _require_id(self, "campaign_id")
-        _require_id(self, "advertiser_id")
-        _check_choice(self, "status", CAMPAIGN_STATUSES)
-        _check_choice(self, "bid_type", BID_TYPES)
-        _check_number(self, "daily_budget")
-        _check_number(self, "bid", strict=True)
-        _check_number(self, "target_cpa", strict=True, optional=True)
+    def check(self) -> None:
+        _ids(self, "campaign_id", "advertiser_id")
         if self.bid_type == "oCPA" and self.target_cpa is None:
-            raise _fail(self, "target_cpa", "required when bid_type is 'oCPA'")
-        for f, tp in (("targeting", Targeting), ("schedule", Schedule)):
-            if not isinstance(getattr(self, f), tp):
-                raise _fail(self, f, f"expected {tp.__name__}")
+            raise self.error("target_cpa", "required when bid_type is 'oCPA'")
+        _nested(self, "targeting")
+        _nested(self, "schedule")
 
 
-@dataclass(frozen=True, kw_only=True)
 class Creative(_Identified):
     ENTITY: ClassVar[str] = "creative"
     ID_FIELD: ClassVar[str] = "creative_id"
 
-    creative_id: str = _doc()
-    ad_id: str = _doc()
-    campaign_id: str = _doc()
-    advertiser_id: str = _doc(doc="must be its campaign's advertiser (checked in a whole document)")
-    item_id: str | None = _doc(None, doc="the promoted item, if any")
-    category_id: str | None = _doc(None)
-    brand_id: str | None = _doc(None)
-    price: float | None = _doc(None, doc=">= 0; price of the promoted item")
-    title: str = _doc("")
-    landing_url: str = _doc("")
-    review_status: str = _doc("pending", choices=REVIEW_STATUSES,
+    creative_id: str = spec(max_len=_ID)
+    ad_id: str = spec(max_len=_ID)
+    campaign_id: str = spec(max_len=_ID)
+    advertiser_id: str = spec(max_len=_ID, doc="must be its campaign's advertiser (checked in a whole document)")
+    item_id: str | None = spec(default=None, max_len=_ID, doc="the promoted item, if any")
+    category_id: str | None = spec(default=None, max_len=_ID)
+    brand_id: str | None = spec(default=None, max_len=_ID)
+    price: float | None = spec(default=None, min=0.0, doc="price of the promoted item")
+    # free text, unbounded here: the review (docs/ranking.md) rejects a creative whose title or
+    # landing URL it does not accept, and records why, instead of the record being dropped
+    title: str = spec(default="", max_len=None)
+    landing_url: str = spec(default="", max_len=None)
+    review_status: str = spec(default="pending", choices=REVIEW_STATUSES,
                               doc="a pending creative is reviewed on arrival (docs/ranking.md)")
-    review_reason: str | None = _doc(None)
+    review_reason: str | None = spec(default=None, max_len=None)
 
-    def __post_init__(self) -> None:
-        for f in ("creative_id", "ad_id", "campaign_id", "advertiser_id"):
-            _require_id(self, f)
-        _check_choice(self, "review_status", REVIEW_STATUSES)
-        _check_number(self, "price", optional=True)
-        for f in ("item_id", "category_id", "brand_id", "review_reason"):
-            v = getattr(self, f)
-            if v is not None and not isinstance(v, str):
-                raise _fail(self, f, f"expected a string or null, got {v!r}")
-        for f in ("title", "landing_url"):
-            if not isinstance(getattr(self, f), str):
-                raise _fail(self, f, f"expected a string, got {getattr(self, f)!r}")
-        # title/landing_url/category may be missing here: review rejects such a creative.
+    def check(self) -> None:
+        _ids(self, "creative_id", "ad_id", "campaign_id", "advertiser_id")
 
 
 Entity = Union[Advertiser, Campaign, Creative]
@@ -218,61 +175,24 @@ ENTITIES: dict[str, type] = {"advertiser": Advertiser, "campaign": Campaign, "cr
 
 # ----------------------------------------------------------- JSON <-> entities
 
-def _coerce(tp: Any, value: Any, entity: str, eid: str | None, path: str) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
+def _catalog_error(cls: type, entity: str, eid: Any, e: MessageError) -> CatalogError:
+    """The formats' error on ``cls`` as the catalogue's: entity, id, the dotted field."""
+    field = "<value>" if e.field == "<payload>" else e.field
+    reason = e.reason
+    owner = _owner(cls, field) if reason == "unknown field" else None
+    if owner is not None:   # which fields there are: what a hand-written document needs
+        reason += f" (known: {', '.join(f.name for f in msgspec.structs.fields(owner))})"
+    return CatalogError(entity, eid if isinstance(eid, str) else None, field, reason)
+
+
+def _owner(cls: type, field: str) -> type | None:
+    """The entity or part that holds ``field`` (``targeting.ages``: Targeting)."""
+    for name in field.split(".")[:-1]:
+        info = {f.name: f for f in msgspec.structs.fields(cls)}.get(name)
+        cls = strip(info.type)[0] if info is not None else None
+        if not (isinstance(cls, type) and issubclass(cls, _Entity)):
             return None
-        tp = [a for a in args if a is not type(None)][0]
-        origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if value is None:
-        raise CatalogError(entity, eid, path, "must not be null")
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, entity, eid, path + ".")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise CatalogError(entity, eid, path, f"expected a list, got {type(value).__name__}")
-        return tuple(_coerce(args[0], v, entity, eid, f"{path}[{i}]") for i, v in enumerate(value))
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise CatalogError(entity, eid, path, f"expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CatalogError(entity, eid, path, f"expected an integer, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise CatalogError(entity, eid, path, f"expected a string, got {value!r}")
-        return value
-    raise CatalogError(entity, eid, path, f"unsupported type {tp!r}")  # pragma: no cover
-
-
-def _build(cls: type, data: Any, entity: str, eid: str | None, prefix: str = "") -> Any:
-    """Build ``cls`` from a JSON object; errors name ``entity``/``eid`` and the dotted field."""
-    if not isinstance(data, Mapping):
-        raise CatalogError(entity, eid, prefix.rstrip(".") or "<value>",
-                           f"expected a JSON object, got {type(data).__name__}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise CatalogError(entity, eid, prefix + str(unknown[0]),
-                           f"unknown field (known: {', '.join(names)})")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise CatalogError(entity, eid, prefix + f.name, "required field is missing")
-            continue
-        kwargs[f.name] = _coerce(hints[f.name], data[f.name], entity, eid, prefix + f.name)
-    try:
-        return cls(**kwargs)
-    except CatalogError as e:
-        if e.entity == entity:
-            raise
-        # A nested part (targeting, schedule) failed: report it under its parent.
-        raise CatalogError(entity, eid, prefix + e.field, e.reason) from None
+    return cls
 
 
 def entity_from_dict(kind: str, data: Any) -> Entity:
@@ -280,19 +200,17 @@ def entity_from_dict(kind: str, data: Any) -> Entity:
     if kind not in ENTITIES:
         raise CatalogError("catalog", None, "kind", f"{kind!r} is not one of {', '.join(KINDS)}")
     cls = ENTITIES[kind]
-    eid = data.get(cls.ID_FIELD) if isinstance(data, Mapping) else None
-    return _build(cls, data, kind, eid if isinstance(eid, str) else None)
+    try:
+        return cls.from_dict(data)
+    except MessageError as e:
+        eid = data.get(cls.ID_FIELD) if isinstance(data, abc.Mapping) else None
+        raise _catalog_error(cls, kind, eid, e) from None
 
 
 def entity_to_dict(entity: Entity) -> dict:
-    """Plain JSON-ready dict of an entity (the inverse of :func:`entity_from_dict`)."""
-    def plain(v: Any) -> Any:
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, tuple):
-            return [plain(x) for x in v]
-        return v
-    return plain(entity)
+    """Plain JSON-ready dict of an entity (the inverse of :func:`entity_from_dict`): lists, not
+    tuples (``msgspec.to_builtins`` keeps tuples)."""
+    return msgspec.json.decode(msgspec.json.encode(entity))
 
 
 def kind_of(entity: Entity) -> str:
@@ -301,12 +219,16 @@ def kind_of(entity: Entity) -> str:
 
 # ------------------------------------------------------------- change records
 
-@dataclass(frozen=True)
-class CatalogChange:
-    """One record of the compacted ``ads.catalog`` topic: upsert (value) or delete (None)."""
+class CatalogChange(msgspec.Struct, frozen=True):
+    """One record of the compacted ``ads.catalog`` topic: upsert (value) or delete (None).
+
+    Not itself on the wire as one object (the key and the value are), so a plain Struct: the
+    value stays the entity's JSON object until :func:`entity_from_dict` (``Catalog.apply``)
+    checks it, so that a record can be parsed, keyed and forwarded without being built.
+    """
     SCHEMA: ClassVar[str] = "catalog_change"   # the format's name (docs, tests); not on the wire
 
-    kind: str
+    kind: Literal[KINDS]   # type: ignore[valid-type]
     entity_id: str
     value: Mapping[str, Any] | None
 
@@ -337,9 +259,9 @@ class CatalogChange:
                 raise CatalogError(kind, eid, "<value>", "not UTF-8") from None
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError as e:
-                raise CatalogError(kind, eid, "<value>", f"not JSON ({e.msg} at {e.pos})") from None
+                value = msgspec.json.decode(value)
+            except Exception as e:  # noqa: BLE001 - DecodeError, or RecursionError deep down: this record's
+                raise CatalogError(kind, eid, "<value>", f"not JSON ({e})") from None
         if value is None:
             return cls(kind, eid, None)
         if not isinstance(value, Mapping):
@@ -358,9 +280,7 @@ class CatalogChange:
         return cls(kind, entity_id, None)
 
     def encode(self) -> tuple[bytes, bytes | None]:
-        """(key, value) bytes for a producer; value None is the tombstone."""
-        value = None if self.value is None else json.dumps(
-            self.value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
+        """(key, value) bytes for a producer; value None is the tombstone. Compact JSON, UTF-8,
+        keys sorted."""
+        value = None if self.value is None else msgspec.json.encode(self.value, order="sorted")
         return self.key.encode(), value
-
-

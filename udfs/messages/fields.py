@@ -36,17 +36,20 @@ class Spec:
     default: Any = NODEFAULT
     doc: str = ""
     replaced_ok: bool = False
+    above: float | None = None
 
 
 def spec(*, choices: tuple | None = None, min: float | None = None, max: float | None = None,
          max_len: int | None = 256, default: Any = NODEFAULT, doc: str = "",
-         replaced_ok: bool = False) -> Any:
+         replaced_ok: bool = False, above: float | None = None) -> Any:
     """A field with validation rules (the value of ``name: type = spec(...)`` in a format).
 
-    ``max`` bounds a number, or the items of a list or an object; ``max_len`` a string, or
-    the keys of an object. ``replaced_ok`` lets a string hold U+FFFD (see ``bounds``).
+    ``choices`` are a string's values, or the values of a list's items; ``max`` bounds a number,
+    or the items of a list or an object (``above``: a number must be greater than it, where
+    ``min`` lets it equal); ``max_len`` a string, or the keys of an object. ``replaced_ok`` lets a string hold U+FFFD (see ``bounds``).
     """
-    return Spec(None if choices is None else tuple(choices), min, max, max_len, default, doc, replaced_ok)
+    return Spec(None if choices is None else tuple(choices), min, max, max_len, default, doc, replaced_ok,
+                above)
 
 
 def ts_spec(doc: str = "epoch milliseconds") -> Any:
@@ -93,7 +96,8 @@ def _optional(tp: Any) -> tuple[bool, Any]:
 
 
 def _typed(base: Any, s: Spec) -> Any:
-    if s.choices is not None:
+    origin, args = typing.get_origin(base), typing.get_args(base)
+    if s.choices is not None and origin is not tuple:
         return Literal[s.choices]   # type: ignore[valid-type]
     if base is str:
         return str if s.max_len is None else Annotated[str, Meta(max_length=s.max_len)]
@@ -101,11 +105,11 @@ def _typed(base: Any, s: Spec) -> Any:
         return Annotated[int, Meta(ge=INT_MIN if s.min is None else max(s.min, INT_MIN),
                                    le=INT_MAX if s.max is None else min(s.max, INT_MAX))]
     if base is float:   # NaN and ±inf fail these bounds: json.loads and code can make them, JSON cannot
-        return Annotated[float, Meta(ge=-FLOAT_MAX if s.min is None else float(s.min),
-                                     le=FLOAT_MAX if s.max is None else float(s.max))]
-    origin, args = typing.get_origin(base), typing.get_args(base)
-    if origin is tuple:   # tuple[X, ...]
-        t = tuple[_typed(args[0], Spec()), ...]   # type: ignore[misc]
+        low = {"gt": float(s.above)} if s.above is not None else {
+            "ge": -FLOAT_MAX if s.min is None else float(s.min)}
+        return Annotated[float, Meta(**low, le=FLOAT_MAX if s.max is None else float(s.max))]
+    if origin is tuple:   # tuple[X, ...]; its choices are its items' (the catalogue's devices)
+        t = tuple[_typed(args[0], Spec(choices=s.choices)), ...]   # type: ignore[misc]
     elif origin in (dict, abc.Mapping):
         t = Mapping[_typed(args[0], Spec(max_len=s.max_len)), _typed(args[1], Spec())]   # type: ignore[misc]
     else:
