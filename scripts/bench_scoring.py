@@ -15,7 +15,7 @@ window by send time, so a queue that builds shows; a PNG of the windows lands be
 * floors, same run: Kafka produce→consume alone (one hop; the job path has two), one
   profile read alone (Feast's call, and the job's direct read), one ONNX call on 100
   rows, the job's topology with a do-nothing Python step (``scripts/bench/scoring_echo.py``), and
-  the same without the Python key_by (one operator: PyFlink's minimum);
+  the same without the keying (one operator: PyFlink's minimum);
 * CPU per phase, by pid: the job's JVM (Python runs inside it in thread mode) and its
   children, the load generator (this process), the broker, Redis, and what the rest of the
   machine used; the job's CPU ms per answered request;
@@ -152,7 +152,7 @@ def run(a, tmp: Path, pids: PidFile, log) -> dict:
 
 
 def floor_jobs(a, mk, res: dict, log) -> None:
-    """The no-op topology with and without key_by: what Flink alone costs at --rate."""
+    """The no-op topology with and without the keying: what Flink alone costs at --rate."""
     for name, lean, key in (("echo", False, "flink"), ("lean", True, "flink_lean")):
         job = mk(name, echo=True, lean=lean)
         try:

@@ -24,7 +24,7 @@ def _echo(value: str) -> Row:
 
 
 class EchoFunction(KeyedProcessFunction):
-    """After the job's Python key_by, like the scoring step."""
+    """After the job's keying (key computed in SQL, keyed in the JVM), like the scoring step."""
 
     def process_element(self, value, ctx):
         yield _echo(value)
