@@ -105,7 +105,7 @@ def catalog_section(topic: str, example: CatalogChange) -> list[str]:
 
 
 def render() -> str:
-    from tests.support.message_examples import EXAMPLES
+    from udfs.messages.examples import EXAMPLES
     cfg = load("base")
     out = ["# Message formats", "",
            "Generated from `udfs/messages/` by `python -m scripts.messages_doc`; do not edit by hand.", "",

@@ -13,7 +13,7 @@ import pytest
 from tests.integration.test_reliability import check_bounded, raw_dead_letters
 from tests.support import scoring_support as S
 from tests.support.malformed import rejected_sample
-from tests.support.message_examples import EXAMPLES
+from udfs.messages.examples import EXAMPLES
 from udfs.io import feast_store
 from udfs.messages import AdRequest, ClickEvent
 

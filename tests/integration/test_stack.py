@@ -8,7 +8,7 @@ from scripts.bench.common import free_ports
 from udfs import config
 from udfs.messages import topics
 from udfs.messages import CatalogChange
-from tests.support.message_examples import EXAMPLES
+from udfs.messages.examples import EXAMPLES
 
 pytestmark = pytest.mark.integration
 

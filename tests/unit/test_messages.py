@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.message_examples import EXAMPLES
+from udfs.messages.examples import EXAMPLES
 from udfs.errors import MessageError
 from udfs.messages import (ALL, ENVELOPED, AdClick, AdRequest, CatalogChange, ClickEvent, Conversion,
                            DeadLetter, ErasureRequest, Impression, RankedAd, RankedAds, RequestContext)

@@ -4,7 +4,7 @@ The field path exists only inside msgspec's message text, so the translation par
 Each row holds one wording it relies on, exactly as msgspec 0.22 writes it (pinned in
 constraints.txt): an upgrade that rewords one fails here, where the fix is obvious, rather
 than as dead letters naming the wrong field. The reasons are the formats' words; the
-example records are the tests' (``tests/support/message_examples.py``).
+example records are the formats' own (``udfs/messages/examples.py``).
 """
 import json
 
@@ -14,7 +14,7 @@ import pytest
 from udfs.errors import MessageError
 from udfs.messages import AdRequest, ClickEvent, RankedAds
 
-from tests.support.message_examples import EXAMPLES
+from udfs.messages.examples import EXAMPLES
 
 pytestmark = pytest.mark.unit
 

@@ -22,7 +22,7 @@ from udfs.errors import MessageError
 from udfs.messages import ENVELOPED, AdRequest, ClickEvent, DeadLetter, RankedAds
 from udfs.messages.bounds import INT_MAX, INT_MIN, TS_MAX_MS, TimeBounds
 
-from tests.support.message_examples import EXAMPLES
+from udfs.messages.examples import EXAMPLES
 from tests.unit.test_scoring import deps, req, scorer
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,7 @@ from udfs.messages import ENVELOPED, AdRequest, ClickEvent, DeadLetter, Impressi
 from udfs.messages.base import fields, replace, strip
 from udfs.messages.bounds import INT_MAX, TS_MAX_MS, TimeBounds, show
 
-from tests.support.message_examples import EXAMPLES
+from udfs.messages.examples import EXAMPLES
 
 pytestmark = pytest.mark.unit
 

@@ -21,7 +21,7 @@ from udfs.messages import ENVELOPED
 from udfs.messages.base import Part, fields, strip
 from udfs.messages.bounds import TS_MAX_MS
 
-from tests.support.message_examples import EXAMPLES
+from udfs.messages.examples import EXAMPLES
 from tests.unit.test_messages_fuzz import JSON, texts
 
 pytestmark = pytest.mark.unit

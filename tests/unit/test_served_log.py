@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.support.message_examples import EXAMPLES
+from udfs.messages.examples import EXAMPLES
 from udfs.core.catalog import Campaign, Creative
 from udfs.core.features import feature_set_id, model_feature_names
 from udfs.core.featurize import AdView, Featurizer, RequestView

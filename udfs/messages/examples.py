@@ -1,5 +1,8 @@
-"""One valid example of every wire format: the unit tests' round trips and the stack test's
-produce/consume through real Kafka start from the same messages."""
+"""One valid example of every wire format: the formats' reference examples.
+
+docs/messages.md (written by scripts/messages_doc.py) shows them, and the unit tests' round
+trips and the stack test's produce/consume through real Kafka start from them. They live
+here, not under tests/, because a script must not import the tests."""
 from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter, ErasureRequest,
                            Impression, RankedAd, RankedAds, RequestContext, ServedAd, ServedLog)
 from udfs.messages.catalog_change import Campaign, Schedule, Targeting
