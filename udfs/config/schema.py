@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from udfs.config.feedback import Feedback  # noqa: F401 - a section of Config, defined there
 from udfs.config.synth import Generator, Site  # noqa: F401 - sections of Config, defined there
 from udfs.errors import ConfigError
 
@@ -350,6 +351,7 @@ class Config:
     scoring_job: ScoringJob
     messages: Messages = dataclasses.field(default_factory=Messages)
     site: Site = Site()
+    feedback: Feedback = Feedback()
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
 
