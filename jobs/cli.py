@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-JOBS = ("jobs.profile", "jobs.scoring", "jobs.smoke", "jobs.status")
+JOBS = ("jobs.profile", "jobs.scoring", "jobs.feedback", "jobs.smoke", "jobs.status")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

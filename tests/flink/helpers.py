@@ -36,3 +36,16 @@ def value_table(tenv, values: list):
     from pyflink.table import DataTypes
     return tenv.from_elements([(v,) for v in values],
                               DataTypes.ROW([DataTypes.FIELD("v", DataTypes.STRING())]))
+
+
+def feedback_source(env, tenv, cfg, name: str, records: list[tuple[str, str | None]]) -> None:
+    """Register ``name`` as the feedback job's source table (v, topic, rt + watermark) over
+    in-memory (topic name, value) records, ``None`` values included."""
+    from pyflink.common import Types
+    from pyflink.table import DataTypes, Schema
+    from jobs.feedback import time_columns
+    cols, watermark = time_columns(cfg, value="v")
+    schema = (Schema.new_builder().column("topic", DataTypes.STRING()).column("v", DataTypes.STRING())
+              .column_by_expression("rt", cols["rt"]).watermark("rt", watermark).build())
+    ds = env.from_collection(records, type_info=Types.ROW_NAMED(["topic", "v"], [Types.STRING(), Types.STRING()]))
+    tenv.create_temporary_view(name, tenv.from_data_stream(ds, schema))

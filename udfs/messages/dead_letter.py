@@ -15,7 +15,10 @@ from udfs.messages.base import Message, encode_json, replace, spec, ts_spec
 from udfs.messages.bounds import safe_text
 
 # future: an event time too far ahead of the reader's clock (messages.max_future_skew_ms)
-REASONS = ("invalid", "late", "duplicate", "error", "future")
+# orphan: feedback whose impression (click, served log) did not arrive within feedback.join_wait_s
+# unattributed: feedback that does not belong to what it names (another creative, user,
+#   campaign, or outside its attribution window): the feedback job's joins (docs/feedback-job.md)
+REASONS = ("invalid", "late", "duplicate", "error", "future", "orphan", "unattributed")
 MIN_BYTES = 4096   # below this even the reason and envelope may not fit
 
 

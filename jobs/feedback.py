@@ -1,0 +1,137 @@
+"""Feedback job: served log, impressions, clicks and conversions → attributed events (+ dead letters).
+
+One SQL Kafka source over the four topics (raw values, the topic as metadata, event time
+from each record's ``ts`` with a watermark) → two keyed joins in Python, each keyed in
+the JVM on a key SQL computes (``keyed_by_first_column``):
+
+1. ``feedback.pricing.v1`` keyed by request id: served log ⨝ impressions. An impression
+   is priced from the served log (never from the ad server's event).
+2. ``feedback.attribution.v1`` keyed by impression id: priced impressions ⨝ clicks ⨝
+   conversions, within the attribution windows.
+
+Both de-duplicate by event id in keyed state and reject, with a reason, what they cannot
+attribute (dead letters). Their ``Attributed`` records, keyed by campaign, are the job's
+``attributed`` output. See docs/feedback-job.md.
+
+Shape (as the scoring job): ``build`` is the whole graph from a source table to the
+outputs, over any source with the columns of ``SOURCE_COLUMNS``; ``start`` adds Kafka.
+"""
+from __future__ import annotations
+
+import argparse
+
+from jobs.common import (add_restore_args, kafka_table_options, keyed_by_first_column, restore_path,
+                         run_until_interrupted, table_env)
+from udfs import config
+from udfs.config import Config
+from udfs.messages import topics
+
+JOB = "adstream-feedback"
+INPUTS = ("served_log", "impressions", "ad_clicks", "conversions")   # cfg.kafka.topics keys
+
+
+def time_columns(cfg: Config, value: str = "v") -> tuple[dict[str, str], str]:
+    """The event-time column of a raw feedback record, and the watermark.
+
+    As the profile job's (``jobs.profile.source_columns``): only a ts inside the configured
+    bounds becomes the row's time, so one wrong clock cannot move the watermark; anything
+    else is epoch 0 and the Python step names the fault."""
+    ooo = cfg.feedback.max_out_of_orderness_ms / 1000
+    ts = f"TRY_CAST(JSON_VALUE({value}, '$.ts') AS BIGINT)"
+    ahead = f"{ts} > UNIX_TIMESTAMP() * 1000 + {cfg.messages.max_future_skew_ms}"
+    rt = (f"TO_TIMESTAMP_LTZ(CASE WHEN {ts} < {cfg.messages.min_ts_ms} OR {ahead} THEN 0 "
+          f"ELSE COALESCE({ts}, 0) END, 3)")
+    return {"rt": rt}, f"rt - INTERVAL '{ooo:.3f}' SECOND"
+
+
+def source_ddl(cfg: Config, name: str) -> str:
+    """The four feedback topics as one table (v STRING, topic STRING, rt + watermark)."""
+    names = ";".join(topics.name_of(cfg, k) for k in INPUTS)
+    opts = kafka_table_options(cfg, names, group=cfg.feedback.group_id, startup="group-offsets",
+                               extra={"properties.auto.offset.reset": "earliest"})
+    cols, wm = time_columns(cfg)
+    return (f"CREATE TABLE {name} (\n  v STRING,\n  topic STRING METADATA VIRTUAL,\n"
+            f"  rt AS {cols['rt']},\n  WATERMARK FOR rt AS {wm}\n) WITH ({opts})")
+
+
+def _tagged(cfg: Config, keys: tuple[str, ...]) -> str:
+    """SQL of a record's prefix: its kind (``udfs.flink.feedback.TAGS``), then 1 (a value) or 0."""
+    from udfs.flink.feedback import TAGS
+    by_key = {key: tag for tag, (key, _) in TAGS.items()}
+    cases = " ".join(f"WHEN '{topics.name_of(cfg, k)}' THEN '{by_key[k]}'" for k in keys)
+    return f"CONCAT(CASE topic {cases} END, CASE WHEN v IS NULL THEN '0' ELSE '1' END, COALESCE(v, ''))"
+
+
+def _in(cfg: Config, keys: tuple[str, ...]) -> str:
+    return ", ".join(f"'{topics.name_of(cfg, k)}'" for k in keys)
+
+
+def _join(tenv, fn, pairs, uid: str):
+    from pyflink.common import Types
+    from udfs.flink.feedback import OUTPUT_TYPE
+    keyed = keyed_by_first_column(tenv, pairs, Types.STRING(), Types.STRING())
+    return keyed.process(fn, output_type=OUTPUT_TYPE).name(uid.rsplit(".", 1)[0]).uid(uid)
+
+
+def build(tenv, cfg: Config, source: str, functions: dict | None = None) -> dict:
+    """The job without Kafka: table ``source`` (v, topic, rt) → ``attributed`` (k: campaign id,
+    v: Attributed) and ``dead_letter`` (k, v) Tables. ``functions`` replaces a join's class
+    (tests: one that fails on purpose)."""
+    from udfs.flink.feedback import ATTRIBUTED, DEAD, PRICED, AttributionFunction, PricingFunction
+    fns = {"pricing": PricingFunction, "attribution": AttributionFunction, **(functions or {})}
+    cfg_dict = config.to_dict(cfg)
+    first = tenv.sql_query(f"""
+SELECT COALESCE(JSON_VALUE(v, '$.request_id'), '') AS k, {_tagged(cfg, INPUTS[:2])} AS v
+FROM {source} WHERE topic IN ({_in(cfg, INPUTS[:2])})""")
+    priced = _join(tenv, fns["pricing"](cfg_dict, JOB), first, "feedback.pricing.v1")
+    tenv.create_temporary_view("feedback_priced", tenv.from_data_stream(priced))
+    second = tenv.sql_query(f"""
+SELECT k, CONCAT('{PRICED}1', v) AS v FROM feedback_priced WHERE kind = '{PRICED}'
+UNION ALL
+SELECT COALESCE(JSON_VALUE(v, '$.impression_id'), '') AS k, {_tagged(cfg, INPUTS[2:])} AS v
+FROM {source} WHERE topic IN ({_in(cfg, INPUTS[2:])})""")
+    attributed = _join(tenv, fns["attribution"](cfg_dict, JOB), second, "feedback.attribution.v1")
+    tenv.create_temporary_view("feedback_attributed", tenv.from_data_stream(attributed))
+    both = "SELECT k, v FROM feedback_priced WHERE kind = '{0}' UNION ALL " \
+           "SELECT k, v FROM feedback_attributed WHERE kind = '{0}'"
+    return {"attributed": tenv.sql_query(both.format(ATTRIBUTED)),
+            "dead_letter": tenv.sql_query(both.format(DEAD))}
+
+
+def sink_ddl(cfg: Config, name: str, topic: str) -> str:
+    opts = kafka_table_options(cfg, topic, extra={
+        "key.format": "raw", "key.fields": "k", "value.fields-include": "EXCEPT_KEY",
+        # Dead letters are at least once: a restart may repeat one, never lose one.
+        "sink.delivery-guarantee": "at-least-once"})
+    return f"CREATE TABLE {name} (k STRING, v STRING) WITH ({opts})"
+
+
+def start(cfg: Config, *, restore_from: str | None = None, functions: dict | None = None):
+    """Submit the job to the embedded local mini-cluster; returns its JobClient."""
+    extra = {"table.exec.uid.generation": "ALWAYS"}   # SQL operators keep their state across restarts
+    if restore_from:
+        extra["execution.state-recovery.path"] = restore_from
+    env, tenv = table_env(cfg, JOB, extra)
+    tenv.execute_sql(source_ddl(cfg, "feedback_raw"))
+    outputs = build(tenv, cfg, "feedback_raw", functions)
+    tenv.execute_sql(sink_ddl(cfg, "feedback_dlq_sink", cfg.kafka.topics.dead_letter.name))
+    stmts = tenv.create_statement_set()
+    stmts.add_insert("feedback_dlq_sink", outputs["dead_letter"])
+    stmts.attach_as_datastream()
+    return env.execute_async(JOB)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("feedback", help="impressions, clicks, conversions → attributed events",
+                       description="Join every impression to the served-log entry it was shown from "
+                                   "(its price), every click and conversion to its impression within the "
+                                   "attribution windows, de-duplicated by event id; what cannot be "
+                                   "attributed (duplicate, orphan, late, invalid) goes to the dead-letter "
+                                   "topic with a reason.")
+    add_restore_args(p)
+    p.set_defaults(func=_main)
+
+
+def _main(cfg: Config, a) -> int:
+    restore_from = restore_path(cfg, JOB, a)
+    return run_until_interrupted(start(cfg, restore_from=restore_from), "feedback", cfg, JOB)

@@ -1,0 +1,205 @@
+"""Flink adapters of the feedback job's two joins (rules: ``udfs.core.pricing``, ``udfs.core.attribution``).
+
+Each is a ``KeyedProcessFunction`` whose per-key state is one ValueState holding the core's
+plain state object, and whose event-time timer fires at the state's ``wake()`` time, so
+orphans are named and finished keys are cleared as the watermark passes them. Input rows
+are the raw value with a two-character prefix the job's SQL adds: the record's kind
+(``TAGS``) and ``1`` (a value) or ``0`` (a record without one).
+
+Output rows: (``A``, campaign id, Attributed), (``P``, impression id, Priced — the first
+join's, for the second) and (``D``, key, DeadLetter JSON). One bad record never fails the
+task: whatever raises while one record is handled becomes its dead letter (kind
+``error``); the state is only written after the record was handled.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from pyflink.common import Row, Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from udfs import config
+from udfs.core import attribution, pricing
+from udfs.core.pricing import Outputs
+from udfs.core.record_guard import describe, error_letter, null_letter
+from udfs.errors import MessageError
+from udfs.io import job_logs
+from udfs.messages import AdClick, Conversion, DeadLetter, Impression, ServedLog
+from udfs.messages.bounds import TimeBounds
+from udfs.messages.dead_letter import REASONS as DEAD_KINDS
+
+ATTRIBUTED, PRICED, DEAD = "A", "P", "D"
+OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(), Types.STRING()])
+# record kind -> (topic key in cfg.kafka.topics, wire format); "P" is internal (no topic, no decode)
+TAGS = {"S": ("served_log", ServedLog), "I": ("impressions", Impression), "C": ("ad_clicks", AdClick),
+        "V": ("conversions", Conversion)}
+RECORD_TAGS = {"impression": "I", "click": "C", "conversion": "V"}   # a timer's rejects name their record
+log = logging.getLogger("adstream.feedback")
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Join(KeyedProcessFunction):
+    """What both joins share: decoding, lateness, timers, dead letters, counters."""
+    STAGE = ""
+    STATE = ""
+
+    def __init__(self, cfg_dict: dict, job: str):
+        self.cfg_dict, self.job = cfg_dict, job
+
+    def open(self, ctx: RuntimeContext):
+        cfg = self.cfg = config.from_dict(self.cfg_dict)
+        job_logs.job_logger(cfg, self.job, log.name)
+        self.bounds = TimeBounds.from_config(cfg.messages)
+        self.lateness = cfg.feedback.allowed_lateness_ms
+        self.max_dead_bytes = cfg.dead_letter.max_bytes
+        self.topics = {tag: getattr(cfg.kafka.topics, key).name for tag, (key, _) in TAGS.items()}
+        self.state = ctx.get_state(ValueStateDescriptor(self.STATE, Types.PICKLED_BYTE_ARRAY()))
+        group = ctx.get_metrics_group().add_group("adstream")
+        self.counters = {k: group.counter(k) for k in ("records", "attributed", "errors")}
+        self.dead = {k: group.counter(f"dead_letters_{k}") for k in DEAD_KINDS}
+        self.setup(cfg)
+
+    def setup(self, cfg) -> None: ...
+
+    def new_state(self): ...
+
+    def on_record(self, st, tag: str, msg, raw: str, out: Outputs) -> None: ...
+
+    def expire(self, st, watermark: int, out: Outputs) -> bool: ...
+
+    def wake(self, st) -> int | None: ...
+
+    def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
+        self.counters["records"].inc()
+        line = value if isinstance(value, str) else None
+        tag = line[:1] if line else ""
+        try:
+            if tag not in TAGS and tag != PRICED:
+                raise ValueError(f"record of unknown kind {tag!r} reached {self.STAGE}")
+            topic = self.topics.get(tag, "")
+            if line[1:2] != "1":
+                yield self._dead(null_letter(topic, _wall_ms(), self.STAGE), ctx.get_current_key())
+                return
+            raw = line[2:]
+            rows = list(self._handle(tag, raw, topic, ctx))
+        except Exception as e:   # one record's failure is its own, never the task's
+            self.counters["errors"].inc()
+            log.warning("%s: record failed, dead-lettered: %s", self.STAGE, describe(e), exc_info=True)
+            rows = [self._dead(error_letter(line[2:] if line else value, e, self.STAGE,
+                                            self.topics.get(tag, ""), _wall_ms(), self.STAGE),
+                               ctx.get_current_key())]
+        yield from rows
+
+    def _handle(self, tag: str, raw: str, topic: str, ctx):
+        wm = ctx.timer_service().current_watermark()
+        if tag == PRICED:
+            msg = pricing.Priced.decode(raw)
+        else:
+            try:
+                msg = TAGS[tag][1].decode(raw, bounds=self.bounds, now_ms=_wall_ms())
+            except MessageError as e:
+                yield self._dead(DeadLetter.of(raw, str(e), e.kind, topic, _wall_ms(), stage=self.STAGE,
+                                               field=e.field), ctx.get_current_key())
+                return
+            why = pricing.late(msg.ts, wm, self.lateness)
+            if why is not None:
+                yield self._dead(DeadLetter.of(raw, why, "late", topic, _wall_ms(), stage=self.STAGE,
+                                               field="ts"), ctx.get_current_key())
+                return
+        st = self.state.value() or self.new_state()
+        out = Outputs()
+        self.on_record(st, tag, msg, raw, out)
+        yield from self._emit(out, tag, ctx)
+        self._keep(st, ctx)
+
+    def on_timer(self, timestamp: int, ctx: "KeyedProcessFunction.OnTimerContext"):
+        st = self.state.value()
+        if st is None:
+            return
+        out = Outputs()
+        done = self.expire(st, timestamp, out)
+        yield from self._emit(out, None, ctx)
+        if done:
+            self.state.clear()
+        else:
+            self._keep(st, ctx)
+
+    def _keep(self, st, ctx) -> None:
+        self.state.update(st)
+        t = self.wake(st)
+        if t is not None:
+            ctx.timer_service().register_event_time_timer(t)
+
+    def _emit(self, out: Outputs, tag: str | None, ctx):
+        for a in out.attributed:
+            self.counters["attributed"].inc()
+            yield Row(ATTRIBUTED, a.campaign_id, a.encode())
+        for p in out.priced:
+            yield Row(PRICED, p.impression_id, p.encode())
+        for r in out.rejected:
+            topic = self.topics.get(tag) or self.topics.get(RECORD_TAGS.get(r.record, ""), "")
+            yield self._dead(DeadLetter.of(r.raw, r.reason, r.kind, topic, _wall_ms(), stage=self.STAGE,
+                                           field=r.field), ctx.get_current_key())
+
+    def _dead(self, dl: DeadLetter, key) -> Row:
+        self.dead[dl.kind].inc()
+        return Row(DEAD, key if isinstance(key, str) else None, dl.to_bounded_json(self.max_dead_bytes))
+
+
+class PricingFunction(_Join):
+    """Keyed by request id: served log ⨝ impressions (``udfs.core.pricing``)."""
+    STAGE = "feedback.pricing.v1"
+    STATE = "request"
+
+    def setup(self, cfg):
+        self.w = pricing.Windows.from_config(cfg)
+
+    def new_state(self):
+        return pricing.RequestState()
+
+    def on_record(self, st, tag, msg, raw, out):
+        if tag == "S":
+            pricing.on_served(st, msg, raw, out, self.w)
+        elif tag == "I":
+            pricing.on_impression(st, msg, raw, out, self.w)
+        else:
+            raise ValueError(f"a {TAGS[tag][0]} record reached {self.STAGE}")
+
+    def expire(self, st, watermark, out):
+        return pricing.expire(st, watermark, out, self.w)
+
+    def wake(self, st):
+        return st.wake(self.w)
+
+
+class AttributionFunction(_Join):
+    """Keyed by impression id: priced impressions ⨝ clicks ⨝ conversions (``udfs.core.attribution``)."""
+    STAGE = "feedback.attribution.v1"
+    STATE = "impression"
+
+    def setup(self, cfg):
+        self.w = attribution.Windows.from_config(cfg)
+
+    def new_state(self):
+        return attribution.ImpressionState()
+
+    def on_record(self, st, tag, msg, raw, out):
+        if tag == PRICED:
+            attribution.on_priced(st, msg, out, self.w)
+        elif tag == "C":
+            attribution.on_click(st, msg, raw, out, self.w)
+        elif tag == "V":
+            attribution.on_conversion(st, msg, raw, out, self.w)
+        else:
+            raise ValueError(f"a {TAGS[tag][0]} record reached {self.STAGE}")
+
+    def expire(self, st, watermark, out):
+        return attribution.expire(st, watermark, out, self.w)
+
+    def wake(self, st):
+        return st.wake(self.w)
