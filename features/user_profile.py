@@ -39,6 +39,24 @@ user_profile = FeatureView(
     description="per-user clickstream profile written by the profile job",
 )
 
+user_impressions_offline = FileSource(
+    name="user_impressions_offline",
+    path=str(_cfg.path("data_dir") / "offline" / "user_impressions.parquet"),
+    timestamp_field="event_timestamp",
+)
+
+user_impressions = FeatureView(
+    name=_f.SEEN_VIEW,
+    entities=[user],
+    # the caps state is useless once the longest cap window has passed without an impression
+    ttl=timedelta(seconds=max([r.window_s for r in (*_cfg.scoring.campaign_caps, *_cfg.scoring.creative_caps)],
+                              default=86400)),
+    schema=[Field(name=_f.SEEN_FEATURE.name, dtype=_TYPES[_f.SEEN_FEATURE.dtype], description=_f.SEEN_FEATURE.doc)],
+    source=PushSource(name="user_impressions_push", batch_source=user_impressions_offline),
+    online=True,
+    description="what each user has seen (frequency caps on impressions), written by the feedback job",
+)
+
 ctr_model = FeatureService(
     name=_cfg.feast.feature_service,
     features=[user_profile[_f.served_profile_features(_windows.count_windows_s)]],

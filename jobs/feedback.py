@@ -8,6 +8,8 @@ the JVM on a key SQL computes (``keyed_by_first_column``):
    is priced from the served log (never from the ad server's event).
 2. ``feedback.attribution.v1`` keyed by impression id: priced impressions ⨝ clicks ⨝
    conversions, within the attribution windows.
+3. ``feedback.seen.v1`` keyed by user id: each priced impression counted into what the user
+   has seen (frequency caps on impressions), written beside the user's profile.
 
 Both de-duplicate by event id in keyed state and reject, with a reason, what they cannot
 attribute (dead letters). Their ``Attributed`` records, keyed by campaign, are the job's
@@ -77,8 +79,9 @@ def build(tenv, cfg: Config, source: str, functions: dict | None = None) -> dict
     """The job without Kafka: table ``source`` (v, topic, rt) → ``attributed`` (k: campaign id,
     v: Attributed) and ``dead_letter`` (k, v) Tables. ``functions`` replaces a join's class
     (tests: one that fails on purpose)."""
-    from udfs.flink.feedback import ATTRIBUTED, DEAD, PRICED, AttributionFunction, PricingFunction
-    fns = {"pricing": PricingFunction, "attribution": AttributionFunction, **(functions or {})}
+    from udfs.flink.feedback import ATTRIBUTED, DEAD, PRICED, AttributionFunction, PricingFunction, SeenFunction
+    fns = {"pricing": PricingFunction, "attribution": AttributionFunction, "seen": SeenFunction,
+           **(functions or {})}
     cfg_dict = config.to_dict(cfg)
     first = tenv.sql_query(f"""
 SELECT COALESCE(JSON_VALUE(v, '$.request_id'), '') AS k, {_tagged(cfg, INPUTS[:2])} AS v
@@ -92,10 +95,16 @@ SELECT COALESCE(JSON_VALUE(v, '$.impression_id'), '') AS k, {_tagged(cfg, INPUTS
 FROM {source} WHERE topic IN ({_in(cfg, INPUTS[2:])})""")
     attributed = _join(tenv, fns["attribution"](cfg_dict, JOB), second, "feedback.attribution.v1")
     tenv.create_temporary_view("feedback_attributed", tenv.from_data_stream(attributed))
+    # Priced[2] is the user id (Priced is an array on the wire); anonymous impressions cap nobody.
+    by_user = tenv.sql_query(f"""
+SELECT JSON_VALUE(v, '$[2]') AS k, CONCAT('{PRICED}1', v) AS v FROM feedback_priced
+WHERE kind = '{PRICED}' AND JSON_VALUE(v, '$[2]') IS NOT NULL""")
+    tenv.create_temporary_view("feedback_seen", tenv.from_data_stream(
+        _join(tenv, fns["seen"](cfg_dict, JOB), by_user, "feedback.seen.v1")))
     both = "SELECT k, v FROM feedback_priced WHERE kind = '{0}' UNION ALL " \
            "SELECT k, v FROM feedback_attributed WHERE kind = '{0}'"
     return {"attributed": tenv.sql_query(both.format(ATTRIBUTED)),
-            "dead_letter": tenv.sql_query(both.format(DEAD))}
+            "dead_letter": tenv.sql_query(both.format(DEAD) + " UNION ALL SELECT k, v FROM feedback_seen")}
 
 
 def sink_ddl(cfg: Config, name: str, topic: str) -> str:

@@ -59,6 +59,33 @@ def script(cfg):
     ]
 
 
+class _Rows:
+    """A seen writer that keeps its rows in a file (the worker runs in this process's JVM, but
+    a file is the simplest channel that also survives a process-mode worker)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def write(self, rows):
+        import json
+        with open(self.path, "a") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+        return len(rows)
+
+    def close(self):
+        pass
+
+
+def _seen_into(path):
+    from udfs.flink.feedback import SeenFunction
+
+    class Seen(SeenFunction):
+        def make_writer(self, cfg):
+            return _Rows(path)
+    return Seen
+
+
 def run(tmp_path):
     from pyflink.table.expressions import lit
     from jobs.common import table_env
@@ -67,7 +94,7 @@ def run(tmp_path):
     cfg = config.load("test", overrides=[f"flink.checkpoint_dir={tmp_path}/ckpt"])
     env, tenv = table_env(cfg, "test-feedback-graph")
     feedback_source(env, tenv, cfg, "fb_in", script(cfg))
-    outputs = build(tenv, cfg, "fb_in")
+    outputs = build(tenv, cfg, "fb_in", functions={"seen": _seen_into(str(tmp_path / "seen.jsonl"))})
     labelled = [t.select(lit(name).alias("output"), t.k, t.v) for name, t in outputs.items()]
     return collect_rows(functools.reduce(lambda a, b: a.union_all(b), labelled))
 
@@ -87,3 +114,11 @@ def test_scripted_sequence_gives_exact_counts_and_charges(tmp_path):
     assert all(d.reason and d.source_topic for d in letters), letters
     by_reason = {d.kind: d for d in letters if d.kind in ("orphan",) and "k9" in d.original}
     assert by_reason["orphan"].source_topic.startswith("clicks-on-ads")
+    import json
+    from udfs.core import seen
+    written = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]
+    assert [(u, ts) for u, _, ts in written] == [("u1", T0 + 10)] * 3   # one write per impression
+    final = seen.decode(written[-1][1])
+    assert final == {"campaign|u1|cm-cpm": [T0 + 10], "campaign|u1|cm-cpc": [T0 + 10],
+                     "campaign|u1|cm-cpa": [T0 + 10], "creative|u1|cpm": [T0 + 10],
+                     "creative|u1|cpc": [T0 + 10], "creative|u1|cpa": [T0 + 10]}

@@ -19,6 +19,7 @@ from udfs.messages.served import CHARGED_ON, charge_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
+USER = f"u-{uuid.uuid4().hex[:8]}"   # this module's user: the session's Redis is shared
 TOPICS = ("served_log", "impressions", "ad_clicks", "conversions", "dead_letter")
 
 
@@ -30,6 +31,8 @@ def job_config(tmp_path, **extra):
     cfg = config.load("test", overrides=sets)
     from scripts.stack.control import create_topics
     create_topics(cfg)
+    from udfs.io import feast_store
+    feast_store.apply(cfg)
     return cfg, sets, tag
 
 
@@ -67,18 +70,18 @@ def served_ad(rank, creative, bid_type, price):
 
 
 def served(rid, ts, tag):
-    return ServedLog(request_id=rid, user_id="u1", ts=ts, slot="home", model_version="v1",
+    return ServedLog(request_id=rid, user_id=USER, ts=ts, slot="home", model_version="v1",
                      ads=(served_ad(1, f"cpm-{tag}", "CPM", 3.0), served_ad(2, f"cpc-{tag}", "CPC", 0.4),
                           served_ad(3, f"cpa-{tag}", "CPA", 5.0)))
 
 
 def imp(iid, creative, ts, rid="r1"):
-    return Impression(impression_id=iid, request_id=rid, user_id="u1", ad_id=f"a-{creative}",
+    return Impression(impression_id=iid, request_id=rid, user_id=USER, ad_id=f"a-{creative}",
                       campaign_id=f"cm-{creative}", creative_id=creative, ts=ts, position=1, price=0.0)
 
 
 def click(cid, iid, creative, ts, rid="r1"):
-    return AdClick(click_id=cid, impression_id=iid, request_id=rid, user_id="u1", ad_id=f"a-{creative}",
+    return AdClick(click_id=cid, impression_id=iid, request_id=rid, user_id=USER, ad_id=f"a-{creative}",
                    campaign_id=f"cm-{creative}", ts=ts)
 
 
@@ -108,7 +111,7 @@ def test_scripted_feedback_with_a_restart_gives_exact_dead_letters(stack, tmp_pa
     finally:
         kill_group(job)
     # while the job is down
-    f.send("conversions", Conversion(conversion_id="v1", impression_id="i3", click_id="k3", user_id="u1",
+    f.send("conversions", Conversion(conversion_id="v1", impression_id="i3", click_id="k3", user_id=USER,
                                      campaign_id=f"cm-{cpa}", ts=t0 + 5_000, value=20.0))
     f.send("impressions", imp("i9", cpm, t0 + 200, rid="r-never"))            # orphan: no served log
     f.send("ad_clicks", click("k9", "i-never", cpc, t0 + 200))                 # orphan: no impression
@@ -133,3 +136,12 @@ def test_scripted_feedback_with_a_restart_gives_exact_dead_letters(stack, tmp_pa
     assert {d.source_topic for d in letters if d.kind == "orphan"} == {cfg.kafka.topics.impressions.name,
                                                            cfg.kafka.topics.ad_clicks.name}
     assert all(d.stage.startswith("feedback.") and d.reason for d in letters)
+    # what the user has seen, through Feast's own read: the three attributed impressions
+    from udfs.core import seen
+    from udfs.core.features import SEEN_FEATURE, SEEN_VIEW
+    from udfs.io import feast_store
+    got = feast_store.store(cfg).get_online_features(
+        features=[f"{SEEN_VIEW}:{SEEN_FEATURE.name}"], entity_rows=[{"user_id": USER}]).to_dict()
+    state = seen.decode(got[SEEN_FEATURE.name][0])
+    assert state == {f"{kind}|{USER}|{prefix}{c}": [t0 + 100] for c in (cpm, cpc, cpa)
+                     for kind, prefix in (("campaign", "cm-"), ("creative", ""))}

@@ -23,9 +23,12 @@ class Feedback:
     stats_windows_s: tuple[int, ...] = (3600, 86400, 604800)   # sliding windows of the ad statistics
     stats_buckets: int = 60              # buckets per window: a window's edge is exact to window/buckets
     write_interval_ms: int = 500         # statistics are written to the online store at most this often
+    redis_timeout_ms: int = 2000         # socket timeout of the job's online writes (a paused Redis)
+    write_retry_ms: int = 60000          # an online write is retried this long before it fails the task
 
     def __post_init__(self) -> None:
-        for name in ("impression_window_s", "join_wait_s", "stats_buckets", "write_interval_ms"):
+        for name in ("impression_window_s", "join_wait_s", "stats_buckets", "write_interval_ms",
+                     "redis_timeout_ms", "write_retry_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"feedback.{name}", "must be >= 1")
         for name in ("max_out_of_orderness_ms", "allowed_lateness_ms"):

@@ -123,3 +123,10 @@ def feature_set_id(names: Sequence[str]) -> str:
     row's columns are the list it knows (same names, same order) without shipping the names."""
     digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
     return f"fs1-{digest[:16]}"
+
+
+# What each user has seen, for impression-based frequency caps (udfs.core.seen): the feedback
+# job writes it beside the user's profile (same entity, so the scorer reads both in one HMGET).
+SEEN_VIEW = "user_impressions"
+SEEN_FEATURE = Feature("seen_impressions", "string_list", [],
+                       "the user's caps state from impressions: '<kind>|<user>|<id>=<ts>,…' (udfs.core.seen)")

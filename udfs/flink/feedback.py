@@ -203,3 +203,75 @@ class AttributionFunction(_Join):
 
     def wake(self, st):
         return st.wake(self.w)
+
+
+class SeenFunction(KeyedProcessFunction):
+    """Keyed by user id: each attributed impression (a Priced row) folded into the user's caps
+    state (``udfs.core.seen``), which is written to the online store at once.
+
+    At once, not batched: PyFlink gives a process function no hook at checkpoint time, so a
+    batch held in memory across a checkpoint would be lost by a crash (the state has the
+    impression, the store would not, and nothing replays it). Each write is the whole
+    state, so a replay after a restart rewrites the same value."""
+    STAGE = "feedback.seen.v1"
+
+    def __init__(self, cfg_dict: dict, job: str):
+        self.cfg_dict, self.job = cfg_dict, job
+
+    def open(self, ctx: RuntimeContext):
+        from pyflink.common import Time
+        from pyflink.datastream.state import StateTtlConfig
+
+        from udfs.core.caps import FrequencyCaps
+        cfg = self.cfg = config.from_dict(self.cfg_dict)
+        job_logs.job_logger(cfg, self.job, log.name)
+        self.caps = FrequencyCaps.from_config(cfg.scoring)
+        self.max_dead_bytes = cfg.dead_letter.max_bytes
+        desc = ValueStateDescriptor("seen", Types.PICKLED_BYTE_ARRAY())
+        rules = cfg.scoring.campaign_caps + cfg.scoring.creative_caps
+        if rules:   # a user's counts are useless once the longest window has passed
+            desc.enable_time_to_live(
+                StateTtlConfig.new_builder(Time.seconds(max(r.window_s for r in rules)))
+                .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .cleanup_full_snapshot().build())
+        self.state = ctx.get_state(desc)
+        self.writer = self.make_writer(cfg)
+        group = ctx.get_metrics_group().add_group("adstream")
+        self.counters = {k: group.counter(k) for k in ("seen_written", "seen_write_retries", "errors")}
+
+    def make_writer(self, cfg):
+        """The online writer (a seam: the flink-tier test hands in one that keeps the rows)."""
+        from udfs.io.seen_store import SeenWriter
+        return SeenWriter(cfg)
+
+    def close(self):
+        writer = getattr(self, "writer", None)
+        if writer is not None:
+            writer.close()
+
+    def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
+        from udfs.core import seen
+        from udfs.io.retry import retry_for
+        user_id = ctx.get_current_key()
+        try:
+            p = pricing.Priced.decode(value[2:])
+            st = self.state.value() or {}
+            seen.fold(st, self.caps, user_id, p)
+        except Exception as e:   # a record this stage cannot read is a bug upstream: say so, go on
+            self.counters["errors"].inc()
+            log.warning("%s: record failed, dead-lettered: %s", self.STAGE, describe(e), exc_info=True)
+            dl = error_letter(value, e, self.STAGE, "", _wall_ms(), self.STAGE)
+            yield Row(DEAD, user_id, dl.to_bounded_json(self.max_dead_bytes))
+            return
+        self.state.update(st)
+        if not self.caps.rules["campaign"] and not self.caps.rules["creative"]:
+            return
+        rows = [(user_id, seen.encode(st), p.ts)]
+
+        def told(delay, e):
+            self.counters["seen_write_retries"].inc()
+            log.warning("seen write failed, retrying in %.2f s: %s", delay, describe(e))
+        # Store failures are the infrastructure's: after the retries they fail the task (restart).
+        retry_for(lambda: self.writer.write(rows), self.cfg.feedback.write_retry_ms / 1000, told)
+        self.counters["seen_written"].inc()

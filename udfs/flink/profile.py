@@ -191,26 +191,14 @@ class ProfileFunction(KeyedProcessFunction):
         return n
 
     def _retrying(self, write):
-        """The online write, retried for up to ``profile.write_retry_ms`` before it fails the task.
+        """The online write, retried for up to ``profile.write_retry_ms`` (``udfs.io.retry``);
+        a write is idempotent (versions), so retrying it is safe."""
+        from udfs.io.retry import retry_for
 
-        A Redis restart or pause is an outage of seconds; failing the task at once would spend
-        the restart strategy's few attempts on it and end the job FAILED. Waiting here holds
-        the slice (and the checkpoint barrier behind it) until the store is back, which is the
-        backpressure we want; a write is idempotent (versions), so retrying it is safe.
-        """
-        import time
-        deadline = time.monotonic() + self.cfg.profile.write_retry_ms / 1000
-        delay = 0.05
-        while True:
-            try:
-                return write()
-            except Exception as e:
-                if time.monotonic() + delay > deadline:
-                    raise
-                self.counters["write_retries"].inc()
-                log.warning("online write failed, retrying in %.2f s: %s", delay, describe(e))
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        def told(delay, e):
+            self.counters["write_retries"].inc()
+            log.warning("online write failed, retrying in %.2f s: %s", delay, describe(e))
+        return retry_for(write, self.cfg.profile.write_retry_ms / 1000, told)
 
     def on_timer(self, timestamp: int, ctx: "KeyedProcessFunction.OnTimerContext"):
         """Online-store repair: when this shard's marker is gone (Redis restarted empty or
