@@ -4,7 +4,7 @@ The job's capacity is about 1 / (Python time per request), since in thread mode 
 Python shares one interpreter; this measures that time on the scoring benchmark's world
 (5,000 users with profiles in a real Redis, 100 always-eligible creatives, a production-size
 model), with the same parts the Flink adapter builds in ``open()``: catalogue, eligibility
-cache, caps over a per-user dict, the direct profile read behind its breaker, ONNX. Prints
+cache, caps over a per-user dict merged with the stored impressions, the direct profile read behind its breaker, ONNX. Prints
 per-request CPU (this thread) and wall time, median and p99, and writes them as JSON.
 
     .venv/bin/python scripts/bench_scoring_step.py --requests 5000 --out .work/bench/bench_scoring_step.json
@@ -33,21 +33,25 @@ def build_step(cfg, world):
     from udfs.core.eligibility_cache import StaticCatalogBudget
     from udfs.core.featurize import Featurizer
     from udfs.io.online_read import guarded_reader
-    from udfs.core.scoring import Deps, DictCaps, RequestScorer
+    from udfs.core.scoring import Deps, ImpressionCaps, RequestScorer
+    from udfs.core.seen import decode
     job = cfg.scoring_job
     keeper = CatalogKeeper(cfg.scoring.review, "bench", stage="bench", log=print)
     keeper.load_file(job.catalog_file)
     budget = StaticCatalogBudget(keeper.catalog, SpendLedger())
     featurizer = Featurizer(cfg.profile.windows.count_windows_s)
     model = OnnxScorer(world.model_dir, job.onnx_threads)
-    profiles = guarded_reader(cfg, lambda: time.monotonic() * 1000, print)
+    profiles, reader = guarded_reader(cfg, lambda: time.monotonic() * 1000, print)
     scorer = RequestScorer.for_job(cfg, featurizer, "bench")
     caps = FrequencyCaps.from_config(cfg.scoring)
     states: dict[str, dict] = {}
 
     def step(raw: bytes) -> str:
         uid = json.loads(raw).get("user_id") or ""
-        deps = Deps(keeper.catalog, budget, DictCaps(caps, states.setdefault(uid, {})), profiles, model)
+        reader.forget()
+        stored = (lambda: None if (e := reader.seen_of(uid)) is None else decode(e))
+        caps_view = ImpressionCaps(caps, states.setdefault(uid, {}), stored, job.caps_reconcile_ms)
+        deps = Deps(keeper.catalog, budget, caps_view, profiles, model)
         out = scorer.handle(raw, deps)
         return out.response.to_json()
     return step

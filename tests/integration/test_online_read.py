@@ -31,3 +31,31 @@ def test_direct_read_equals_feast(stack):
             assert got is None and all(v is None for v in want.values())
         else:
             assert got == want and {type(v) for v in got.values()} == {type(v) for v in want.values()}
+
+
+def test_what_a_user_has_seen_comes_with_the_profile_read_and_through_feast(stack):
+    """The feedback job's caps state (SeenWriter) shares the profile's hash: the scorer's one HMGET
+    returns it beside the profile, and Feast reads the same value."""
+    from udfs.core import seen
+    from udfs.core.features import SEEN_FEATURE, SEEN_VIEW
+    from udfs.io.seen_store import SeenWriter
+    cfg = config.load("test")
+    feast_store.apply(cfg)
+    tag = uuid.uuid4().hex[:8]
+    both, only_seen, neither = f"{tag}-both", f"{tag}-seen", f"{tag}-none"
+    S.write_profiles(cfg, {both: [(0, "view", "c2")]})
+    now = S.T0 + 60_000
+    states = {u: {f"creative|{u}|cr1": [now - 2000, now - 1000]} for u in (both, only_seen)}
+    SeenWriter(cfg).write([(u, seen.encode(st), now) for u, st in states.items()])
+    direct = OnlineProfileReader(cfg, socket_timeout_ms=200)
+    profile = direct.read(both)
+    assert profile is not None and SEEN_FEATURE.name not in profile
+    assert seen.decode(direct.seen_of(both)) == states[both]
+    assert direct.seen_of(only_seen) is None                       # not read yet
+    assert direct.read(only_seen) is None and seen.decode(direct.seen_of(only_seen)) == states[only_seen]
+    assert direct.read(neither) is None and direct.seen_of(neither) == []
+    direct.forget()
+    assert direct.seen_of(neither) is None
+    got = feast_store.store(cfg).get_online_features(
+        features=[f"{SEEN_VIEW}:{SEEN_FEATURE.name}"], entity_rows=[{"user_id": both}]).to_dict()
+    assert seen.decode(got[SEEN_FEATURE.name][0]) == states[both]

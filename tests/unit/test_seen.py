@@ -59,3 +59,36 @@ def test_trim_local_forgets_answers_older_than_the_window():
     local = {"a": [T - 2000, T - 10], "b": [T - 5000]}
     seen.trim_local(local, T, 1000)
     assert local == {"a": [T - 10]}
+
+
+def creative(campaign, cid):
+    return SimpleNamespace(campaign_id=campaign, creative_id=cid)
+
+
+def test_impression_caps_use_stored_impressions_and_own_recent_answers():
+    from udfs.core.scoring_env import ImpressionCaps
+    a, b = creative("cm", "a"), creative("cm2", "b")
+    stored: dict = {}
+    for t in (T - 50_000, T - 40_000):                 # two impressions of a, seen long ago (stored)
+        seen.fold(stored, CAPS, "u1", SimpleNamespace(campaign_id="cm", creative_id="a", ts=t))
+    own: dict = {}
+    view = ImpressionCaps(CAPS, own, lambda: stored, reconcile_ms=10_000)
+    kept, capped = view.filter("u1", [a, b], T)
+    assert kept == [b] and capped == 1                  # creative cap 2/3600 s from what was seen
+    # answered but not yet stored (the race): own answers within the reconcile window count
+    view.record("u1", [b], T)
+    view.record("u1", [b], T + 10)
+    kept, capped = view.filter("u1", [b], T + 20)
+    assert kept == [] and capped == 1 and own            # the filter never wrote the merge into state
+    assert all(not k.endswith("|a") for k in own)
+
+
+def test_impression_caps_without_a_stored_read_fall_back_to_own_answers():
+    from udfs.core.scoring_env import ImpressionCaps
+    a = creative("cm", "a")
+    own: dict = {}
+    CAPS.record(own, "u1", a, T - 30_000)
+    CAPS.record(own, "u1", a, T - 20_000)               # older than the reconcile window
+    assert ImpressionCaps(CAPS, own, lambda: None, 10_000).filter("u1", [a], T) == ([], 1)
+    # with a stored read that says "never shown", those old answers no longer count
+    assert ImpressionCaps(CAPS, own, lambda: {}, 10_000).filter("u1", [a], T) == ([a], 0)

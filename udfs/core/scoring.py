@@ -33,7 +33,7 @@ from udfs.core.record_guard import describe, error_letter
 from udfs.core.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
     ANONYMOUS, INTERNAL, INVALID, MODEL_ERROR, MODEL_STALE, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
-    PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps,
+    PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps, ImpressionCaps,
     Model, NoStats, ProfileSource, ProfileUnavailable)
 from udfs.core.targeting import UserAttrs
 

@@ -9,7 +9,7 @@ it served). Split from ``udfs/core/scoring.py`` to keep each file about one thin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -123,6 +123,31 @@ class DictCaps:
                self.caps.record(self.state, user_id, c, now_ms)
            self.caps.prune(self.state, now_ms)
            self.changed = True
+
+
+class ImpressionCaps(DictCaps):
+    """Caps on what the user has *seen*: the feedback job's stored impressions merged with the
+    job's own answers of the last ``reconcile_ms`` (``udfs.core.seen.merge``: the race bound).
+    ``stored()`` gives the stored caps state read with this request's profile, or None when
+    that read did not happen or failed — then the job's own answers over the whole window
+    decide alone (as many as were shown, or more: an outage caps more, never less)."""
+
+    def __init__(self, caps: FrequencyCaps, state: dict, stored: Callable[[], dict | None],
+                 reconcile_ms: int):
+        super().__init__(caps, state)
+        self.stored, self.reconcile_ms = stored, reconcile_ms
+
+    def filter(self, user_id, creatives, now_ms):
+        from udfs.core.seen import merge
+        stored = self.stored() if user_id else None
+        if stored is None:
+            return super().filter(user_id, creatives, now_ms)
+        own = self.state
+        self.state = merge(stored, own, now_ms, self.reconcile_ms)
+        try:
+            return super().filter(user_id, creatives, now_ms)
+        finally:
+            self.state = own
 
 
 @dataclass

@@ -107,7 +107,7 @@ class ScoringFunction(KeyedProcessFunction):
         elif self.watcher.model is None:
             log.warning("no model promoted in %s yet: prior-CTR ranking until one is",
                         cfg.path("model_registry"))
-        self.profiles = guarded_reader(cfg, _ms, log.warning)
+        self.profiles, self.reader = guarded_reader(cfg, _ms, log.warning)
         self.breaker = self.profiles.breaker
         self.scorer = RequestScorer.for_job(cfg, self.featurizer, STAGE)
         self.breaker_seen = 0
@@ -182,13 +182,14 @@ class ScoringFunction(KeyedProcessFunction):
         return [self._dead_row(None, dl) for dl in dead]
 
     def _answer(self, value) -> list:
-        from udfs.core.scoring import DictCaps, Deps, Outcome
+        from udfs.core.scoring import Deps, ImpressionCaps, Outcome
         self.counters["requests"].inc()
         if value is None:
             out = Outcome(None, null_letter(self.scorer.source_topic, self.scorer.wall_ms(), STAGE))
         else:
             state = self.caps_state.value() or {}
-            caps = DictCaps(self.caps, state)
+            self.reader.forget()
+            caps = ImpressionCaps(self.caps, state, self._stored_seen, self.cfg.scoring_job.caps_reconcile_ms)
             deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model,
                         model_stale=self.watcher.model is not None and self.watcher.last_error is not None)
             out = self.handle(value, deps)
@@ -197,6 +198,13 @@ class ScoringFunction(KeyedProcessFunction):
         rows = self._rows(out)   # encoded before counting: an encoding error is this request's
         self._count(out)
         return rows
+
+    def _stored_seen(self):
+        """The caps state the feedback job stored for the user this request's profile read was for."""
+        from udfs.core.seen import decode
+        uid = self.reader.seen[0] if self.reader.seen is not None else None
+        entries = self.reader.seen_of(uid) if uid is not None else None
+        return None if entries is None else decode(entries)
 
     def handle(self, value, deps):
         """The scoring step (a seam: tests subclass it to fail on purpose)."""

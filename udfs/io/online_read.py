@@ -26,7 +26,7 @@ from typing import Callable
 from udfs.core.breaker import CircuitBreaker, GuardedProfiles
 from udfs.config import Config
 from udfs.io.feast_values import FALLBACK, decode, field_name, redis_key
-from udfs.core.features import ENTITY_KEY, FEATURE_VIEW, served_profile_features
+from udfs.core.features import ENTITY_KEY, FEATURE_VIEW, SEEN_FEATURE, SEEN_VIEW, served_profile_features
 
 
 class OnlineProfileReader:
@@ -34,7 +34,12 @@ class OnlineProfileReader:
         import redis
         self.project = cfg.feast.project
         self.names = served_profile_features(cfg.profile.windows.count_windows_s)
-        self.fields = [field_name(FEATURE_VIEW, n) for n in self.names] + [f"_ts:{FEATURE_VIEW}".encode()]
+        # The profile's fields and timestamp, then what the user has seen (the feedback job's
+        # caps state, same hash): one HMGET for both.
+        self.fields = [field_name(FEATURE_VIEW, n) for n in self.names] + [f"_ts:{FEATURE_VIEW}".encode(),
+                                                                          field_name(SEEN_VIEW, SEEN_FEATURE.name)]
+        self.n = len(self.names)
+        self.seen: tuple[str, list] | None = None   # (user id, stored seen entries) of the last read
         t = None if socket_timeout_ms is None else socket_timeout_ms / 1000
         self.conn = redis.Connection(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
                                      socket_timeout=t, socket_connect_timeout=t)
@@ -43,9 +48,13 @@ class OnlineProfileReader:
         return redis_key(self.project, ENTITY_KEY, user_id)
 
     def read(self, user_id: str) -> dict | None:
-        """Feature name → value as Feast returns it; None when the user has no stored profile."""
+        """Feature name → value as Feast returns it; None when the user has no stored profile.
+        What the user has seen is kept for :meth:`seen_of`."""
+        self.seen = None
         raw = self._hmget(self.key(user_id))
-        if all(b is None for b in raw[:-1]):
+        seen = raw[self.n + 1]
+        self.seen = (user_id, [] if seen is None else _string_list(seen))
+        if all(b is None for b in raw[:self.n]):
             return None
         out: dict = {}
         for name, b in zip(self.names, raw):
@@ -56,6 +65,16 @@ class OnlineProfileReader:
             else:
                 out[name] = _protobuf_value(b)
         return out
+
+    def seen_of(self, user_id: str) -> list | None:
+        """The stored seen entries (``udfs.core.seen``) of ``user_id``'s latest read, [] when the
+        store holds none; None when that read did not happen or failed."""
+        s = self.seen
+        return s[1] if s is not None and s[0] == user_id else None
+
+    def forget(self) -> None:
+        """Before a request: an earlier request's read must not stand in for this one's."""
+        self.seen = None
 
     def _hmget(self, key: bytes) -> list:
         conn = self.conn
@@ -71,13 +90,18 @@ class OnlineProfileReader:
 
 
 def guarded_reader(cfg: Config, clock_ms: Callable[[], float],
-                   log: Callable[[str], None]) -> GuardedProfiles:
+                   log: Callable[[str], None]) -> tuple[GuardedProfiles, OnlineProfileReader]:
     """The scoring job's profile source: this reader, with its socket timeouts, behind the
-    feature-store breaker (both from ``scoring_job``)."""
+    feature-store breaker (both from ``scoring_job``); and the reader itself (``seen_of``)."""
     job = cfg.scoring_job
     reader = OnlineProfileReader(cfg, socket_timeout_ms=job.profile_timeout_ms)
     breaker = CircuitBreaker(job.breaker_failures, job.breaker_cooldown_ms, clock_ms)
-    return GuardedProfiles(reader.read, breaker, log)
+    return GuardedProfiles(reader.read, breaker, log), reader
+
+
+def _string_list(b: bytes) -> list:
+    v = decode(b)
+    return list(v) if isinstance(v, list) else list(_protobuf_value(b) or [])
 
 
 def _protobuf_value(b: bytes):
