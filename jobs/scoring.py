@@ -1,9 +1,9 @@
-"""Scoring job: ad requests → ranked ads (keyed by request id) + dead letters.
+"""Scoring job: ad requests → ranked ads and the served log (keyed by request id) + dead letters.
 
 SQL Kafka source (raw values, offsets in checkpoints) → key by user id (anonymous:
 request id), computed in SQL and keyed in the JVM → Python scoring step with keyed
-caps state → SQL Kafka sinks that set the record key (``ranked-ads``: request id; dead letters: request
-id when one could be read). The catalogue, the model and the feature store are
+caps state → SQL Kafka sinks that set the record key (``ranked-ads`` and ``served-log``: request
+id; dead letters: request id when one could be read). The catalogue, the model and the feature store are
 opened inside the scoring step (udfs/flink/scoring.py). Latency knobs come from
 ``scoring_job`` (its own bundle size/time and buffer timeout, not the profile
 job's). See docs/scoring-job.md.
@@ -88,15 +88,17 @@ def score(keyed, cfg: Config, catalog_file: str | None, function=None):
 
 def route(tenv, scored) -> dict:
     """The tagged rows split by their tag into the job's outputs, by topic key: Tables (k, v)."""
-    from udfs.flink.scoring import DEAD, RESPONSE   # the row tags: one owner, the step that writes them
+    from udfs.flink.scoring import DEAD, RESPONSE, SERVED   # the row tags: one owner, the step that writes them
     tenv.create_temporary_view("scoring_out", tenv.from_data_stream(scored))
     return {"ranked_ads": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{RESPONSE}'"),
+            "served_log": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{SERVED}'"),
             "dead_letter": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{DEAD}'")}
 
 
 def build(tenv, requests, cfg: Config, catalog_file: str | None, function=None) -> dict:
     """The job without Kafka: a Table(v STRING) of raw requests (any source) → its outputs,
-    ``ranked_ads`` and ``dead_letter`` Tables (k, v) (what ``start`` writes to those topics)."""
+    ``ranked_ads``, ``served_log`` and ``dead_letter`` Tables (k, v) (what ``start`` writes to
+    those topics)."""
     return route(tenv, score(keyed_requests(tenv, requests), cfg, catalog_file, function))
 
 
@@ -109,7 +111,7 @@ def sink_ddl(cfg: Config, name: str, topic: str) -> str:
 
 
 # Output (topic key) -> its SQL sink table; the names are part of the plan a checkpoint maps to.
-SINKS = {"ranked_ads": "ranked_ads_sink", "dead_letter": "scoring_dlq_sink"}
+SINKS = {"ranked_ads": "ranked_ads_sink", "served_log": "served_log_sink", "dead_letter": "scoring_dlq_sink"}
 
 
 def add_sinks(tenv, outputs: dict, cfg: Config):

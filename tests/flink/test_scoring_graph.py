@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import scoring_support as S
 from udfs import config
-from udfs.messages import CatalogChange, DeadLetter, RankedAds
+from udfs.messages import CatalogChange, DeadLetter, RankedAds, ServedLog
 from udfs.messages.catalog_change import Advertiser
 
 pytestmark = pytest.mark.flink
@@ -64,7 +64,7 @@ def test_every_request_answered_once_invalid_ones_dead_lettered_and_each_tag_rou
     topic_records = [CatalogChange.upsert(Advertiser(advertiser_id="E")).encode(),
                      (b"campaign:cX", b"{oops")]
     cfg, rows = run_graph(tmp_path, registry, requests(), topic_records)
-    assert {r[0] for r in rows} <= {"ranked_ads", "dead_letter"}
+    assert {r[0] for r in rows} <= {"ranked_ads", "served_log", "dead_letter"}
     # each output holds only its own format: a row routed to the wrong topic would not decode
     answers = [(k, RankedAds.decode(v)) for out, k, v in rows if out == "ranked_ads"]
     dead = [(k, DeadLetter.decode(v)) for out, k, v in rows if out == "dead_letter"]
@@ -87,3 +87,15 @@ def test_every_request_answered_once_invalid_ones_dead_lettered_and_each_tag_rou
                        (catalog_topic, "<value>"): None}, dead     # the catalogue record "{oops"
     assert len(dead) == len(letters)                               # and each of them once
     assert all(d.kind == "invalid" and d.reason for _, d in dead)
+
+    # the served log: one per answer to a decoded request (not bad-1: it never decoded), keyed by
+    # request id, offering exactly the answer's ads
+    served = [(k, ServedLog.decode(v)) for out, k, v in rows if out == "served_log"]
+    assert sorted(s.request_id for _, s in served) == ["anon-fr", "fan", "twice-a", "twice-b"]
+    assert all(k == s.request_id for k, s in served)
+    for _, s in served:
+        answer = got[s.request_id]
+        assert [(a.creative_id, a.rank, a.price, a.pctr) for a in s.ads] == \
+            [(a.creative_id, a.rank, a.price, a.pctr) for a in answer.ads]
+        assert s.model_version == answer.model_version == version
+        assert s.feature_set and all(len(a.features) == len(s.ads[0].features) > 0 for a in s.ads)

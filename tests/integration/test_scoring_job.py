@@ -112,6 +112,13 @@ def test_crafted_requests_rank_exactly_catalogue_updates_live_and_bad_input_is_d
         assert all(d.kind == "invalid" and d.source_topic == cfg.kafka.topics.ad_requests.name
                    for _, d in dead.values())
         assert got["bad-1"].ads == () and got["bad-1"].fallback
+        # the served log: each decoded request's answer, keyed by request id, its ads as answered
+        served = {k: log for k, log in c.served_logs(len(reqs)) if log.request_id in reqs}
+        assert set(served) == {k.encode() for k in reqs}
+        for log in served.values():
+            assert [(a.creative_id, a.price) for a in log.ads] == \
+                [(a.creative_id, a.price) for a in got[log.request_id].ads]
+        assert served[b"fan"].model_version == v1 and served[b"fan"].ads[0].features
 
         # live catalogue changes: pause cA1, a new advertiser's creative (reviewed on arrival),
         # and one the review rejects for a blocked term — no restart

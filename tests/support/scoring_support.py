@@ -23,8 +23,8 @@ def job_config(tmp_path: Path, *, registry: Path, catalog: Path | None, apply: b
     """Test config with this test's own topics, checkpoint folder, registry and catalogue file
     (``apply=False``: the caller registers the Feast definitions once its Redis is up)."""
     tag = uuid.uuid4().hex[:8]
-    sets = [f"kafka.topics.{t}.name={t}-{tag}" for t in ("ad_requests", "ranked_ads", "dead_letter",
-                                                          "catalog")]
+    sets = [f"kafka.topics.{t}.name={t}-{tag}" for t in ("ad_requests", "ranked_ads", "served_log",
+                                                          "dead_letter", "catalog")]
     sets += [f"flink.checkpoint_dir={tmp_path}/ckpt", "flink.checkpoint_interval_ms=1000",
              f"paths.model_registry={registry}", f"scoring_job.group_id=scoring-{tag}",
              "scoring_job.model_poll_ms=200", "scoring_job.catalog_poll_ms=100",
@@ -148,6 +148,22 @@ class Client:
             if done(self):
                 return True
         return False
+
+    def served_logs(self, n: int, timeout_s: float = 60.0) -> list:
+        """(key, ServedLog) of the served-log topic, waiting until at least ``n`` arrived."""
+        from kafka import KafkaConsumer
+
+        from udfs.messages import ServedLog
+        c = KafkaConsumer(self.cfg.kafka.topics.served_log.name, bootstrap_servers=self.cfg.kafka.bootstrap,
+                          auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+                          consumer_timeout_ms=500)
+        out, end = [], time.monotonic() + timeout_s
+        try:
+            while len(out) < n and time.monotonic() < end:
+                out += [(m.key, ServedLog.decode(m.value)) for m in c]
+        finally:
+            c.close()
+        return out
 
     def by_id(self) -> dict[str, RankedAds]:
         return {r.request_id: r for _, r in self.responses}

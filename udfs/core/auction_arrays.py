@@ -49,11 +49,16 @@ class AdBook:
                            count=len(creatives))
 
 
+_NAMES = {v: k for k, v in _CODES.items()}
+
+
 def auction(book: AdBook, rows: np.ndarray, pctr: np.ndarray, scoring: Scoring, *, slot: str,
-            num_ads: int, cpa: CpaLookup | None = None) -> list[RankedAd]:
+            num_ads: int, cpa: CpaLookup | None = None, terms: list | None = None) -> list[RankedAd]:
     """``ranking.auction`` of the creatives at ``rows`` with ``pctr`` each (default pCVR).
 
-    ``cpa(campaign_id) -> (observed_cpa, conversions)`` feeds the oCPA factor (none: 1)."""
+    ``cpa(campaign_id) -> (observed_cpa, conversions)`` feeds the oCPA factor (none: 1).
+    ``terms``, when given, receives per returned ad ``(j, bid type, effective bid, pCVR or
+    None)``, ``j`` being its index in ``rows`` (so in the scored matrix): the served log's."""
     pctr = np.asarray(pctr, dtype=np.float64)
     if not np.all((pctr >= 0.0) & (pctr <= 1.0)):   # NaN fails both
         bad = int(np.flatnonzero(~((pctr >= 0.0) & (pctr <= 1.0)))[0])
@@ -94,6 +99,9 @@ def auction(book: AdBook, rows: np.ndarray, pctr: np.ndarray, scoring: Scoring, 
         next_ecpm = float(ecpm[field[i + 1]]) if i + 1 < len(field) else reserve
         price = min(max(next_ecpm, reserve) / q, b) if q > 0 else 0.0
         cr = book.creatives[rows[j]]
+        if terms is not None:
+            code = int(bt[j])
+            terms.append((j, _NAMES[code], b, scoring.default_pcvr if code in (CPA, OCPA) else None))
         out.append(RankedAd(ad_id=cr.ad_id, campaign_id=cr.campaign_id, creative_id=cr.creative_id,
                             advertiser_id=cr.advertiser_id, rank=i + 1, pctr=float(pctr[j]),
                             ecpm=e, price=price))

@@ -26,7 +26,9 @@ from udfs.config import Config, Scoring
 from udfs.core.eligibility_cache import EligibilityCache
 from udfs.errors import MessageError
 from udfs.core.featurize import AdColumns, AdView, Featurizer, RequestView
-from udfs.messages import AdRequest, DeadLetter, RankedAds
+from udfs.core import served_log
+from udfs.core.ranking import ocpa_factor
+from udfs.messages import AdRequest, DeadLetter, RankedAds, ServedLog
 from udfs.messages.bounds import TimeBounds, clean_text, safe_text
 from udfs.core.ranking import build_response, rank_fallback
 from udfs.core.record_guard import describe, error_letter
@@ -45,6 +47,7 @@ class Outcome:
     reasons: tuple[str, ...] = ()        # fallback reason codes, for counting
     candidates: int = 0
     capped: int = 0
+    served: ServedLog | None = None      # what was offered and why (served-log.v1); None: nothing decoded
 
 
 def _salvage_id(raw: bytes | str) -> str | None:
@@ -141,7 +144,7 @@ class RequestScorer:
         kept, capped = deps.caps.filter(req.user_id, sel.creatives, now)
         t3 = self.clock()
         timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (t3 - t2) * 1000.0
-        ads, version = self._auction(req, kept, profile, deps, reasons, timings)
+        ads, version, terms, rows = self._auction(req, kept, profile, deps, reasons, timings)
         t4 = self.clock()
         served = [c for c in (deps.catalog.creative(a.creative_id) for a in ads) if c is not None]
         deps.caps.record(req.user_id, served, now)
@@ -152,7 +155,18 @@ class RequestScorer:
         resp = build_response(req, ads, now_ms=self.wall_ms(), model_version=version,
                               variant=self.variant, fallback=bool(reasons), fallback_reason=text,
                               timings_ms={k: round(v, 3) for k, v in timings.items()})
-        return Outcome(resp, reasons=tuple(reasons), candidates=len(kept), capped=capped)
+        served, letter = self._served(req, resp, terms, rows)
+        return Outcome(resp, letter, reasons=tuple(reasons), candidates=len(kept), capped=capped,
+                       served=served)
+
+    def _served(self, req: AdRequest, resp: RankedAds, terms: list, rows):
+        """The served log of this answer; a failure to build it costs the log, never the answer
+        (it is dead-lettered with the exception, and counted by the adapter)."""
+        try:
+            return served_log.build(req, resp, [served_log.AdTerms(b, bid, pcvr) for b, bid, pcvr in terms],
+                                    rows, self.featurizer.names), None
+        except Exception as e:
+            return None, self._error_letter(req.to_json(), e, "served log")
 
     def _profile(self, user_id: str | None, source: ProfileSource | None, reasons: list,
                  timings: dict) -> Mapping | None:
@@ -192,13 +206,14 @@ class RequestScorer:
                 t1 = self.clock()
                 pctr = _probabilities(model.score(X))
                 t2 = self.clock()
+                picked: list = []
                 ads = auction_arrays.auction(book, rows, pctr, self.scoring, slot=slot, num_ads=n,
-                                             cpa=deps.stats.cpa)
+                                             cpa=deps.stats.cpa, terms=picked)
                 timings.update(featurize=(t1 - t) * 1000.0, model=(t2 - t1) * 1000.0,
                                auction=(self.clock() - t2) * 1000.0)
                 if deps.model_stale:
                     reasons.append(MODEL_STALE)
-                return ads, model.version
+                return ads, model.version, [p[1:] for p in picked], X[[p[0] for p in picked]]
             except Exception:
                 reasons.append(MODEL_ERROR)
         elif model is None:
@@ -209,7 +224,14 @@ class RequestScorer:
         ads = rank_fallback(kept, deps.catalog, self.scoring, slot=slot, num_ads=n,
                             creative_priors=priors, page_category=req.context.page_category)
         timings["auction"] = (self.clock() - t) * 1000.0
-        return ads, (model.version if model is not None and MODEL_ERROR not in reasons else NO_MODEL)
+        version = model.version if model is not None and MODEL_ERROR not in reasons else NO_MODEL
+        return ads, version, [self._fallback_terms(a, deps) for a in ads], None
+
+    def _fallback_terms(self, ad, deps: Deps) -> tuple:
+        """(bid type, effective bid, pCVR) of a prior-CTR-ranked ad, as ``ranking.auction`` bid it."""
+        camp = deps.catalog.campaign(ad.campaign_id)
+        bid = camp.bid * ocpa_factor(camp, None, 0, self.scoring) if camp.bid_type == "oCPA" else camp.bid
+        return camp.bid_type, bid, self.scoring.default_pcvr if camp.bid_type in ("CPA", "oCPA") else None
 
     def _ads(self, deps: Deps) -> tuple[AdBook, AdColumns]:
         """The catalogue's creatives as auction and feature columns, rebuilt when it (or the

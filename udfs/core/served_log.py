@@ -2,8 +2,8 @@
 the scoring step already holds: the decoded request, its ``RankedAds`` answer, each ranked
 ad's bid terms, and the float32 rows the model scored.
 
-Pure: no I/O. Nothing calls it in a job yet (planned: the scoring job publishes its output
-on ``served-log.v1``). Inputs that do not fit together (another request's answer, a row
+Pure: no I/O. The scoring step calls it for every answer (``udfs.core.scoring``); the
+scoring job publishes the result on ``served-log.v1``. Inputs that do not fit together (another request's answer, a row
 count that is not the ad count, rows that are not float32) are a caller's bug and raise
 ``ValueError`` naming what is wrong; a value a field's rules refuse raises the message's
 ``MessageError``.

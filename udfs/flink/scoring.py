@@ -11,7 +11,8 @@ bound every read. Between requests, at most every
 registry pointer is checked; both happen on the operator's own thread, so a request
 always sees one catalogue and one model.
 
-Output rows: (``R``, request_id, RankedAds JSON) or (``D``, key, DeadLetter JSON).
+Output rows: (``R``, request_id, RankedAds JSON), (``S``, request_id, ServedLog JSON: what an
+answer to a decoded request offered and why) or (``D``, key, DeadLetter JSON).
 
 One bad request never fails the task (docs/reliability.md): whatever raises while one
 request is handled — its caps state, the scoring step, encoding the answer — ends in
@@ -37,7 +38,7 @@ from udfs.errors import ModelError
 from udfs.messages.dead_letter import REASONS as DEAD_KINDS
 from udfs.core.record_guard import describe, null_letter
 
-RESPONSE, DEAD = "R", "D"
+RESPONSE, DEAD, SERVED = "R", "D", "S"
 OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(), Types.STRING()])
 STAGE = "scoring.rank.v1"
 COUNTERS = ("requests", "responses", "fallback", "dead_letters", "capped", "model_reloads",
@@ -230,6 +231,8 @@ class ScoringFunction(KeyedProcessFunction):
             rows.append(self._dead_row(rid, out.dead_letter, count=False))
         if out.response is not None:
             rows.append(Row(RESPONSE, rid, out.response.to_json()))
+        if out.served is not None:
+            rows.append(Row(SERVED, rid, out.served.to_json()))
         return rows
 
     def _dead_row(self, key, dl, count: bool = True):

@@ -5,8 +5,8 @@ time, the model and experiment variant that answered, and for each ranked ad its
 type and bid, the model's pCTR (and pCVR when one was used), eCPM, the auction price and
 what one charged event costs, and the exact feature row the model scored. Prices for
 spend come from here, never from the ad server's events. Built by
-``udfs.core.served_log.build``; no job publishes or reads it yet (planned: the scoring
-job writes it, the feedback job joins impressions to it).
+``udfs.core.served_log.build``; the scoring job publishes it, the feedback job joins
+impressions to it (docs/feedback-job.md).
 
 A feature row is the float32 input row the model scored, in the order of
 ``udfs.core.features.model_feature_names``, each value written as the float64 that holds it
