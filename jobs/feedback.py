@@ -10,6 +10,8 @@ the JVM on a key SQL computes (``keyed_by_first_column``):
    conversions, within the attribution windows.
 3. ``feedback.seen.v1`` keyed by user id: each priced impression counted into what the user
    has seen (frequency caps on impressions), written beside the user's profile.
+4. ``feedback.stats.v1`` keyed by campaign id: every attributed event folded into the
+   campaign's and its creatives' statistics and spend, written to the online store.
 
 Both de-duplicate by event id in keyed state and reject, with a reason, what they cannot
 attribute (dead letters). Their ``Attributed`` records, keyed by campaign, are the job's
@@ -79,9 +81,10 @@ def build(tenv, cfg: Config, source: str, functions: dict | None = None) -> dict
     """The job without Kafka: table ``source`` (v, topic, rt) → ``attributed`` (k: campaign id,
     v: Attributed) and ``dead_letter`` (k, v) Tables. ``functions`` replaces a join's class
     (tests: one that fails on purpose)."""
-    from udfs.flink.feedback import ATTRIBUTED, DEAD, PRICED, AttributionFunction, PricingFunction, SeenFunction
+    from udfs.flink.feedback import (ATTRIBUTED, DEAD, PRICED, AttributionFunction, PricingFunction, SeenFunction,
+                                     StatsFunction)
     fns = {"pricing": PricingFunction, "attribution": AttributionFunction, "seen": SeenFunction,
-           **(functions or {})}
+           "stats": StatsFunction, **(functions or {})}
     cfg_dict = config.to_dict(cfg)
     first = tenv.sql_query(f"""
 SELECT COALESCE(JSON_VALUE(v, '$.request_id'), '') AS k, {_tagged(cfg, INPUTS[:2])} AS v
@@ -103,8 +106,12 @@ WHERE kind = '{PRICED}' AND JSON_VALUE(v, '$[2]') IS NOT NULL""")
         _join(tenv, fns["seen"](cfg_dict, JOB), by_user, "feedback.seen.v1")))
     both = "SELECT k, v FROM feedback_priced WHERE kind = '{0}' UNION ALL " \
            "SELECT k, v FROM feedback_attributed WHERE kind = '{0}'"
-    return {"attributed": tenv.sql_query(both.format(ATTRIBUTED)),
-            "dead_letter": tenv.sql_query(both.format(DEAD) + " UNION ALL SELECT k, v FROM feedback_seen")}
+    attributed_rows = tenv.sql_query(both.format(ATTRIBUTED))
+    tenv.create_temporary_view("feedback_stats", tenv.from_data_stream(
+        _join(tenv, fns["stats"](cfg_dict, JOB), attributed_rows, "feedback.stats.v1")))
+    return {"attributed": attributed_rows,
+            "dead_letter": tenv.sql_query(both.format(DEAD) + " UNION ALL SELECT k, v FROM feedback_seen"
+                                          " UNION ALL SELECT k, v FROM feedback_stats")}
 
 
 def sink_ddl(cfg: Config, name: str, topic: str) -> str:

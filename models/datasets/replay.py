@@ -1,17 +1,16 @@
 """Rebuild, for every logged impression, the model row as of request time.
 
 Every profile feature is the one the online scorer would have read. One feature
-is not: ``ad_ctr_prior`` is computed here from the impressions and clicks known
-before the request, while the scorer today serves a constant
-(``scoring.fallback_prior_ctr``) because no live ad statistics exist yet (planned:
-the feedback job). The two agree only once serving reads the same statistic.
+is computed here rather than read: ``ad_ctr_prior``, from the impressions and clicks known
+before the request, by ``udfs.core.ad_stats.smoothed_ctr`` — the rule the feedback job's
+ad statistics serve (``ctr_prior`` of the ``ad_stats`` view), so both mean the same.
 
 One time-ordered pass over the merged clickstream and impression log: the
 profile logic (``udfs.core.profile.apply/snapshot``) is folded forward event by
 event, and each impression is featurized (``udfs.core.featurize.Featurizer``) from
 the state holding only events with ``ts`` strictly before the request. The ad's
 ``ctr_prior`` is kept the same way from impressions and clicks known before the
-request (see above: serving does not compute it yet). Nothing after an impression can reach its row: at equal timestamps
+request. Nothing after an impression can reach its row: at equal timestamps
 reads happen before writes.
 """
 from __future__ import annotations
@@ -22,6 +21,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from udfs.core.ad_stats import smoothed_ctr   # one rule online and offline: the feedback job's
 from udfs.core.featurize import AdView, Featurizer, RequestView
 from udfs.core.profile import EventView, ProfileParams, ProfileState, apply, expired, snapshot
 
@@ -34,11 +34,6 @@ class AdInfo:
     category_id: str | None
     brand_id: str | None
     price: float
-
-
-def smoothed_ctr(clicks: float, imps: float, prior: float, strength: float) -> float:
-    """``(clicks + a*prior) / (imps + a)``: the ad's CTR shrunk towards the prior."""
-    return (clicks + strength * prior) / (imps + strength)
 
 
 def _opt(v) -> str | None:

@@ -86,6 +86,22 @@ def _seen_into(path):
     return Seen
 
 
+def _stats_into(path):
+    """The statistics stage with its writes kept in a file. Its writes wait for a processing-time
+    timer, which a bounded job may end before: the figures are the integration test's
+    (tests/integration/test_feedback_job.py); here the stage only has to run."""
+    from udfs.flink.feedback import StatsFunction
+
+    class Writer(_Rows):
+        def write(self, campaigns, creatives, ts_ms):
+            return super().write([[campaigns, creatives, ts_ms]])
+
+    class Stats(StatsFunction):
+        def make_writer(self, cfg):
+            return Writer(path)
+    return Stats
+
+
 def run(tmp_path):
     from pyflink.table.expressions import lit
     from jobs.common import table_env
@@ -94,7 +110,8 @@ def run(tmp_path):
     cfg = config.load("test", overrides=[f"flink.checkpoint_dir={tmp_path}/ckpt"])
     env, tenv = table_env(cfg, "test-feedback-graph")
     feedback_source(env, tenv, cfg, "fb_in", script(cfg))
-    outputs = build(tenv, cfg, "fb_in", functions={"seen": _seen_into(str(tmp_path / "seen.jsonl"))})
+    outputs = build(tenv, cfg, "fb_in", functions={"seen": _seen_into(str(tmp_path / "seen.jsonl")),
+                                                      "stats": _stats_into(str(tmp_path / "stats.jsonl"))})
     labelled = [t.select(lit(name).alias("output"), t.k, t.v) for name, t in outputs.items()]
     return collect_rows(functools.reduce(lambda a, b: a.union_all(b), labelled))
 

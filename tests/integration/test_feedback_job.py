@@ -85,6 +85,28 @@ def click(cid, iid, creative, ts, rid="r1"):
                    campaign_id=f"cm-{creative}", ts=ts)
 
 
+def stats_of(cfg, want, timeout_s: float = 30):
+    """(impressions, clicks, conversions, spend today) per campaign as Feast reads them, once
+    they equal ``want`` (the writes land within feedback.write_interval_ms) or time is up; the
+    scorer's reader must see the same spend."""
+    from udfs.core.features import CAMPAIGN_STATS_VIEW
+    from udfs.io import feast_store
+    from udfs.io.ad_stats_store import AdStatsReader
+    names = ("impressions_total", "clicks_total", "conversions_total", "spend_today")
+    fs, got, end = feast_store.store(cfg), None, time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        rows = fs.get_online_features(features=[f"{CAMPAIGN_STATS_VIEW}:{n}" for n in names],
+                                      entity_rows=[{"campaign_id": c} for c in want]).to_dict()
+        got = {c: tuple(rows[n][i] for n in names) for i, c in enumerate(want)}
+        got = {c: v[:3] + (round(v[3], 9),) if None not in v else v for c, v in got.items()}
+        if got == want:
+            break
+        time.sleep(0.5)
+    _, camps = AdStatsReader(cfg, socket_timeout_ms=1000).read([], list(want))
+    assert {c: round(v["spend_today"], 9) for c, v in camps.items()} == {c: w[3] for c, w in want.items()}
+    return got
+
+
 def newest_checkpoint_after(root, t: float):
     return [p for p in root.glob("*/*/chk-*/_metadata") if p.stat().st_mtime > t]
 
@@ -145,3 +167,34 @@ def test_scripted_feedback_with_a_restart_gives_exact_dead_letters(stack, tmp_pa
     state = seen.decode(got[SEEN_FEATURE.name][0])
     assert state == {f"{kind}|{USER}|{prefix}{c}": [t0 + 100] for c in (cpm, cpc, cpa)
                      for kind, prefix in (("campaign", "cm-"), ("creative", ""))}
+    # spend per campaign = the hand-computed charges (CPM 3.0/1000 per impression, CPC 0.4 per
+    # click, CPA 5.0 per conversion), and the counts, through Feast and the scorer's reader
+    want = {f"cm-{cpm}": (1, 0, 0, 0.003), f"cm-{cpc}": (1, 1, 0, 0.4), f"cm-{cpa}": (1, 1, 1, 5.0)}
+    assert stats_of(cfg, want) == want
+
+
+def test_replaying_the_whole_feedback_stream_changes_no_spend(stack, tmp_path):
+    cfg, sets, tag = job_config(tmp_path)
+    f = Feed(cfg)
+    t0 = int(time.time() * 1000) - 10_000
+    cpm, cpc, cpa = f"cpm-{tag}", f"cpc-{tag}", f"cpa-{tag}"
+    script = [("served_log", served("r1", t0, tag)),
+              *[("impressions", imp(i, c, t0 + 100)) for i, c in (("i1", cpm), ("i2", cpc), ("i3", cpa))],
+              ("ad_clicks", click("k2", "i2", cpc, t0 + 2_000)), ("ad_clicks", click("k3", "i3", cpa, t0 + 3_000)),
+              ("conversions", Conversion(conversion_id="v1", impression_id="i3", click_id="k3", user_id=USER,
+                                         campaign_id=f"cm-{cpa}", ts=t0 + 5_000, value=20.0))]
+    want = {f"cm-{cpm}": (1, 0, 0, 0.003), f"cm-{cpc}": (1, 1, 0, 0.4), f"cm-{cpa}": (1, 1, 1, 5.0)}
+    job = launch("feedback", sets, log=tmp_path / "job.log")
+    try:
+        for key, msg in script:
+            f.send(key, msg)
+        assert stats_of(cfg, want, timeout_s=90) == want
+        for key, msg in script:                       # the whole stream again
+            f.send(key, msg)
+        letters = f.wait_letters(len(script), timeout_s=90)
+        time.sleep(cfg.feedback.write_interval_ms / 1000 + 2)
+        assert stats_of(cfg, want, timeout_s=1) == want
+    finally:
+        kill_group(job)
+        f.close()
+    assert sorted(d.kind for d in letters) == ["duplicate"] * len(script), [(d.kind, d.reason) for d in letters]

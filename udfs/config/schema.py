@@ -273,6 +273,8 @@ class ScoringJob:
     catalog_poll_ms: int = 200         # how often catalogue changes are fetched
     catalog_catchup_s: float = 30.0    # at start, read the catalogue topic to its end for this long at most
     onnx_threads: int = 1
+    stats_poll_ms: int = 500           # the feedback loop's ad statistics and spend are read this often
+    stats_timeout_ms: int = 50         # socket timeout of that read (between requests, not in one)
     caps_reconcile_ms: int = 10000     # caps count own answers this recent, stored impressions before (udfs.core.seen)
 
     def __post_init__(self) -> None:

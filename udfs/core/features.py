@@ -130,3 +130,44 @@ def feature_set_id(names: Sequence[str]) -> str:
 SEEN_VIEW = "user_impressions"
 SEEN_FEATURE = Feature("seen_impressions", "string_list", [],
                        "the user's caps state from impressions: '<kind>|<user>|<id>=<ts>,…' (udfs.core.seen)")
+
+
+# Live ad statistics (udfs.core.ad_stats), written by the feedback job: per creative and per campaign.
+AD_STATS_VIEW = "ad_stats"
+CAMPAIGN_STATS_VIEW = "campaign_stats"
+CREATIVE_KEY = "creative_id"
+CAMPAIGN_KEY = "campaign_id"
+
+
+def _windowed_stats(windows_s: Sequence[int]) -> tuple[Feature, ...]:
+    out = []
+    for w in windows_s:
+        label = window_label(w)
+        out += [Feature(f"impressions_{label}", "int64", 0, f"attributed impressions in the last {label}"),
+                Feature(f"clicks_{label}", "int64", 0, f"attributed clicks in the last {label}"),
+                Feature(f"conversions_{label}", "int64", 0, f"attributed conversions in the last {label}"),
+                Feature(f"spend_{label}", "float", 0.0, f"charged in the last {label}")]
+    return tuple(out)
+
+
+_RATES = (Feature("ctr_prior", "float", 0.0, "smoothed CTR (all impressions): the model's ad_ctr_prior"),
+          Feature("cvr", "float", 0.0, "smoothed conversions per click"),
+          Feature("impressions_total", "int64", 0, "attributed impressions since the job started"),
+          Feature("clicks_total", "int64", 0, "attributed clicks since the job started"),
+          Feature("conversions_total", "int64", 0, "attributed conversions since the job started"),
+          Feature("spend_total", "float", 0.0, "charged since the job started"),
+          Feature("cpa", "float", 0.0, "spend on conversions / conversions, longest window (0: none)"),
+          Feature("cpa_conversions", "int64", 0, "the conversions behind cpa"),
+          Feature("latest_ts", "int64", 0, "event time the values are as of (epoch ms)"))
+
+
+def ad_stats_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
+    """The ``ad_stats`` view (entity: creative)."""
+    return (*_windowed_stats(windows_s), *_RATES)
+
+
+def campaign_stats_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
+    """The ``campaign_stats`` view (entity: campaign), with the spend the budget reads."""
+    return (*_windowed_stats(windows_s), *_RATES,
+            Feature("spend_day", "int64", -1, "UTC day (days since epoch) of spend_today"),
+            Feature("spend_today", "float", 0.0, "charged on spend_day"))

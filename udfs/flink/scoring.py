@@ -31,9 +31,7 @@ from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from udfs import config
 from udfs.io import job_logs
-from udfs.core.budget import SpendLedger
 from udfs.core.caps import FrequencyCaps
-from udfs.core.eligibility_cache import StaticCatalogBudget
 from udfs.errors import ModelError
 from udfs.messages.dead_letter import REASONS as DEAD_KINDS
 from udfs.core.record_guard import describe, null_letter
@@ -43,7 +41,7 @@ OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(
 STAGE = "scoring.rank.v1"
 COUNTERS = ("requests", "responses", "fallback", "dead_letters", "capped", "model_reloads",
             "model_reload_failures", "catalog_changes", "catalog_invalid", "creatives_rejected",
-            "breaker_opened", "errors", "refresh_errors", "unanswered")
+            "breaker_opened", "errors", "refresh_errors", "unanswered", "stats_errors")
 log = logging.getLogger("adstream.scoring")
 
 
@@ -59,7 +57,6 @@ class ScoringFunction(KeyedProcessFunction):
 
     # ------------------------------------------------------------------ setup
     def open(self, ctx: RuntimeContext):
-        from udfs.io.catalog_feed import CatalogKeeper, TopicFollower
         from udfs.core.featurize import Featurizer
         from udfs.io.online_read import guarded_reader
         from udfs.core.scoring import REASONS, RequestScorer
@@ -83,21 +80,14 @@ class ScoringFunction(KeyedProcessFunction):
         self.reason_counters = {r: group.counter(f"fallback_{r}") for r in REASONS}
         self.dead_counters = {k: group.counter(f"dead_letters_{k}") for k in DEAD_KINDS}
 
-        topic = cfg.kafka.topics.catalog.name
-        self.keeper = CatalogKeeper(cfg.scoring.review, topic, stage=STAGE, log=log.warning)
-        if self.catalog_file:
-            n = self.keeper.load_file(self.catalog_file)
-            log.info("catalogue: %d entities from %s", n, self.catalog_file)
-        self.follower = TopicFollower(cfg.kafka.bootstrap, topic)
-        self.pending_dead = [dl for k, v in self.follower.catch_up(job.catalog_catchup_s)
-                             if (dl := self.keeper.apply(k, v)) is not None]
-        log.info("catalogue: %d changes from topic %s (%d invalid, %d creatives rejected by review)",
-                 self.keeper.applied, topic, self.keeper.invalid, self.keeper.rejected)
-        for name, n in zip(("catalog_changes", "catalog_invalid", "creatives_rejected"),
-                           (self.keeper.applied, self.keeper.invalid, self.keeper.rejected)):
-            self.counters[name].inc(n)
-        # Remaining budget = the catalogue's daily budget until the feedback loop keeps spend.
-        self.budget = StaticCatalogBudget(self.keeper.catalog, SpendLedger())
+        self._open_catalog(cfg)
+        # The feedback loop's statistics and spend, read between requests (udfs/core/live_stats.py).
+        from udfs.core.live_stats import LiveStats, SpendBudget
+        from udfs.io.ad_stats_store import AdStatsReader
+        self.stats = LiveStats()
+        self.budget = SpendBudget(self.keeper.catalog, self.stats)
+        self.stats_reader = AdStatsReader(cfg, socket_timeout_ms=job.stats_timeout_ms)
+        self.next_stats_poll = 0.0
         self.next_catalog_poll = _ms() + job.catalog_poll_ms
 
         self.featurizer = Featurizer(cfg.profile.windows.count_windows_s)
@@ -117,6 +107,24 @@ class ScoringFunction(KeyedProcessFunction):
         import gc
         gc.collect()
         gc.freeze()
+
+    def _open_catalog(self, cfg) -> None:
+        """The catalogue: the file, then the compacted topic to its end."""
+        from udfs.io.catalog_feed import CatalogKeeper, TopicFollower
+        job = cfg.scoring_job
+        topic = cfg.kafka.topics.catalog.name
+        self.keeper = CatalogKeeper(cfg.scoring.review, topic, stage=STAGE, log=log.warning)
+        if self.catalog_file:
+            n = self.keeper.load_file(self.catalog_file)
+            log.info("catalogue: %d entities from %s", n, self.catalog_file)
+        self.follower = TopicFollower(cfg.kafka.bootstrap, topic)
+        self.pending_dead = [dl for k, v in self.follower.catch_up(job.catalog_catchup_s)
+                             if (dl := self.keeper.apply(k, v)) is not None]
+        log.info("catalogue: %d changes from topic %s (%d invalid, %d creatives rejected by review)",
+                 self.keeper.applied, topic, self.keeper.invalid, self.keeper.rejected)
+        for name, n in zip(("catalog_changes", "catalog_invalid", "creatives_rejected"),
+                           (self.keeper.applied, self.keeper.invalid, self.keeper.rejected)):
+            self.counters[name].inc(n)
 
     def _watcher(self, cfg):
         import numpy as np
@@ -140,9 +148,10 @@ class ScoringFunction(KeyedProcessFunction):
                             cfg.scoring_job.model_poll_ms, _ms, log.warning)
 
     def close(self):
-        follower = getattr(self, "follower", None)
-        if follower is not None:
-            follower.close()
+        for name in ("follower", "stats_reader"):
+            part = getattr(self, name, None)
+            if part is not None:
+                part.close()
 
     # --------------------------------------------------------------- per request
     def _refresh(self):
@@ -158,12 +167,28 @@ class ScoringFunction(KeyedProcessFunction):
                                   before, (k.applied, k.invalid, k.rejected)):
                 if a > b:
                     self.counters[name].inc(a - b)
+        if now >= self.next_stats_poll:
+            self.next_stats_poll = now + self.cfg.scoring_job.stats_poll_ms
+            self._read_stats()
         event = self.watcher.poll()
         if event == "loaded":
             self.counters["model_reloads"].inc()
         elif event == "failed":
             self.counters["model_reload_failures"].inc()
         return dead
+
+    def _read_stats(self) -> None:
+        """Every live creative's and campaign's statistics, one round trip. A failed read keeps
+        the last values (counted, logged): budgets may then lag the spend by the outage."""
+        cat = self.keeper.catalog
+        try:
+            crs, cms = self.stats_reader.read([c.creative_id for c in cat.creatives()],
+                                              [c.campaign_id for c in cat.campaigns()])
+        except Exception as e:
+            self.counters["stats_errors"].inc()
+            log.warning("ad statistics read failed, keeping the last: %s", describe(e))
+            return
+        self.stats.update(crs, cms)
 
     def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
         rows = self._refresh_rows()
@@ -192,7 +217,7 @@ class ScoringFunction(KeyedProcessFunction):
             self.reader.forget()
             caps = ImpressionCaps(self.caps, state, self._stored_seen, self.cfg.scoring_job.caps_reconcile_ms)
             deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model,
-                        model_stale=self.watcher.model is not None and self.watcher.last_error is not None)
+                        stats=self.stats, model_stale=self.watcher.model is not None and self.watcher.last_error is not None)
             out = self.handle(value, deps)
             if caps.changed:
                 self.caps_state.update(state)
