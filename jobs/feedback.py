@@ -48,10 +48,14 @@ def time_columns(cfg: Config, value: str = "v") -> tuple[dict[str, str], str]:
     return {"rt": rt}, f"rt - INTERVAL '{ooo:.3f}' SECOND"
 
 
-def source_ddl(cfg: Config, name: str) -> str:
-    """The four feedback topics as one table (v STRING, topic STRING, rt + watermark)."""
+def source_ddl(cfg: Config, name: str, start: str = "group-offsets") -> str:
+    """The four feedback topics as one table (v STRING, topic STRING, rt + watermark).
+
+    ``start``: ``group-offsets`` (the group's committed offsets, else the beginning: nothing
+    is skipped) or ``latest-offset`` (only what arrives from now on: a demo that must not
+    wade through a replayed history first)."""
     names = ";".join(topics.name_of(cfg, k) for k in INPUTS)
-    opts = kafka_table_options(cfg, names, group=cfg.feedback.group_id, startup="group-offsets",
+    opts = kafka_table_options(cfg, names, group=cfg.feedback.group_id, startup=start,
                                extra={"properties.auto.offset.reset": "earliest"})
     cols, wm = time_columns(cfg)
     return (f"CREATE TABLE {name} (\n  v STRING,\n  topic STRING METADATA VIRTUAL,\n"
@@ -122,13 +126,14 @@ def sink_ddl(cfg: Config, name: str, topic: str) -> str:
     return f"CREATE TABLE {name} (k STRING, v STRING) WITH ({opts})"
 
 
-def start(cfg: Config, *, restore_from: str | None = None, functions: dict | None = None):
+def start(cfg: Config, *, restore_from: str | None = None, functions: dict | None = None,
+          start_at: str = "group-offsets"):
     """Submit the job to the embedded local mini-cluster; returns its JobClient."""
     extra = {"table.exec.uid.generation": "ALWAYS"}   # SQL operators keep their state across restarts
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from
     env, tenv = table_env(cfg, JOB, extra)
-    tenv.execute_sql(source_ddl(cfg, "feedback_raw"))
+    tenv.execute_sql(source_ddl(cfg, "feedback_raw", start_at))
     outputs = build(tenv, cfg, "feedback_raw", functions)
     tenv.execute_sql(sink_ddl(cfg, "feedback_dlq_sink", cfg.kafka.topics.dead_letter.name))
     stmts = tenv.create_statement_set()
@@ -144,10 +149,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "attribution windows, de-duplicated by event id; what cannot be "
                                    "attributed (duplicate, orphan, late, invalid) goes to the dead-letter "
                                    "topic with a reason.")
+    p.add_argument("--from", dest="start_at", choices=("group", "latest"), default="group",
+                   help="where a start without a checkpoint begins: the consumer group's offsets "
+                        "(else the beginning; nothing skipped), or only records from now on")
     add_restore_args(p)
     p.set_defaults(func=_main)
 
 
 def _main(cfg: Config, a) -> int:
     restore_from = restore_path(cfg, JOB, a)
-    return run_until_interrupted(start(cfg, restore_from=restore_from), "feedback", cfg, JOB)
+    start_at = "latest-offset" if a.start_at == "latest" else "group-offsets"
+    return run_until_interrupted(start(cfg, restore_from=restore_from, start_at=start_at), "feedback", cfg, JOB)

@@ -20,6 +20,11 @@ def ads_of(c, rid):
     return [a.creative_id for a in c.by_id()[rid].ads]
 
 
+# Its own Redis db: what these tests write (spend that exhausts cA1, a CTR prior for crD2) is
+# about the crafted catalogue's ids, which other scoring tests rank exactly.
+DB = {"redis.db": 3}
+
+
 def start_job(cfg):
     from jobs.scoring import start
     return start(cfg)
@@ -29,7 +34,7 @@ def test_caps_count_what_was_seen_and_the_answers_not_yet_seen(stack, tmp_path):
     cat = S.write_catalog(tmp_path / "catalog.json", S.crafted_catalog())
     # creative cap 3 per hour; no model: prior-CTR ranking, CPM bids decide (crA1 first)
     cfg, _, tag = S.job_config(tmp_path, registry=tmp_path / "models", catalog=cat,
-                               **{"scoring_job.caps_reconcile_ms": 2000,
+                               **DB, **{"scoring_job.caps_reconcile_ms": 2000,
                                   "scoring_job.profile_timeout_ms": 1000})
     saw3, saw2, racer = f"{tag}-saw3", f"{tag}-saw2", f"{tag}-race"
     t = S.T0
@@ -66,8 +71,10 @@ def test_a_spent_campaign_stops_being_served_and_ctr_priors_are_read(stack, tmp_
     from udfs.core.budget import utc_day
     cat = S.write_catalog(tmp_path / "catalog.json", S.crafted_catalog())
     cfg, _, tag = S.job_config(tmp_path, registry=tmp_path / "models", catalog=cat,
-                               **{"scoring_job.profile_timeout_ms": 1000, "scoring_job.stats_poll_ms": 200})
+                               **DB, **{"scoring_job.profile_timeout_ms": 1000, "scoring_job.stats_poll_ms": 200})
     params = ad_stats.StatsParams.from_config(cfg)
+    import redis
+    redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db).flushdb()   # a rerun starts clean
     client, c = start_job(cfg), S.Client(cfg)
     try:
         c.send(S.request("before", f"{tag}-u0"))
