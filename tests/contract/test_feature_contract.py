@@ -78,3 +78,46 @@ def test_trained_model_signature_and_scorer_agree_with_the_feature_list(tmp_path
     assert names == scorer.features == F.model_feature_names(windows) == Featurizer(windows).names
     assert scorer.signature["feature_service"] == cfg.feast.feature_service == repo.ctr_model.name
     check_features(scorer.signature, cfg)  # raises ModelError on any disagreement
+
+
+def _load(cfg, name: str):
+    path = feast_store.repo_dir(cfg) / name
+    spec = importlib.util.spec_from_file_location(f"adstream_feature_repo_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_feedback_views_are_the_owned_feature_lists(cfg, repo):
+    """ad_stats, campaign_stats and user_impressions: what the feedback job writes and the scorer
+    reads (udfs/io/ad_stats_store.py, seen_store.py) is the list udfs/core/features.py owns."""
+    stats = _load(cfg, "ad_stats.py")
+    windows = cfg.feedback.stats_windows_s
+    for view, feats, entity in ((stats.ad_stats, F.ad_stats_features(windows), "creative"),
+                                (stats.campaign_stats, F.campaign_stats_features(windows), "campaign")):
+        assert [f.name for f in view.features] == [f.name for f in feats]
+        assert [str(f.dtype) for f in view.features] == [FEAST_TYPES[f.dtype] for f in feats]
+        assert view.entities == [entity]
+    assert stats.creative.join_key == F.CREATIVE_KEY and stats.campaign.join_key == F.CAMPAIGN_KEY
+    seen = repo.user_impressions
+    assert seen.name == F.SEEN_VIEW and seen.entities == [F.ENTITY]
+    assert [(f.name, str(f.dtype)) for f in seen.features] == [(F.SEEN_FEATURE.name,
+                                                                FEAST_TYPES[F.SEEN_FEATURE.dtype])]
+
+
+def test_training_and_serving_compute_the_ad_prior_the_same_way(cfg):
+    """The model's ad_ctr_prior (training: models/datasets/replay.py) and the ctr_prior the
+    feedback job serves (udfs/core/ad_stats.py) are one function with the same parameters."""
+    from models.datasets import replay
+    from udfs.core import ad_stats
+    from udfs.core.attributed import Attributed
+    assert replay.smoothed_ctr is ad_stats.smoothed_ctr
+    p = ad_stats.StatsParams.from_config(cfg)
+    st = ad_stats.CampaignStats()
+    for i in range(37):
+        ad_stats.apply(st, Attributed("impression", f"i{i}", 10_000 + i, "cm", "cr", "CPC", 0.0), p)
+    for i in range(4):
+        ad_stats.apply(st, Attributed("click", f"k{i}", 20_000 + i, "cm", "cr", "CPC", 0.3), p)
+    served = ad_stats.snapshot(st, p)[1]["cr"]["ctr_prior"]
+    # training's call, with training's parameters (models/datasets/synthetic.py passes these)
+    assert served == replay.smoothed_ctr(4, 37, cfg.scoring.fallback_prior_ctr, cfg.model.prior_strength)
