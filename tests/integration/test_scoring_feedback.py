@@ -81,12 +81,13 @@ def test_a_spent_campaign_stops_being_served_and_ctr_priors_are_read(stack, tmp_
         assert c.wait(lambda c: "before" in c.by_id(), 120), c.dead
         assert ads_of(c, "before")[0] == "crA1"            # cA1: the highest CPM bid, budget 100
         st = ad_stats.CampaignStats()
+        now = time.time_ns() // 1_000_000   # spend is booked on the day the answers were shown: today
         for i in range(2):   # two CPM impressions charged 60 each: 120 > the daily budget of 100
-            ad_stats.apply(st, Attributed("impression", f"i{i}", S.T0 - 1000, "cA1", "crA1", "CPM", 60.0), params)
+            ad_stats.apply(st, Attributed("impression", f"i{i}", now - 1000, "cA1", "crA1", "CPM", 60.0), params)
         camp, crs = ad_stats.snapshot(st, params)
-        assert camp["spend_day"] == utc_day(S.T0)
+        assert camp["spend_day"] == utc_day(now)
         written = time.monotonic()
-        AdStatsWriter(cfg).write({"cA1": camp}, crs, S.T0)
+        AdStatsWriter(cfg).write({"cA1": camp}, crs, now)
         for i in range(100):
             c.send(S.request(f"after-{i}", f"{tag}-u{i + 1}"))
             assert c.wait(lambda c: f"after-{i}" in c.by_id(), 30)

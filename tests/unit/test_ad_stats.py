@@ -83,13 +83,16 @@ def test_live_stats_versions_and_the_spend_budget():
     cat = Catalog()
     cat.put(Campaign(campaign_id="cm1", advertiser_id="a", daily_budget=10.0, bid_type="CPC", bid=0.5))
     stats = LiveStats()
-    budget = SpendBudget(cat, stats)
+    clock = [T]
+    budget = SpendBudget(cat, stats, lambda: clock[0])
     token = budget.cache_token(T)
     stats.update({"cr1": {"ctr_prior": 0.02}},
                  {"cm1": {"cpa": 6.0, "cpa_conversions": 2, "spend_day": utc_day(T), "spend_today": 9.5}})
     assert stats.version == 1 and stats.ctr_prior("cr1") == 0.02 and stats.cpa("cm1") == (6.0, 2)
     assert budget.remaining("cm1", T) == pytest.approx(0.5) and budget.cache_token(T) != token
-    assert budget.remaining("cm1", T + DAY_MS) == 10.0          # yesterday's spend is not today's
+    clock[0] = T + DAY_MS
+    assert budget.remaining("cm1", T) == 10.0                   # yesterday's spend is not today's
+    clock[0] = T
     assert budget.remaining("nope", T) == 0.0
     v, sv = stats.version, stats.spend_version
     stats.update({"cr1": {"ctr_prior": 0.02}},

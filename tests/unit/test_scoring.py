@@ -290,3 +290,15 @@ def test_an_answer_quoting_unclean_input_is_still_written():
     assert "\\ufffd" in out.response.fallback_reason
     assert RankedAds.decode(out.response.encode()) == out.response
     DeadLetter.decode(out.dead_letter.encode())
+
+
+def test_a_throttled_campaign_sits_out_most_requests_and_is_counted():
+    from udfs.core.pacing import Pacer, PacingParams
+    pacer = Pacer(PacingParams.of("uniform", 0.0, 0.5, 0.01))
+    for _ in range(10):           # c-x3 spent all of its budget at midnight: throttled to the floor
+        pacer.update([("c-x3", 10.0, 10.0)], 0)
+    outs = [scorer().handle(req(f"p{i}"), deps(pacing=pacer)) for i in range(200)]
+    with_x3 = sum("x3" in ids(o.response) for o in outs)
+    assert with_x3 <= 10                                    # ~1 % of requests (min_rate 0.01)
+    assert sum(o.paced for o in outs) == 200 - with_x3      # each sat-out request counts one creative
+    assert ids(outs[0].response) == ids(scorer().handle(req("p0"), deps(pacing=pacer)).response)

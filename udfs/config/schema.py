@@ -200,6 +200,24 @@ class CapRule:
 
 
 @dataclass(frozen=True)
+class Pacing:
+    """Budget pacing (udfs/core/pacing.py): probabilistic throttling along a daily curve."""
+    enabled: bool = True
+    curve: Any = "uniform"           # 'uniform' or 24 hourly (UTC) weights
+    tolerance: float = 0.02          # of the daily budget: the band where the rate stays
+    step: float = 0.2                # relative rate change per statistics read
+    min_rate: float = 0.01           # the least share of requests a throttled campaign takes part in
+
+    def __post_init__(self) -> None:
+        if not (self.curve == "uniform" or (isinstance(self.curve, (list, tuple)) and len(self.curve) == 24
+                                            and all(isinstance(w, (int, float)) and w >= 0 for w in self.curve)
+                                            and sum(self.curve) > 0)):
+            raise ConfigError("scoring.pacing.curve", "must be 'uniform' or 24 non-negative hourly weights")
+        if not (0 <= self.tolerance and 0 <= self.step < 1 and 0 < self.min_rate <= 1):
+            raise ConfigError("scoring.pacing", "tolerance >= 0, 0 <= step < 1, 0 < min_rate <= 1")
+
+
+@dataclass(frozen=True)
 class ReviewPolicy:
     """Automated creative review (udfs/core/review.py)."""
     title_min_len: int
@@ -220,6 +238,7 @@ class Scoring:
     campaign_caps: tuple[CapRule, ...]
     creative_caps: tuple[CapRule, ...]
     review: ReviewPolicy
+    pacing: Pacing = Pacing()
     slot_reserve_ecpm: Mapping[str, float] = dataclasses.field(default_factory=dict)
     ocpa_min_conversions: int = 20
     ocpa_min_factor: float = 0.5

@@ -4,15 +4,15 @@
 creatives' CTR priors, the campaigns' observed CPA and today's spend. It is the scorer's
 ``AdStats`` (``udfs.core.scoring_env``): ``version`` moves only when a CTR prior or a CPA
 changes, so the scorer rebuilds its ad columns then and not on every read. ``SpendBudget``
-is its ``BudgetView``: the catalogue's ``daily_budget`` minus the campaign's spend on the
-request's UTC day; its ``cache_token`` moves with the spend, so the eligibility cache
-never serves a spent campaign from an older answer.
+is its ``BudgetView``: the catalogue's ``daily_budget`` minus the campaign's spend today;
+its ``cache_token`` moves with the spend, so the eligibility cache never serves a spent
+campaign from an older answer.
 
 Pure: the adapter reads the store and calls :meth:`LiveStats.update`.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 from udfs.core.budget import utc_day
 from udfs.core.catalog import Catalog
@@ -53,16 +53,21 @@ class LiveStats:
 
 
 class SpendBudget:
-    """``BudgetView``: daily budget minus what the feedback loop charged on the request's UTC day."""
+    """``BudgetView``: daily budget minus what the feedback loop charged today.
 
-    def __init__(self, catalog: Catalog, stats: LiveStats) -> None:
-        self.catalog, self.stats = catalog, stats
+    "Today" is the UTC day of ``clock_ms()`` — the clock the answers are stamped with — not of
+    the request's ``ts``: spend is booked on the day of the charged events, and those are the
+    ad server's times of showing (or clicking) an answer, i.e. the answer's time. The two
+    agree in production; a replayed request from another day must not escape today's budget."""
+
+    def __init__(self, catalog: Catalog, stats: LiveStats, clock_ms: Callable[[], int]) -> None:
+        self.catalog, self.stats, self.clock_ms = catalog, stats, clock_ms
 
     def remaining(self, campaign_id: str, now_ms: int) -> float:
         c = self.catalog.campaign(campaign_id)
         if c is None:
             return 0.0
-        return c.daily_budget - self.stats.spent(campaign_id, now_ms)
+        return c.daily_budget - self.stats.spent(campaign_id, self.clock_ms())
 
     def cache_token(self, now_ms: int):
-        return utc_day(now_ms), self.stats.spend_version
+        return utc_day(self.clock_ms()), self.stats.spend_version

@@ -48,6 +48,7 @@ class Outcome:
     candidates: int = 0
     capped: int = 0
     served: ServedLog | None = None      # what was offered and why (served-log.v1); None: nothing decoded
+    paced: int = 0                       # eligible creatives left out by budget pacing
 
 
 def _salvage_id(raw: bytes | str) -> str | None:
@@ -140,8 +141,9 @@ class RequestScorer:
         t = self.clock()
         sel = self.eligibility.select(deps.catalog, req.context, UserAttrs.from_mapping(profile), now,
                                       deps.budget)
+        eligible, paced = self._paced(sel.creatives, req.request_id, deps)
         t2 = self.clock()
-        kept, capped = deps.caps.filter(req.user_id, sel.creatives, now)
+        kept, capped = deps.caps.filter(req.user_id, eligible, now)
         t3 = self.clock()
         timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (t3 - t2) * 1000.0
         ads, version, terms, rows = self._auction(req, kept, profile, deps, reasons, timings)
@@ -157,7 +159,16 @@ class RequestScorer:
                               timings_ms={k: round(v, 3) for k, v in timings.items()})
         served, letter = self._served(req, resp, terms, rows)
         return Outcome(resp, letter, reasons=tuple(reasons), candidates=len(kept), capped=capped,
-                       served=served)
+                       served=served, paced=paced)
+
+    @staticmethod
+    def _paced(creatives: list, request_id: str, deps: Deps) -> tuple[list, int]:
+        """The creatives whose campaign takes part in this request (budget pacing)."""
+        pacer = deps.pacing
+        if pacer is None:
+            return creatives, 0
+        kept = [c for c in creatives if pacer.admits(c.campaign_id, request_id)]
+        return kept, len(creatives) - len(kept)
 
     def _served(self, req: AdRequest, resp: RankedAds, terms: list, rows):
         """The served log of this answer; a failure to build it costs the log, never the answer

@@ -65,6 +65,10 @@ class Model(Protocol):
         """pCTR per row of the model-feature matrix."""
 
 
+class Pacing(Protocol):
+    def admits(self, campaign_id: str, request_id: str) -> bool: ...
+
+
 class CapsView(Protocol):
     def filter(self, user_id: str | None, creatives: Sequence[Creative],
               now_ms: int) -> tuple[list[Creative], int]: ...
@@ -160,3 +164,4 @@ class Deps:
     model: Model | None
     stats: AdStats = NO_STATS
     model_stale: bool = False   # the registry's current model failed to load; ``model`` is the one kept
+    pacing: "Pacing | None" = None      # budget pacing (udfs.core.pacing.Pacer); None: no throttling

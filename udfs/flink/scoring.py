@@ -41,7 +41,7 @@ OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(
 STAGE = "scoring.rank.v1"
 COUNTERS = ("requests", "responses", "fallback", "dead_letters", "capped", "model_reloads",
             "model_reload_failures", "catalog_changes", "catalog_invalid", "creatives_rejected",
-            "breaker_opened", "errors", "refresh_errors", "unanswered", "stats_errors")
+            "breaker_opened", "errors", "refresh_errors", "unanswered", "stats_errors", "paced")
 log = logging.getLogger("adstream.scoring")
 
 
@@ -85,8 +85,13 @@ class ScoringFunction(KeyedProcessFunction):
         from udfs.core.live_stats import LiveStats, SpendBudget
         from udfs.io.ad_stats_store import AdStatsReader
         self.stats = LiveStats()
-        self.budget = SpendBudget(self.keeper.catalog, self.stats)
+        self.budget = SpendBudget(self.keeper.catalog, self.stats, lambda: time.time_ns() // 1_000_000)
         self.stats_reader = AdStatsReader(cfg, socket_timeout_ms=job.stats_timeout_ms)
+        self.pacer = None
+        if cfg.scoring.pacing.enabled:
+            from udfs.core.pacing import Pacer, PacingParams
+            pc = cfg.scoring.pacing
+            self.pacer = Pacer(PacingParams.of(pc.curve, pc.tolerance, pc.step, pc.min_rate))
         self.next_stats_poll = 0.0
         self.next_catalog_poll = _ms() + job.catalog_poll_ms
 
@@ -189,6 +194,10 @@ class ScoringFunction(KeyedProcessFunction):
             log.warning("ad statistics read failed, keeping the last: %s", describe(e))
             return
         self.stats.update(crs, cms)
+        if self.pacer is not None:
+            now = time.time_ns() // 1_000_000   # the spend's clock (SpendBudget): the answers'
+            self.pacer.update([(c.campaign_id, c.daily_budget, self.stats.spent(c.campaign_id, now))
+                               for c in cat.campaigns()], now)
 
     def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
         rows = self._refresh_rows()
@@ -217,7 +226,7 @@ class ScoringFunction(KeyedProcessFunction):
             self.reader.forget()
             caps = ImpressionCaps(self.caps, state, self._stored_seen, self.cfg.scoring_job.caps_reconcile_ms)
             deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model,
-                        stats=self.stats, model_stale=self.watcher.model is not None and self.watcher.last_error is not None)
+                        stats=self.stats, pacing=self.pacer, model_stale=self.watcher.model is not None and self.watcher.last_error is not None)
             out = self.handle(value, deps)
             if caps.changed:
                 self.caps_state.update(state)
@@ -270,6 +279,8 @@ class ScoringFunction(KeyedProcessFunction):
         c = self.counters
         if out.capped:
             c["capped"].inc(out.capped)
+        if out.paced:
+            c["paced"].inc(out.paced)
         if out.dead_letter is not None:
             c["dead_letters"].inc()
             self.dead_counters[out.dead_letter.kind].inc()
