@@ -7,7 +7,8 @@ the JVM on a key SQL computes (``keyed_by_first_column``):
 1. ``feedback.pricing.v1`` keyed by request id: served log ⨝ impressions. An impression
    is priced from the served log (never from the ad server's event).
 2. ``feedback.attribution.v1`` keyed by impression id: priced impressions ⨝ clicks ⨝
-   conversions, within the attribution windows.
+   conversions, within the attribution windows; each impression's labelled training row
+   (and its corrections) goes to the ``training_log`` topic.
 3. ``feedback.seen.v1`` keyed by user id: each priced impression counted into what the user
    has seen (frequency caps on impressions), written beside the user's profile.
 4. ``feedback.stats.v1`` keyed by campaign id: every attributed event folded into the
@@ -83,10 +84,11 @@ def _join(tenv, fn, pairs, uid: str):
 
 def build(tenv, cfg: Config, source: str, functions: dict | None = None) -> dict:
     """The job without Kafka: table ``source`` (v, topic, rt) → ``attributed`` (k: campaign id,
-    v: Attributed) and ``dead_letter`` (k, v) Tables. ``functions`` replaces a join's class
+    v: Attributed), ``training_log`` (k: impression id, v: TrainingRow) and ``dead_letter``
+    (k, v) Tables. ``functions`` replaces a join's class
     (tests: one that fails on purpose)."""
-    from udfs.flink.feedback import (ATTRIBUTED, DEAD, PRICED, AttributionFunction, PricingFunction, SeenFunction,
-                                     StatsFunction)
+    from udfs.flink.feedback import (ATTRIBUTED, DEAD, PRICED, TRAINING, AttributionFunction, PricingFunction,
+                                     SeenFunction, StatsFunction)
     fns = {"pricing": PricingFunction, "attribution": AttributionFunction, "seen": SeenFunction,
            "stats": StatsFunction, **(functions or {})}
     cfg_dict = config.to_dict(cfg)
@@ -114,6 +116,7 @@ WHERE kind = '{PRICED}' AND JSON_VALUE(v, '$[2]') IS NOT NULL""")
     tenv.create_temporary_view("feedback_stats", tenv.from_data_stream(
         _join(tenv, fns["stats"](cfg_dict, JOB), attributed_rows, "feedback.stats.v1")))
     return {"attributed": attributed_rows,
+            "training_log": tenv.sql_query(f"SELECT k, v FROM feedback_attributed WHERE kind = '{TRAINING}'"),
             "dead_letter": tenv.sql_query(both.format(DEAD) + " UNION ALL SELECT k, v FROM feedback_seen"
                                           " UNION ALL SELECT k, v FROM feedback_stats")}
 
@@ -121,7 +124,8 @@ WHERE kind = '{PRICED}' AND JSON_VALUE(v, '$[2]') IS NOT NULL""")
 def sink_ddl(cfg: Config, name: str, topic: str) -> str:
     opts = kafka_table_options(cfg, topic, extra={
         "key.format": "raw", "key.fields": "k", "value.fields-include": "EXCEPT_KEY",
-        # Dead letters are at least once: a restart may repeat one, never lose one.
+        # At least once: a restart may repeat a dead letter or a training row, never lose one
+        # (a repeated training row is identical and its reader keeps one).
         "sink.delivery-guarantee": "at-least-once"})
     return f"CREATE TABLE {name} (k STRING, v STRING) WITH ({opts})"
 
@@ -136,8 +140,10 @@ def start(cfg: Config, *, restore_from: str | None = None, functions: dict | Non
     tenv.execute_sql(source_ddl(cfg, "feedback_raw", start_at))
     outputs = build(tenv, cfg, "feedback_raw", functions)
     tenv.execute_sql(sink_ddl(cfg, "feedback_dlq_sink", cfg.kafka.topics.dead_letter.name))
+    tenv.execute_sql(sink_ddl(cfg, "feedback_training_sink", cfg.kafka.topics.training_log.name))
     stmts = tenv.create_statement_set()
     stmts.add_insert("feedback_dlq_sink", outputs["dead_letter"])
+    stmts.add_insert("feedback_training_sink", outputs["training_log"])
     stmts.attach_as_datastream()
     return env.execute_async(JOB)
 

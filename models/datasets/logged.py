@@ -1,12 +1,16 @@
 """Labels from the feedback log, and features from the offline store.
 
-The scorer logs no features (a *serving log*, what the model really saw, is not
-built), so training rows are rebuilt as of request time — by replaying the
-clickstream (``replay``). A point-in-time join against the offline store — the
-latest profile snapshot strictly before the request (``pit_profiles`` in pandas, or ``feast_pit``
-through Feast's ``get_historical_features``) — is written and unit-tested
-(``pit_profiles``) but no training path calls it yet: nothing writes the offline
-store today (planned: the feedback job's training log).
+Two sources of training rows:
+
+- The **training log** (``training_log``, ``feast_training_rows``): what the feedback job
+  logged for every attributed impression — the exact float32 feature row the model scored,
+  its model version and variant, and the click/conversion labels once the click window
+  closed (late conversions as higher revisions; the highest is kept). Read straight from
+  its parquet store or through Feast's ``get_historical_features`` on the ``training_log``
+  view (features/training_log.py).
+- Rows **rebuilt as of request time** by replaying the clickstream (``replay``), labelled by
+  ``attach_labels``; ``pit_profiles``/``feast_pit`` are the point-in-time join of profiles
+  for that path (unit-tested; no training path calls them yet).
 """
 from __future__ import annotations
 
@@ -90,3 +94,46 @@ def feast_pit(repo_dir: str, feature_service: str, entities: pd.DataFrame) -> pd
     service = store.get_feature_service(feature_service)
     out = store.get_historical_features(entity_df=entity_df, features=service).to_df()
     return out.sort_values("_row").reset_index(drop=True)  # Feast does not keep the input order
+
+
+def training_log(uri: str, *, feature_set: str | None = None) -> pd.DataFrame:
+    """The training log at ``uri`` (``cfg.feedback.training_log_uri``) as a reader should see it:
+    one row per impression, its highest revision. ``feature_set``: keep only rows scored with
+    that feature order (``udfs.core.features.feature_set_id``); rows of another order or of a
+    rule-based fallback (no features) cannot train the same model."""
+    from udfs.io.training_log_store import read
+    df = read(uri).to_pandas()
+    if feature_set is not None:
+        df = df[df["feature_set"] == feature_set].reset_index(drop=True)
+    return df
+
+
+def training_matrix(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(X float32, clicked int8) of training-log rows that carry one feature order."""
+    sets = set(df["feature_set"])
+    if len(sets) > 1:
+        raise ValueError(f"rows of {len(sets)} feature orders {sorted(sets)}: filter by feature_set first")
+    if len(df) == 0:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int8)
+    X = np.array([np.asarray(r, dtype=np.float32) for r in df["features"]], dtype=np.float32)
+    return X, df["clicked"].to_numpy(np.int8)
+
+
+def feast_training_rows(store, uri: str, as_of_ms: int, features: Sequence[str] | str = "training_rows"
+                        ) -> pd.DataFrame:
+    """The training log through Feast: each impression's labels as known at ``as_of_ms``.
+
+    ``store``: a FeatureStore with the ``training_log`` view applied; ``features``: a feature
+    service name or ``view:feature`` references. Entity rows are the impressions whose first
+    revision was written by ``as_of_ms`` (asking Feast 0.67's file store for an impression it
+    has no row for fails inside dask, so only those are asked)."""
+    from udfs.io.training_log_store import read_all
+    t = read_all(uri).select(["impression_id", "labelled_at"]).to_pandas()
+    cutoff = pd.Timestamp(as_of_ms, unit="ms", tz="UTC")
+    ids = t[t["labelled_at"] <= cutoff]["impression_id"].drop_duplicates().sort_values()
+    entity_df = pd.DataFrame({"impression_id": ids.to_numpy(),
+                              "event_timestamp": pd.Series([cutoff] * len(ids), dtype="datetime64[ms, UTC]")})
+    if isinstance(features, str):
+        features = store.get_feature_service(features)
+    out = store.get_historical_features(entity_df=entity_df, features=features).to_df()
+    return out.sort_values("impression_id").reset_index(drop=True)

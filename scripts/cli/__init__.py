@@ -21,6 +21,7 @@ COMMANDS = (
     "scripts.cli.generate",
     "scripts.cli.replay",
     "scripts.cli.site",
+    "scripts.cli.training_log",
     "models.cli",
 )
 

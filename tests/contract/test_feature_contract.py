@@ -121,3 +121,18 @@ def test_training_and_serving_compute_the_ad_prior_the_same_way(cfg):
     served = ad_stats.snapshot(st, p)[1]["cr"]["ctr_prior"]
     # training's call, with training's parameters (models/datasets/synthetic.py passes these)
     assert served == replay.smoothed_ctr(4, 37, cfg.scoring.fallback_prior_ctr, cfg.model.prior_strength)
+
+
+def test_training_log_view_is_the_stores_schema_and_the_message_fills_it(cfg):
+    """One owner for the training log's columns (udfs.io.training_log_store.SCHEMA): the Feast view
+    serves exactly them, and every TrainingRow field lands in one of them."""
+    from udfs.io import training_log_store as S
+    from udfs.messages import TrainingRow
+    mod = _load(cfg, "training_log.py")
+    view = mod.training_log
+    assert sorted(f.name for f in view.schema) == sorted(S.FEATURE_COLUMNS)
+    assert view.batch_source.timestamp_field == "labelled_at" and not view.online
+    assert [e for e in view.entities] == ["impression"] and mod.impression.join_key == "impression_id"
+    stored = set(S.SCHEMA.names) - {"labelled_at"}
+    assert set(TrainingRow.__struct_fields__) - {"labelled_ts", "schema", "v"} == stored
+    assert {p.name for p in mod.training_rows.feature_view_projections} == {"training_log"}

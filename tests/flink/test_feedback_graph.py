@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import functools
 
+import numpy as np
 import pytest
 
 from udfs import config
@@ -21,7 +22,13 @@ T0 = 1_764_547_200_000
 def served_ad(rank, creative, bid_type, price):
     return ServedAd(ad_id=f"a-{creative}", campaign_id=f"cm-{creative}", creative_id=creative,
                     advertiser_id="adv", rank=rank, bid_type=bid_type, bid=price, pctr=0.05, ecpm=1.0,
-                    price=price, charged_on=CHARGED_ON[bid_type], charge=charge_of(bid_type, price), features=())
+                    price=price, charged_on=CHARGED_ON[bid_type], charge=charge_of(bid_type, price),
+                    features=row_of(rank))
+
+
+def row_of(rank):
+    """A distinct float32 feature row per ad (the training log must carry it bit for bit)."""
+    return tuple(float(np.float32(v)) for v in (rank / 3.0, -rank * 1.1, 1e-7 * rank, 0.0))
 
 
 def imp(iid, creative, rid="r1", ts=T0 + 10):
@@ -36,7 +43,7 @@ def click(cid, iid, creative, ts, rid="r1"):
 
 def script(cfg):
     t = cfg.kafka.topics
-    log = ServedLog(request_id="r1", user_id="u1", ts=T0, slot="home", model_version="v1",
+    log = ServedLog(request_id="r1", user_id="u1", ts=T0, slot="home", model_version="v1", feature_set="fs-test",
                     ads=(served_ad(1, "cpm", "CPM", 3.0), served_ad(2, "cpc", "CPC", 0.4),
                          served_ad(3, "cpa", "CPA", 5.0)))
     conv = Conversion(conversion_id="v1", impression_id="i3", click_id="k3", user_id="u1",
@@ -139,3 +146,18 @@ def test_scripted_sequence_gives_exact_counts_and_charges(tmp_path):
     assert final == {"campaign|u1|cm-cpm": [T0 + 10], "campaign|u1|cm-cpc": [T0 + 10],
                      "campaign|u1|cm-cpa": [T0 + 10], "creative|u1|cpm": [T0 + 10],
                      "creative|u1|cpc": [T0 + 10], "creative|u1|cpa": [T0 + 10]}
+
+
+
+def test_every_attributed_impression_gets_one_training_row_with_the_scored_features(tmp_path):
+    from udfs.messages import TrainingRow
+    rows = run(tmp_path)
+    got = sorted((TrainingRow.decode(v) for out, k, v in rows if out == "training_log"),
+                 key=lambda r: r.impression_id)
+    assert [(r.impression_id, r.clicked, r.conversions, r.conversion_value, r.revision) for r in got] == [
+        ("i1", False, 0, 0.0, 0), ("i2", True, 0, 0.0, 0), ("i3", True, 1, 20.0, 0)]
+    assert all(k == TrainingRow.decode(v).impression_id for out, k, v in rows if out == "training_log")
+    for r, rank in zip(got, (1, 2, 3)):
+        assert r.rank == rank and r.feature_set == "fs-test" and r.model_version == "v1"
+        # byte-equal: the float32 row the model scored is the float32 row logged
+        assert np.array(r.features, np.float32).tobytes() == np.array(row_of(rank), np.float32).tobytes()

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.unit
 
 T0 = 1_764_547_200_000
 WA = A.Windows(impression_window_ms=600_000, join_wait_ms=60_000, lateness_ms=60_000)
+ROW = (0.5, 1.25, -3.0, 0.10000000149011612)   # float32 values, as the served log carries them
 WB = B.Windows(click_window_ms=1_800_000, conversion_window_ms=7 * 86_400_000, join_wait_ms=60_000,
                lateness_ms=60_000)
 
@@ -106,7 +107,8 @@ def test_late_names_the_watermark_and_the_bound():
 
 
 def priced(iid="i1", bid_type="CPC", charge=0.3, campaign="cm", ts=T0):
-    return A.Priced(iid, "r1", "u1", ts, campaign, "cr", bid_type, charge, "v1", "control")
+    return A.Priced(iid, "r1", "u1", ts, campaign, "cr", bid_type, charge, "v1", "control",
+                    rank=2, pctr=0.05, feature_set="fs1", features=ROW)
 
 
 def second(p, events):
@@ -162,6 +164,8 @@ def test_orphans_expire_and_state_lives_for_the_longest_window():
     assert st.wake(WB) == T0 + 10 + 60_000
     assert not B.expire(st, T0 + 60_010, out, WB)                       # the impression stays
     assert kinds(out) == ["orphan"] and "click" in out.rejected[0].reason
+    assert st.wake(WB) == T0 + 1_800_000 + 60_000                       # its training row is due
+    assert not B.expire(st, T0 + 1_860_000, out, WB) and len(out.training) == 1
     assert st.wake(WB) == T0 + 7 * 86_400_000 + 60_000
     assert B.expire(st, T0 + 7 * 86_400_000 + 60_000, out, WB)
 
@@ -171,3 +175,60 @@ def test_attributed_round_trips_between_stages():
     assert Attributed.decode(a.encode()) == a
     p = priced()
     assert A.Priced.decode(p.encode()) == p
+
+
+# ------------------------------------------------------------------ the training log
+
+def test_the_first_join_hands_on_the_served_row():
+    from udfs.messages.base import replace
+    log = served()
+    log = replace(log, feature_set="fs1", ads=tuple(replace(a, features=ROW) for a in log.ads))
+    st, out = A.RequestState(), A.Outputs()
+    A.on_served(st, log, log.to_json(), out, WA)
+    A.on_impression(st, imp("i1", "cr-cpc", "cm-cpc"), "{}", out, WA)
+    (p,) = out.priced
+    assert (p.rank, p.pctr, p.feature_set, p.features) == (2, 0.05, "fs1", ROW)
+    assert A.Priced.decode(p.encode()) == p
+
+
+def test_a_row_is_written_when_the_click_window_closes_and_late_labels_correct_it():
+    p = priced()
+    st, out = second(p, [p, click("k1", "i1", "cm", T0 + 5_000)])
+    assert not out.training                                          # the click window is open
+    assert not B.expire(st, T0 + 1_859_999, out, WB) and not out.training
+    assert not B.expire(st, T0 + 1_860_000, out, WB)
+    (row,) = out.training
+    assert (row.revision, row.clicked, row.conversions, row.labelled_ts) == (0, True, 0, T0 + 1_860_000)
+    assert (row.impression_id, row.request_id, row.user_id, row.ts) == ("i1", "r1", "u1", T0)
+    assert (row.rank, row.pctr, row.model_version, row.variant) == (2, 0.05, "v1", "control")
+    assert row.features == ROW and row.feature_set == "fs1"
+    out.training.clear()
+    for e in (conv("v1", "i1", "cm", T0 + 3_600_000, "k1"), conv("v1", "i1", "cm", T0 + 3_600_001, "k1"),
+              conv("v2", "i1", "cm", T0 + 1_000)):                     # v1 repeated; v2 older than the row
+        B.on_conversion(st, e, e.to_json(), out, WB)
+    assert [(r.revision, r.conversions, r.conversion_value) for r in out.training] == [(1, 1, 10.0), (2, 2, 20.0)]
+    assert [r.labelled_ts for r in out.training] == [T0 + 3_600_000, T0 + 3_600_001]   # increasing
+    assert kinds(out) == ["duplicate"]
+    out.training.clear()
+    assert B.expire(st, T0 + 7 * 86_400_000 + 60_000, out, WB) and not out.training   # once per revision
+
+
+def test_an_unclicked_impression_gets_its_row_too_and_a_row_is_written_once():
+    p = priced()
+    st, out = second(p, [p])
+    B.expire(st, T0 + 1_860_000, out, WB)
+    B.expire(st, T0 + 1_900_000, out, WB)                             # a timer again: no second row
+    assert [(r.revision, r.clicked, r.conversions) for r in out.training] == [(0, False, 0)]
+
+
+def test_a_state_from_before_the_training_log_is_rejected_not_raised():
+    import pickle
+    st, out = second(None, [])
+    st.imp = A.Priced("i1", "r1", "u1", T0, "cm", "cr", "CPC", 0.3, "v1", "control")   # no rank: old
+    for name in ("conversions", "value", "logged", "logged_ts"):
+        st.__dict__.pop(name, None)                                   # as unpickled from before
+    st = pickle.loads(pickle.dumps(st))
+    assert st.logged == -1 and st.conversions == 0
+    B.expire(st, T0 + 1_860_000, out, WB)
+    assert not out.training and kinds(out) == ["invalid"] and "training row" in out.rejected[0].reason
+    assert st.logged == 0                                             # not retried on every timer

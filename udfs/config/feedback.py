@@ -25,6 +25,17 @@ class Feedback:
     write_interval_ms: int = 500         # statistics are written to the online store at most this often
     redis_timeout_ms: int = 2000         # socket timeout of the job's online writes (a paused Redis)
     write_retry_ms: int = 60000          # an online write is retried this long before it fails the task
+    training_log: str = ""               # parquet store of the training log: a path (absolute) or a URI
+    training_log_group: str = "adstream-training-log"
+
+    @property
+    def training_log_uri(self) -> str:
+        """``training_log`` as a URI (pyarrow's filesystems, Feast's FileSource)."""
+        from pathlib import Path
+        v = self.training_log
+        if not v:
+            raise ConfigError("feedback.training_log", "must name a path or URI (conf/base.yaml)")
+        return v if "://" in v else Path(v).as_uri()
 
     def __post_init__(self) -> None:
         for name in ("impression_window_s", "join_wait_s", "stats_buckets", "write_interval_ms",

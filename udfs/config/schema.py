@@ -30,6 +30,7 @@ class Topics:
     ad_requests: Topic
     ranked_ads: Topic
     served_log: Topic
+    training_log: Topic
     impressions: Topic
     ad_clicks: Topic
     conversions: Topic

@@ -15,6 +15,10 @@ first join, the ad server's clicks and its conversions. Rules (docs/feedback-job
 - A repeated event id is a ``duplicate``; a click or conversion whose impression (or
   click) has not arrived ``feedback.join_wait_s`` of event time after it is an
   ``orphan``; one that does not belong to its impression is ``unattributed``.
+- The training log: when the click window has closed (``model.click_window_s`` +
+  ``feedback.allowed_lateness_ms`` of event time after the impression) the impression's
+  :class:`~udfs.messages.training_log.TrainingRow` is written with the labels known then
+  (revision 0); every label attributed after that writes it again, revision + 1.
 
 Pure, like ``udfs.core.pricing``, whose ``Rejected``/``Outputs`` it shares.
 """
@@ -24,8 +28,10 @@ from dataclasses import dataclass, field
 
 from udfs.core.attributed import CLICK, CONVERSION, Attributed
 from udfs.core.pricing import DUPLICATE, ORPHAN, UNATTRIBUTED, Outputs, Priced, Rejected
+from udfs.errors import MessageError
 from udfs.messages.feedback import AdClick, Conversion
 from udfs.messages.served import CHARGED_ON
+from udfs.messages.training_log import TrainingRow
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,11 @@ class Windows:
     def longest_ms(self) -> int:
         return max(self.click_window_ms, self.conversion_window_ms)
 
+    @property
+    def label_ms(self) -> int:
+        """After the impression, when its click label is final: its training row is written."""
+        return self.click_window_ms + self.lateness_ms
+
 
 @dataclass
 class ImpressionState:
@@ -51,11 +62,18 @@ class ImpressionState:
     click: tuple | None = None                      # (click_id, ts) of the counted click
     seen: set = field(default_factory=set)          # click and conversion ids already handled
     waiting: list = field(default_factory=list)     # (ts, kind, event_id, raw) before their impression/click
+    # The training log (defaults as class attributes: a state restored from before them reads these)
+    conversions: int = 0                            # conversions attributed
+    value: float = 0.0                              # their order value
+    logged: int = -1                                # revision of the last training row written
+    logged_ts: int = 0                              # its labelled_ts
 
     def wake(self, w: Windows) -> int | None:
         times = [ts + w.join_wait_ms for ts, _, _, _ in self.waiting]
         if self.imp is not None:
             times.append(self.imp.ts + w.longest_ms + w.lateness_ms)
+            if self.logged < 0:
+                times.append(self.imp.ts + w.label_ms)
         return min(times) if times else None
 
 
@@ -105,6 +123,8 @@ def on_click(st: ImpressionState, c: AdClick, raw: str, out: Outputs, w: Windows
     st.click = (c.click_id, c.ts)
     out.attributed.append(Attributed(CLICK, c.click_id, c.ts, imp.campaign_id, imp.creative_id, imp.bid_type,
                                      imp.charge if CHARGED_ON[imp.bid_type] == CLICK else 0.0))
+    if st.logged >= 0:
+        _log(st, c.ts, out)
     if any(k == CONVERSION for _, k, _, _ in st.waiting):
         _retry(st, out, w)
 
@@ -128,6 +148,32 @@ def on_conversion(st: ImpressionState, v: Conversion, raw: str, out: Outputs, w:
                                      imp.bid_type,
                                      imp.charge if CHARGED_ON[imp.bid_type] == CONVERSION else 0.0,
                                      value=v.value, view_through=v.click_id is None))
+    st.conversions += 1
+    st.value += v.value
+    if st.logged >= 0:
+        _log(st, v.ts, out)
+
+
+def _log(st: ImpressionState, ts: int, out: Outputs) -> None:
+    """Write the impression's training row, the next revision, with the labels as of now.
+
+    A row that cannot be built (a Priced from a state of before the training log carries no
+    position) is rejected with its reason; the impression's statistics are not touched."""
+    imp, revision = st.imp, st.logged + 1
+    labelled = ts if revision == 0 else max(ts, st.logged_ts + 1)   # increases with the revision
+    st.logged, st.logged_ts = revision, labelled
+    try:
+        row = TrainingRow(impression_id=imp.impression_id, request_id=imp.request_id, user_id=imp.user_id,
+                          ts=imp.ts, campaign_id=imp.campaign_id, creative_id=imp.creative_id,
+                          bid_type=imp.bid_type, rank=imp.rank, model_version=imp.model_version,
+                          variant=imp.variant, pctr=imp.pctr, feature_set=imp.feature_set,
+                          features=imp.features, clicked=st.click is not None, conversions=st.conversions,
+                          conversion_value=st.value, revision=revision, labelled_ts=labelled)
+    except MessageError as e:
+        out.rejected.append(Rejected("invalid", f"no training row for impression {imp.impression_id}: {e}",
+                                     imp.encode(), e.field, "impression"))
+        return
+    out.training.append(row)
 
 
 def _belongs(imp: Priced, request_id: str | None, user_id: str | None, campaign_id: str, ts: int,
@@ -147,8 +193,11 @@ def _belongs(imp: Priced, request_id: str | None, user_id: str | None, campaign_
 
 
 def expire(st: ImpressionState, watermark: int, out: Outputs, w: Windows) -> bool:
-    """Event time reached ``watermark``: what waited too long is an orphan. True when the
-    state is done (the adapter clears it)."""
+    """Event time reached ``watermark``: what waited too long is an orphan, and an impression
+    whose click window has closed gets its training row. True when the state is done (the
+    adapter clears it)."""
+    if st.imp is not None and st.logged < 0 and st.imp.ts + w.label_ms <= watermark:
+        _log(st, st.imp.ts + w.label_ms, out)
     keep = []
     for item in st.waiting:
         ts, kind, event_id, raw = item

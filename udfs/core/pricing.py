@@ -46,6 +46,11 @@ class Priced(msgspec.Struct, frozen=True, array_like=True):
     charge: float          # what one event of ``CHARGED_ON[bid_type]`` costs (the served charge)
     model_version: str
     variant: str
+    # What the training log needs from the served log (defaults: a Priced of before them).
+    rank: int = 0
+    pctr: float = 0.0
+    feature_set: str = ""
+    features: tuple[float, ...] = ()
 
     def encode(self) -> str:
         return _ENC.encode(self).decode()
@@ -75,6 +80,7 @@ class Outputs:
     attributed: list[Attributed] = field(default_factory=list)
     priced: list[Priced] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    training: list = field(default_factory=list)   # TrainingRow (udfs.core.attribution)
 
 
 @dataclass
@@ -83,7 +89,9 @@ class RequestState:
     user_id: str | None = None
     model_version: str = ""
     variant: str = ""
-    ads: dict = field(default_factory=dict)       # creative_id -> (campaign_id, bid_type, charge)
+    ads: dict = field(default_factory=dict)       # creative_id -> (campaign_id, bid_type, charge,
+                                                  #                 rank, pctr, features)
+    feature_set: str = ""
     seen: set = field(default_factory=set)        # impression ids counted
     waiting: list = field(default_factory=list)   # (ts, impression_id, raw): before their served log
 
@@ -115,7 +123,9 @@ def on_served(st: RequestState, log: ServedLog, raw: str, out: Outputs, w: Windo
         return
     st.served_ts, st.user_id = log.ts, log.user_id
     st.model_version, st.variant = log.model_version, log.variant
-    st.ads = {a.creative_id: (a.campaign_id, a.bid_type, a.charge) for a in log.ads}
+    st.ads = {a.creative_id: (a.campaign_id, a.bid_type, a.charge, a.rank, a.pctr, a.features)
+              for a in log.ads}
+    st.feature_set = log.feature_set
     waiting, st.waiting = st.waiting, []
     for _, _, imp_raw in waiting:
         _join(st, Impression.decode(imp_raw), imp_raw, out, w)
@@ -142,9 +152,11 @@ def _join(st: RequestState, imp: Impression, raw: str, out: Outputs, w: Windows)
         out.rejected.append(Rejected(UNATTRIBUTED, why[1], raw, why[0]))
         return
     st.seen.add(imp.impression_id)
-    campaign_id, bid_type, charge = st.ads[imp.creative_id]
+    campaign_id, bid_type, charge, *served = st.ads[imp.creative_id]   # a state of before: 3 terms
+    rank, pctr, features = served or (0, 0.0, ())
     out.priced.append(Priced(imp.impression_id, imp.request_id, imp.user_id, imp.ts, campaign_id,
-                             imp.creative_id, bid_type, charge, st.model_version, st.variant))
+                             imp.creative_id, bid_type, charge, st.model_version, st.variant,
+                             rank, pctr, st.feature_set if features else "", features))
     out.attributed.append(Attributed(IMPRESSION, imp.impression_id, imp.ts, campaign_id, imp.creative_id,
                                      bid_type, charge if CHARGED_ON[bid_type] == IMPRESSION else 0.0))
 

@@ -7,9 +7,11 @@ are the raw value with a two-character prefix the job's SQL adds: the record's k
 (``TAGS``) and ``1`` (a value) or ``0`` (a record without one).
 
 Output rows: (``A``, campaign id, Attributed), (``P``, impression id, Priced — the first
-join's, for the second) and (``D``, key, DeadLetter JSON). One bad record never fails the
-task: whatever raises while one record is handled becomes its dead letter (kind
-``error``); the state is only written after the record was handled.
+join's, for the second), (``T``, impression id, TrainingRow — the second join's, for the
+training log) and (``D``, key, DeadLetter JSON). One bad record never fails the task:
+whatever raises while one record is handled becomes its dead letter (kind ``error``); the
+state is only written after the record was handled. A timer that raises dead-letters its
+key's state and clears it, so one broken state cannot stop the job or fire forever.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from udfs.messages import AdClick, Conversion, DeadLetter, Impression, ServedLog
 from udfs.messages.bounds import TimeBounds
 from udfs.messages.dead_letter import REASONS as DEAD_KINDS
 
-ATTRIBUTED, PRICED, DEAD = "A", "P", "D"
+ATTRIBUTED, PRICED, DEAD, TRAINING = "A", "P", "D", "T"
 OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(), Types.STRING()])
 # record kind -> (topic key in cfg.kafka.topics, wire format); "P" is internal (no topic, no decode)
 TAGS = {"S": ("served_log", ServedLog), "I": ("impressions", Impression), "C": ("ad_clicks", AdClick),
@@ -60,7 +62,7 @@ class _Join(KeyedProcessFunction):
         self.topics = {tag: getattr(cfg.kafka.topics, key).name for tag, (key, _) in TAGS.items()}
         self.state = ctx.get_state(ValueStateDescriptor(self.STATE, Types.PICKLED_BYTE_ARRAY()))
         group = ctx.get_metrics_group().add_group("adstream")
-        self.counters = {k: group.counter(k) for k in ("records", "attributed", "errors")}
+        self.counters = {k: group.counter(k) for k in ("records", "attributed", "errors", "training_rows")}
         self.dead = {k: group.counter(f"dead_letters_{k}") for k in DEAD_KINDS}
         self.setup(cfg)
 
@@ -122,8 +124,18 @@ class _Join(KeyedProcessFunction):
         if st is None:
             return
         out = Outputs()
-        done = self.expire(st, timestamp, out)
-        yield from self._emit(out, None, ctx)
+        try:
+            done = self.expire(st, timestamp, out)
+            rows = list(self._emit(out, None, ctx))
+        except Exception as e:   # as a record's: the key's own failure, never the task's
+            self.counters["errors"].inc()
+            log.warning("%s: timer failed for key %r, its state dead-lettered and cleared: %s",
+                        self.STAGE, ctx.get_current_key(), describe(e), exc_info=True)
+            yield self._dead(error_letter(repr(st)[:100_000], e, f"{self.STAGE} timer", "", _wall_ms(), self.STAGE),
+                             ctx.get_current_key())
+            self.state.clear()
+            return
+        yield from rows
         if done:
             self.state.clear()
         else:
@@ -141,6 +153,9 @@ class _Join(KeyedProcessFunction):
             yield Row(ATTRIBUTED, a.campaign_id, a.encode())
         for p in out.priced:
             yield Row(PRICED, p.impression_id, p.encode())
+        for t in out.training:
+            self.counters["training_rows"].inc()
+            yield Row(TRAINING, t.impression_id, t.encode().decode())
         for r in out.rejected:
             topic = self.topics.get(tag) or self.topics.get(RECORD_TAGS.get(r.record, ""), "")
             yield self._dead(DeadLetter.of(r.raw, r.reason, r.kind, topic, _wall_ms(), stage=self.STAGE,

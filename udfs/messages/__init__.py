@@ -13,11 +13,12 @@ from udfs.messages.erasure import ErasureRequest
 from udfs.messages.feedback import AdClick, Conversion, Impression
 from udfs.messages.ranked_ads import RankedAd, RankedAds
 from udfs.messages.served import ServedAd, ServedLog
+from udfs.messages.training_log import TrainingRow
 
-ENVELOPED = (ClickEvent, AdRequest, RankedAds, ServedLog, Impression, AdClick, Conversion, DeadLetter,
+ENVELOPED = (ClickEvent, AdRequest, RankedAds, ServedLog, TrainingRow, Impression, AdClick, Conversion, DeadLetter,
              ErasureRequest)
 ALL = ENVELOPED + (CatalogChange,)
 
 __all__ = ["AdRequest", "RequestContext", "CatalogChange", "ClickEvent", "DeadLetter", "ErasureRequest",
            "AdClick", "Conversion", "Impression", "RankedAd", "RankedAds", "ServedAd", "ServedLog",
-           "ENVELOPED", "ALL"]
+           "TrainingRow", "ENVELOPED", "ALL"]

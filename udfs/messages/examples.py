@@ -4,7 +4,7 @@ docs/messages.md (written by scripts/messages_doc.py) shows them, and the unit t
 trips and the stack test's produce/consume through real Kafka start from them. They live
 here, not under tests/, because a script must not import the tests."""
 from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter, ErasureRequest,
-                           Impression, RankedAd, RankedAds, RequestContext, ServedAd, ServedLog)
+                           Impression, RankedAd, RankedAds, RequestContext, ServedAd, ServedLog, TrainingRow)
 from udfs.messages.catalog_change import Campaign, Schedule, Targeting
 
 AD = RankedAd(ad_id="a1", campaign_id="cmp1", creative_id="cr1", advertiser_id="adv1",
@@ -22,6 +22,11 @@ EXAMPLES = {
                          fallback=True, fallback_reason="feast timeout", timings_ms={"total": 3.2}),
     ServedLog: ServedLog(request_id="r1", user_id="u1", ts=2, slot="home_top", model_version="v0001",
                          variant="B", fallback=False, feature_set="fs1-0123456789abcdef", ads=(SERVED,)),
+    TrainingRow: TrainingRow(impression_id="im1", request_id="r1", user_id="u1", ts=3, campaign_id="cmp1",
+                             creative_id="cr1", bid_type="CPC", rank=1, model_version="v0001", variant="B",
+                             pctr=0.031, feature_set="fs1-0123456789abcdef", features=(0.5, -1.25, 3.0),
+                             clicked=True, conversions=1, conversion_value=19.9, revision=1,
+                             labelled_ts=1_800_003),
     Impression: Impression(impression_id="im1", request_id="r1", user_id="u1", ad_id="a1",
                            campaign_id="cmp1", creative_id="cr1", ts=3, position=1, price=0.004),
     AdClick: AdClick(click_id="k1", impression_id="im1", request_id="r1", user_id=None, ad_id="a1",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from udfs.config import Config
 from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter,
-                           ErasureRequest, Impression, RankedAds, ServedLog)
+                           ErasureRequest, Impression, RankedAds, ServedLog, TrainingRow)
 
 FORMATS: dict[str, type] = {
     "clicks": ClickEvent,
     "ad_requests": AdRequest,
     "ranked_ads": RankedAds,
     "served_log": ServedLog,
+    "training_log": TrainingRow,
     "impressions": Impression,
     "ad_clicks": AdClick,
     "conversions": Conversion,

@@ -1,0 +1,108 @@
+"""The training log's offline store: parquet files partitioned by hour, and the reader's rule.
+
+Layout under the store URI (``feedback.training_log_uri``; ``file://…`` or any filesystem
+pyarrow knows): ``hour=YYYYMMDDHH/part-<name>.parquet``, the hour (UTC) of the impression.
+A file's name is given by the writer (``scripts/cli/training_log.py`` names it by the Kafka
+partition and offset range of the batch), so writing the same batch again after a crash
+replaces the file instead of adding one; a batch is written to a temporary name and moved
+into place, so a reader never sees half a file.
+
+The reader keeps, per impression id, the row of the highest ``revision`` (the late-label
+rule of ``udfs.messages.training_log``); rows repeated by an at-least-once delivery are
+identical and collapse with it. The Feast view ``training_log`` (features/training_log.py)
+reads the same files, its timestamp ``labelled_at`` increasing with the revision.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from udfs.messages.training_log import TrainingRow
+
+_MS_UTC = pa.timestamp("ms", tz="UTC")
+SCHEMA = pa.schema([
+    ("impression_id", pa.string()), ("request_id", pa.string()), ("user_id", pa.string()),
+    ("labelled_at", _MS_UTC),              # labelled_ts: when these labels were known (Feast's timestamp)
+    ("ts", pa.int64()),                    # the impression's time, epoch ms
+    ("campaign_id", pa.string()), ("creative_id", pa.string()),
+    ("bid_type", pa.string()), ("rank", pa.int64()), ("model_version", pa.string()),
+    ("variant", pa.string()), ("pctr", pa.float64()), ("feature_set", pa.string()),
+    ("features", pa.list_(pa.float32())), ("clicked", pa.int64()), ("conversions", pa.int64()),
+    ("conversion_value", pa.float64()), ("revision", pa.int64()),
+])
+#: What the Feast view serves: every column but the entity key and the view's timestamp.
+FEATURE_COLUMNS = tuple(n for n in SCHEMA.names if n not in ("impression_id", "labelled_at"))
+
+
+def hour_of(ts_ms: int) -> str:
+    """The partition value of an impression at ``ts_ms``: its UTC hour, ``YYYYMMDDHH``."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y%m%d%H")
+
+
+def to_table(rows: Iterable[TrainingRow]) -> pa.Table:
+    cols: dict[str, list] = {f.name: [] for f in SCHEMA}
+    for r in rows:
+        for name in ("impression_id", "request_id", "user_id", "ts", "campaign_id", "creative_id",
+                     "bid_type", "rank", "model_version", "variant", "pctr", "feature_set",
+                     "conversions", "conversion_value", "revision"):
+            cols[name].append(getattr(r, name))
+        cols["labelled_at"].append(r.labelled_ts)
+        cols["features"].append(list(r.features))
+        cols["clicked"].append(int(r.clicked))
+    return pa.table(cols, schema=SCHEMA)
+
+
+def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
+    return pafs.FileSystem.from_uri(uri)
+
+
+class TrainingLogWriter:
+    def __init__(self, uri: str):
+        self.fs, self.root = _fs(uri)
+        self.fs.create_dir(self.root, recursive=True)
+
+    def write(self, rows: Iterable[TrainingRow], name: str) -> list[str]:
+        """Write ``rows`` as ``part-<name>.parquet`` in each hour they fall in; returns the paths."""
+        by_hour: dict[str, list[TrainingRow]] = defaultdict(list)
+        for r in rows:
+            by_hour[hour_of(r.ts)].append(r)
+        paths = []
+        for hour, part in sorted(by_hour.items()):
+            folder = f"{self.root}/hour={hour}"
+            self.fs.create_dir(folder, recursive=True)
+            final, tmp = f"{folder}/part-{name}.parquet", f"{folder}/.tmp-{uuid.uuid4().hex}"
+            pq.write_table(to_table(part), tmp, filesystem=self.fs)
+            self.fs.move(tmp, final)
+            paths.append(final)
+        return paths
+
+
+def read_all(uri: str) -> pa.Table:
+    """Every stored row, revisions and repeats included (the files as written)."""
+    fs, root = _fs(uri)
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.NotFound:
+        return SCHEMA.empty_table()
+    dataset = ds.dataset(root, filesystem=fs, format="parquet", schema=SCHEMA,
+                         partitioning=ds.partitioning(pa.schema([("hour", pa.string())]), flavor="hive"),
+                         exclude_invalid_files=True, ignore_prefixes=[".", "_"])
+    return dataset.to_table(columns=SCHEMA.names)
+
+
+def read(uri: str) -> pa.Table:
+    """The training log as a reader should see it: per impression id the highest revision,
+    sorted by impression time then id."""
+    table = read_all(uri)
+    if table.num_rows == 0:
+        return table
+    order = table.sort_by([("impression_id", "ascending"), ("revision", "descending")])
+    ids = order.column("impression_id").to_pylist()
+    keep = [i for i in range(len(ids)) if i == 0 or ids[i] != ids[i - 1]]
+    return order.take(pa.array(keep)).sort_by([("ts", "ascending"), ("impression_id", "ascending")])
