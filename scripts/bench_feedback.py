@@ -9,8 +9,8 @@
    seconds; one answer in each 100 ms is a probe for a campaign of its own, and a poller
    reads that campaign's attributed impressions in Redis (the bytes Feast reads) until the
    probe counts: produced → readable, p50/p99 over the probes after ``--warmup`` s.
-Not measured yet (null in the JSON): budget exhaustion → last serve (``budget_stop_p99_ms``)
-and the overspend (``overspend_max``): they need the scoring job in the same run.
+Budget exhaustion → last serve (``budget_stop_p99_ms``) and the overspend (``overspend_max``)
+need the scoring job in the run: ``scripts/bench_budget.py`` measures them (null here).
 Starts its own Kafka + Redis on free ports and stops them afterwards.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 import uuid
 
 from scripts.bench import common as benchlib
-from scripts.bench.feedback_load import StatsPoll, now_ms, request_events
+from scripts.bench.feedback_load import StatsPoll, feature_row, now_ms, request_events
 from udfs.messages import topics
 
 CAMPAIGNS = 20
@@ -35,10 +35,10 @@ def load(cfg, pairs) -> None:
     p.close()
 
 
-def throughput(cfg, requests: int, timeout_s: float) -> dict:
+def throughput(cfg, requests: int, timeout_s: float, features: tuple = ()) -> dict:
     tag = uuid.uuid4().hex[:6]
     t0 = now_ms() - requests   # one ms apart, ending now: none in the future, none late
-    pairs = [e for i in range(requests) for e in request_events(i, t0 + i, CAMPAIGNS, tag)]
+    pairs = [e for i in range(requests) for e in request_events(i, t0 + i, CAMPAIGNS, tag, features)]
     load(cfg, pairs)
     poll = StatsPoll(cfg, [f"{tag}-c{c}" for c in range(CAMPAIGNS)])
     first = last = None
@@ -56,7 +56,7 @@ def throughput(cfg, requests: int, timeout_s: float) -> dict:
             "throughput_eps": len(pairs) / seconds if seconds else None}
 
 
-def freshness(cfg, rate: float, duration: float, warmup: float) -> dict:
+def freshness(cfg, rate: float, duration: float, warmup: float, features: tuple = ()) -> dict:
     from kafka import KafkaProducer
     tag = uuid.uuid4().hex[:6]
     probe = f"{tag}-probe"
@@ -71,7 +71,7 @@ def freshness(cfg, rate: float, duration: float, warmup: float) -> dict:
         while not stop.is_set():
             # paced by events, not answers: an answer is 4.5 events on average
             time.sleep(max(0.0, start + sent_bg[0] / rate - time.monotonic()))
-            for key, value in request_events(i, now_ms(), CAMPAIGNS, tag):
+            for key, value in request_events(i, now_ms(), CAMPAIGNS, tag, features):
                 p.send(topics.name_of(cfg, key), value=value)
                 sent_bg[0] += 1
             i += 1
@@ -83,7 +83,7 @@ def freshness(cfg, rate: float, duration: float, warmup: float) -> dict:
         sent += 1
         # a probe: one campaign of its own (c0 of 1 campaign), so its count is this probe's
         t_send = time.monotonic()
-        for key, value in request_events(sent, now_ms(), 1, probe):
+        for key, value in request_events(sent, now_ms(), 1, probe, features):
             if key in ("served_log", "impressions"):
                 p.send(topics.name_of(cfg, key), value=value)
         p.flush()
@@ -114,7 +114,11 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=20000, help="answers in the throughput backlog")
     p.add_argument("--rate", type=float, default=5000.0, help="feedback events/s in the freshness phase")
     p.add_argument("--warmup", type=float, default=10.0, help="seconds of the freshness phase not measured")
+    p.add_argument("--features", type=int, default=36,
+                   help="float32 values in each served ad's feature row (the live model scores 36; "
+                        "0: rows left empty, as the runs before this option had them)")
     a = p.parse_args(argv)
+    row = feature_row(a.features)
     with benchlib.own_stack(a.env, ["flink.checkpoint_interval_ms=5000"]) as cfg:
         from jobs.feedback import start
         from scripts.bench.floors import kafka_latency, redis_latency
@@ -124,8 +128,8 @@ def main(argv=None) -> int:
         redis_lat = redis_latency(cfg, min(a.duration, 5))
         client = start(cfg)
         try:
-            tp = throughput(cfg, a.requests, timeout_s=900)
-            fr = freshness(cfg, a.rate, a.duration, a.warmup)
+            tp = throughput(cfg, a.requests, timeout_s=900, features=row)
+            fr = freshness(cfg, a.rate, a.duration, a.warmup, features=row)
         finally:
             client.cancel().result()
     k, r = benchlib.pct(kafka_lat), benchlib.pct(redis_lat)
@@ -136,7 +140,7 @@ def main(argv=None) -> int:
                "freshness_background_eps": fr["background_eps"], "budget_stop_p99_ms": None, "overspend_max": None,
                "floor_kafka_p50_ms": k["p50"], "floor_kafka_p99_ms": k["p99"],
                "floor_redis_p50_ms": r["p50"], "floor_redis_p99_ms": r["p99"], "duration_s": a.duration,
-               "write_interval_ms": cfg.feedback.write_interval_ms}
+               "write_interval_ms": cfg.feedback.write_interval_ms, "features_per_ad": a.features}
     tp_txt = (f"{tp['throughput_eps']:.0f} events/s ({tp['events']} events, {tp['seconds']:.1f} s)"
               if tp["throughput_eps"] else f"not all counted within the timeout ({tp['events']} events)")
     fr_txt = (f"p50 {fr['p50']:.0f} ms  p99 {fr['p99']:.0f} ms at {fr['background_eps']:.0f} events/s sent "
@@ -145,7 +149,7 @@ def main(argv=None) -> int:
     benchlib.report("bench_feedback: feedback → attributed statistics in Redis", [
         ("throughput (statistics in Redis)", tp_txt),
         ("freshness impression → statistic", fr_txt),
-        ("budget stop, overspend", "not measured (needs the scoring job in the run)"),
+        ("budget stop, overspend", "see scripts/bench_budget.py (needs the scoring job in the run)"),
         ("floor: kafka produce→consume", f"p50 {k['p50']:.2f} ms  p99 {k['p99']:.2f} ms at {a.rate:.0f}/s"),
         ("floor: redis HGETALL", f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms"),
     ], figures, a.out)

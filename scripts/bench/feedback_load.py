@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from udfs.messages import AdClick, Conversion, Impression, ServedAd, ServedLog
 from udfs.messages.served import CHARGED_ON, charge_of
 
 BID_TYPES = ("CPM", "CPC", "CPA")
 
 
-def request_events(i: int, ts: int, campaigns: int, tag: str) -> list[tuple[str, bytes]]:
-    """Request ``i`` at ``ts``: its served log (3 ads), 3 impressions, a click on every 7th
-    impression and a conversion after every 4th click: 4.5 events on average."""
+def feature_row(n: int) -> tuple[float, ...]:
+    """``n`` float32 values, as a served log carries the row the model scored."""
+    return tuple(float(np.float32(k * 0.37 - 3.1)) for k in range(n))
+
+
+def request_events(i: int, ts: int, campaigns: int, tag: str, features: tuple[float, ...] = ()
+                   ) -> list[tuple[str, bytes]]:
+    """Request ``i`` at ``ts``: its served log (3 ads, each with ``features`` as its scored row),
+    3 impressions, a click on every 7th impression and a conversion after every 4th click:
+    4.5 events on average."""
     rid, user = f"{tag}-r{i}", f"{tag}-u{i % 5000}"
     ads = []
     for rank in range(1, 4):
@@ -22,9 +31,9 @@ def request_events(i: int, ts: int, campaigns: int, tag: str) -> list[tuple[str,
         price = (2.0, 0.3, 4.0)[c % 3]
         ads.append(ServedAd(ad_id=f"a{c}", campaign_id=f"{tag}-c{c}", creative_id=f"{tag}-cr{c}",
                             advertiser_id="adv", rank=rank, bid_type=bt, bid=price, pctr=0.05, ecpm=1.0,
-                            price=price, charged_on=CHARGED_ON[bt], charge=charge_of(bt, price), features=()))
+                            price=price, charged_on=CHARGED_ON[bt], charge=charge_of(bt, price), features=features))
     out = [("served_log", ServedLog(request_id=rid, user_id=user, ts=ts, slot="home", model_version="v1",
-                                    ads=tuple(ads)).encode())]
+                                    feature_set="bench" if features else "", ads=tuple(ads)).encode())]
     for ad in ads:
         iid = f"{rid}-{ad.rank}"
         out.append(("impressions", Impression(impression_id=iid, request_id=rid, user_id=user, ad_id=ad.ad_id,

@@ -109,7 +109,7 @@ def _stats_into(path):
     return Stats
 
 
-def run(tmp_path):
+def run(tmp_path, **functions):
     from pyflink.table.expressions import lit
     from jobs.common import table_env
     from jobs.feedback import build
@@ -118,7 +118,8 @@ def run(tmp_path):
     env, tenv = table_env(cfg, "test-feedback-graph")
     feedback_source(env, tenv, cfg, "fb_in", script(cfg))
     outputs = build(tenv, cfg, "fb_in", functions={"seen": _seen_into(str(tmp_path / "seen.jsonl")),
-                                                      "stats": _stats_into(str(tmp_path / "stats.jsonl"))})
+                                                      "stats": _stats_into(str(tmp_path / "stats.jsonl")),
+                                                      **functions})
     labelled = [t.select(lit(name).alias("output"), t.k, t.v) for name, t in outputs.items()]
     return collect_rows(functools.reduce(lambda a, b: a.union_all(b), labelled))
 
@@ -161,3 +162,21 @@ def test_every_attributed_impression_gets_one_training_row_with_the_scored_featu
         assert r.rank == rank and r.feature_set == "fs-test" and r.model_version == "v1"
         # byte-equal: the float32 row the model scored is the float32 row logged
         assert np.array(r.features, np.float32).tobytes() == np.array(row_of(rank), np.float32).tobytes()
+
+
+
+def test_a_timer_that_raises_costs_its_key_a_dead_letter_not_the_job(tmp_path):
+    from udfs.flink.feedback import AttributionFunction
+    from udfs.messages import TrainingRow
+
+    class TimerFails(AttributionFunction):
+        def expire(self, st, watermark, out):
+            if st.imp is not None and st.imp.impression_id == "i2":
+                raise RuntimeError("timer exploded")
+            return super().expire(st, watermark, out)
+
+    rows = run(tmp_path, attribution=TimerFails)
+    errors = [d for out, _, v in rows if out == "dead_letter" for d in [DeadLetter.decode(v)] if d.kind == "error"]
+    assert len(errors) == 1 and "timer exploded" in errors[0].reason
+    assert errors[0].stage == "feedback.attribution.v1" and "i2" in errors[0].original
+    assert sorted(TrainingRow.decode(v).impression_id for out, _, v in rows if out == "training_log") == ["i1", "i3"]
