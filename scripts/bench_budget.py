@@ -152,6 +152,73 @@ def feedback_ready(cfg, tag: str, timeout_s: float) -> None:
     raise TimeoutError(f"the feedback job counted nothing within {timeout_s:.0f} s")
 
 
+def run(cfg, a, tag: str, budget: float) -> dict:
+    """Both jobs up, the measured load, the spend as written; returns what was seen."""
+    import dataclasses
+
+    from jobs.feedback import start as start_feedback
+    from jobs.scoring import start as start_scoring
+    from udfs.io import feast_store
+    from udfs.io.ad_stats_store import AdStatsReader
+    work = Path(cfg.path("work_dir"))
+    cat_file = work / "bench-catalog.json"
+    cat_file.write_text(json.dumps(catalogue(a.campaigns, budget, tag)))
+    cfg = dataclasses.replace(cfg, scoring_job=dataclasses.replace(cfg.scoring_job, catalog_file=str(cat_file)),
+                              paths=dataclasses.replace(cfg.paths, model_registry=str(work / "models")))
+    feast_store.apply(cfg)
+    campaigns = [f"{tag}-c{i:02d}" for i in range(a.campaigns)]
+    server = AdServer(cfg, campaigns, budget)
+    feedback, scoring = start_feedback(cfg), start_scoring(cfg)
+    try:
+        t = time.monotonic()
+        feedback_ready(cfg, tag, timeout_s=180)
+        while not server.answers and time.monotonic() - t < 180:   # the scoring job answers
+            send_requests(cfg, server, 5, 1.0, f"{tag}-warm{int(time.monotonic())}")
+        if not server.answers:
+            raise TimeoutError("the scoring job did not answer within 180 s")
+        startup_s = time.monotonic() - t
+        server.show = True
+        done_at = [None]
+
+        def finished() -> bool:
+            if len(server.exhausted) == len(campaigns) and done_at[0] is None:
+                done_at[0] = time.monotonic()
+            return done_at[0] is not None and time.monotonic() - done_at[0] >= a.settle
+        began = time.monotonic()
+        sent = send_requests(cfg, server, a.rate, a.duration, tag, finished)
+        measured_s = time.monotonic() - began
+        time.sleep(3)
+        server.show = False
+        time.sleep(cfg.feedback.write_interval_ms / 1000 + 3)   # the last spend lands
+        _, stats = AdStatsReader(cfg, socket_timeout_ms=2000).read([], campaigns)
+    finally:
+        server.close()
+        scoring.cancel().result()
+        feedback.cancel().result()
+    written = {c: (stats.get(c) or {}).get("spend_today") or 0.0 for c in campaigns}
+    return {"cfg": cfg, "server": server, "campaigns": campaigns, "written": written, "sent": sent,
+            "measured_s": measured_s, "startup_s": startup_s}
+
+
+def figures_of(r: dict, budget: float, rate: float) -> dict:
+    server, campaigns, written = r["server"], r["campaigns"], r["written"]
+    stops = [max(0, server.last_serve.get(c, 0) - t_ex) for c, t_ex in server.exhausted.items()]
+    over = {c: written[c] - budget for c in campaigns}
+    worst = max(over, key=over.get)
+    q = benchlib.pct(stops) if stops else {"p50": None, "p99": None}
+    cfg = r["cfg"]
+    return {"budget_stop_p50_ms": q["p50"], "budget_stop_p99_ms": q["p99"],
+            "budget_stop_max_ms": max(stops) if stops else None, "campaigns_exhausted": len(stops),
+            "campaigns": len(campaigns), "overspend_max": over[worst], "overspend_campaign": worst,
+            "overspend_max_share": over[worst] / budget, "daily_budget": budget,
+            "shown_spend_max": max(server.spent.values()), "requests": r["sent"], "rate": rate,
+            "measured_s": r["measured_s"], "startup_s": r["startup_s"], "empty_answers": server.empty,
+            "stats_poll_ms": cfg.scoring_job.stats_poll_ms, "write_interval_ms": cfg.feedback.write_interval_ms,
+            "per_campaign": {c: {"exhausted_ms": server.exhausted.get(c), "last_serve_ms": server.last_serve.get(c),
+                                 "shown_spend": round(server.spent[c], 6), "written_spend": written[c]}
+                             for c in campaigns}}
+
+
 def main(argv=None) -> int:
     p = benchlib.parser(__doc__.splitlines()[0], duration=90.0)
     p.add_argument("--rate", type=float, default=100.0, help="ad requests/s (each answer shows 2 ads)")
@@ -164,72 +231,18 @@ def main(argv=None) -> int:
     # the second-highest bid sets a CPM price: ~10 per 1000 impressions, charged per impression
     budget = round(a.rate * a.lifetime * charge_of("CPM", 10.0), 4)
     with benchlib.own_stack(a.env, ["flink.checkpoint_interval_ms=5000", "scoring.pacing.enabled=false"]) as cfg:
-        import dataclasses
-
-        from jobs.feedback import start as start_feedback
-        from jobs.scoring import start as start_scoring
-        from udfs.io import feast_store
-        from udfs.io.ad_stats_store import AdStatsReader
-        work = Path(cfg.path("work_dir"))
-        cat_file = work / "bench-catalog.json"
-        cat_file.write_text(json.dumps(catalogue(a.campaigns, budget, tag)))
-        cfg = dataclasses.replace(cfg, scoring_job=dataclasses.replace(cfg.scoring_job, catalog_file=str(cat_file)),
-                                  paths=dataclasses.replace(cfg.paths, model_registry=str(work / "models")))
-        feast_store.apply(cfg)
-        campaigns = [f"{tag}-c{i:02d}" for i in range(a.campaigns)]
-        server = AdServer(cfg, campaigns, budget)
-        feedback = start_feedback(cfg)
-        scoring = start_scoring(cfg)
-        try:
-            t = time.monotonic()
-            feedback_ready(cfg, tag, timeout_s=180)
-            while not server.answers and time.monotonic() - t < 180:   # the scoring job answers
-                send_requests(cfg, server, 5, 1.0, f"{tag}-warm{int(time.monotonic())}")
-            if not server.answers:
-                raise TimeoutError("the scoring job did not answer within 180 s")
-            startup_s = time.monotonic() - t
-            server.show = True
-            done_at = [None]
-
-            def finished() -> bool:
-                if len(server.exhausted) == len(campaigns) and done_at[0] is None:
-                    done_at[0] = time.monotonic()
-                return done_at[0] is not None and time.monotonic() - done_at[0] >= a.settle
-            began = time.monotonic()
-            sent = send_requests(cfg, server, a.rate, a.duration, tag, finished)
-            measured_s = time.monotonic() - began
-            time.sleep(3)
-            server.show = False
-            time.sleep(cfg.feedback.write_interval_ms / 1000 + 3)   # the last spend lands
-            _, stats = AdStatsReader(cfg, socket_timeout_ms=2000).read([], campaigns)
-        finally:
-            server.close()
-            scoring.cancel().result()
-            feedback.cancel().result()
-    stops = [max(0, server.last_serve.get(c, 0) - t_ex) for c, t_ex in server.exhausted.items()]
-    written = {c: (stats.get(c) or {}).get("spend_today") or 0.0 for c in campaigns}
-    over = {c: written[c] - budget for c in campaigns}
-    worst = max(over, key=over.get)
-    q = benchlib.pct(stops) if stops else {"p50": None, "p99": None}
-    figures = {"budget_stop_p50_ms": q["p50"], "budget_stop_p99_ms": q["p99"],
-               "budget_stop_max_ms": max(stops) if stops else None, "campaigns_exhausted": len(stops),
-               "campaigns": len(campaigns), "overspend_max": over[worst],
-               "overspend_max_share": over[worst] / budget, "daily_budget": budget,
-               "shown_spend_max": max(server.spent.values()), "requests": sent, "rate": a.rate,
-               "measured_s": measured_s, "startup_s": startup_s, "empty_answers": server.empty,
-               "stats_poll_ms": cfg.scoring_job.stats_poll_ms, "write_interval_ms": cfg.feedback.write_interval_ms,
-               "per_campaign": {c: {"exhausted_ms": server.exhausted.get(c), "last_serve_ms": server.last_serve.get(c),
-                                    "shown_spend": round(server.spent[c], 6), "written_spend": written[c]}
-                                for c in campaigns}}
-    st = (f"p50 {q['p50']:.0f} ms  p99 {q['p99']:.0f} ms  max {max(stops):.0f} ms over {len(stops)} of "
-          f"{len(campaigns)} campaigns" if stops else "no campaign was exhausted")
+        r = run(cfg, a, tag, budget)
+    f = figures_of(r, budget, a.rate)
+    st = (f"p50 {f['budget_stop_p50_ms']:.0f} ms  p99 {f['budget_stop_p99_ms']:.0f} ms  max "
+          f"{f['budget_stop_max_ms']:.0f} ms over {f['campaigns_exhausted']} of {f['campaigns']} campaigns"
+          if f["campaigns_exhausted"] else "no campaign was exhausted")
     benchlib.report("bench_budget: budget spent → last answer offering the campaign", [
         ("budget stop (exhaustion → last serve)", st),
-        ("overspend max (Redis spend − budget)", f"{over[worst]:.4f} = {100 * over[worst] / budget:.1f} % of "
-                                                  f"{budget} ({worst})"),
-        ("load", f"{sent} requests in {measured_s:.0f} s at {a.rate:.0f}/s, 2 ads an answer; "
-                 f"stats poll {cfg.scoring_job.stats_poll_ms} ms, spend writes {cfg.feedback.write_interval_ms} ms"),
-    ], figures, a.out)
+        ("overspend max (Redis spend − budget)", f"{f['overspend_max']:.4f} = {100 * f['overspend_max_share']:.1f} % "
+                                                  f"of {budget} ({f['overspend_campaign']})"),
+        ("load", f"{f['requests']} requests in {f['measured_s']:.0f} s at {a.rate:.0f}/s, 2 ads an answer; "
+                 f"stats poll {f['stats_poll_ms']} ms, spend writes {f['write_interval_ms']} ms"),
+    ], f, a.out)
     return 0
 
 
