@@ -104,6 +104,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _main(cfg: Config, a) -> int:
+    try:
+        return _run(cfg, a)
+    except OSError as e:   # the store's filesystem: say where, and what to check
+        raise AdstreamError(f"training log store {cfg.feedback.training_log_uri}: {e} "
+                            f"(check feedback.training_log and that the folder is writable)") from None
+
+
+def _run(cfg: Config, a) -> int:
     if a.action == "write":
         r = write_log(cfg, idle_s=a.idle or None, duration_s=a.duration, progress_s=5.0)
         print(r.line())
