@@ -118,3 +118,44 @@ def test_a_spent_campaign_stops_being_served_and_ctr_priors_are_read(stack, tmp_
     finally:
         client.cancel().result()
         c.close()
+
+
+def test_a_campaign_ahead_of_its_pacing_curve_sits_out_most_requests(stack, tmp_path):
+    """Pacing in the job: spend 99.9 of 100 booked today, a curve whose whole weight is in the
+    day's last hour (so 'now' is ahead of it but for the day's last seconds), tolerance 0: the
+    pacer throttles cA1 to its floor rate (0.2) within a few statistics reads, while its budget
+    still has 0.1 left (so the budget alone would keep serving it)."""
+    import time
+
+    import redis
+
+    from udfs.core import ad_stats
+    from udfs.core.attributed import Attributed
+    from udfs.io.ad_stats_store import AdStatsWriter
+    cat = S.write_catalog(tmp_path / "catalog.json", S.crafted_catalog())
+    cfg, _, tag = S.job_config(tmp_path, registry=tmp_path / "models", catalog=cat, **DB, **{
+        "scoring_job.profile_timeout_ms": 1000, "scoring_job.stats_poll_ms": 200,
+        "scoring.pacing.curve": "[" + ", ".join(["0"] * 23 + ["1"]) + "]",
+        "scoring.pacing.tolerance": 0, "scoring.pacing.step": 0.5, "scoring.pacing.min_rate": 0.2})
+    redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db).flushdb()
+    params = ad_stats.StatsParams.from_config(cfg)
+    now = time.time_ns() // 1_000_000
+    st = ad_stats.CampaignStats()
+    ad_stats.apply(st, Attributed("impression", "i0", now - 1000, "cA1", "crA1", "CPM", 99.9), params)
+    camp, crs = ad_stats.snapshot(st, params)
+    AdStatsWriter(cfg).write({"cA1": camp}, crs, now)
+    client, c = start_job(cfg), S.Client(cfg)
+    try:
+        c.send(S.request("first", f"{tag}-u0"))
+        assert c.wait(lambda c: "first" in c.by_id(), 120), c.dead
+        time.sleep(2.0)                        # ten statistics reads: the rate is at its floor
+        ids = [f"paced-{i}" for i in range(100)]
+        for i, rid in enumerate(ids):
+            c.send(S.request(rid, f"{tag}-q{i}"))
+        assert c.wait(lambda c: set(ids) <= set(c.by_id()), 60), c.dead
+    finally:
+        client.cancel().result()
+        c.close()
+    with_a1 = sum("crA1" in ads_of(c, rid) for rid in ids)
+    assert 5 <= with_a1 <= 40, with_a1         # ~20 of 100 (Binomial(100, 0.2)); unpaced it is 100
+    assert all(ads_of(c, rid) for rid in ids)     # sitting out leaves the others to fill the slots
