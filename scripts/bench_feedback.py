@@ -117,9 +117,11 @@ def main(argv=None) -> int:
     p.add_argument("--features", type=int, default=36,
                    help="float32 values in each served ad's feature row (the live model scores 36; "
                         "0: rows left empty, as the runs before this option had them)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="config override for the job, e.g. --set flink.parallelism=2 (repeatable)")
     a = p.parse_args(argv)
     row = feature_row(a.features)
-    with benchlib.own_stack(a.env, ["flink.checkpoint_interval_ms=5000"]) as cfg:
+    with benchlib.own_stack(a.env, ["flink.checkpoint_interval_ms=5000", *a.overrides]) as cfg:
         from jobs.feedback import start
         from scripts.bench.floors import kafka_latency, redis_latency
         from udfs.io import feast_store
@@ -140,7 +142,8 @@ def main(argv=None) -> int:
                "freshness_background_eps": fr["background_eps"], "budget_stop_p99_ms": None, "overspend_max": None,
                "floor_kafka_p50_ms": k["p50"], "floor_kafka_p99_ms": k["p99"],
                "floor_redis_p50_ms": r["p50"], "floor_redis_p99_ms": r["p99"], "duration_s": a.duration,
-               "write_interval_ms": cfg.feedback.write_interval_ms, "features_per_ad": a.features}
+               "write_interval_ms": cfg.feedback.write_interval_ms, "features_per_ad": a.features,
+               "overrides": a.overrides}
     tp_txt = (f"{tp['throughput_eps']:.0f} events/s ({tp['events']} events, {tp['seconds']:.1f} s)"
               if tp["throughput_eps"] else f"not all counted within the timeout ({tp['events']} events)")
     fr_txt = (f"p50 {fr['p50']:.0f} ms  p99 {fr['p99']:.0f} ms at {fr['background_eps']:.0f} events/s sent "
