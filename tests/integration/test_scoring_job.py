@@ -196,7 +196,7 @@ def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
             S.promote_version(registry, v3)                          # even forced
         ptr = Registry(registry).pointer()                           # so point at it past the registry
         write_json(registry / POINTER, {**ptr, "version": v3, "previous": ptr["previous"] + [ptr["version"]]})
-        pointed_v3 = time.monotonic()
+        pointed_v3_ms = time.time_ns() // 1_000_000
         time.sleep(4)
         stop.set()
         t.join()
@@ -211,8 +211,10 @@ def test_hot_reload_switches_version_without_gap_or_duplicate(stack, tmp_path):
         assert sent[switch][1] - promoted_v2 < 3.0                     # picked up within seconds
         # Before the broken pointer: full answers. Once the job has seen it (a poll: 200 ms in
         # the test config, plus a margin): still v2, but flagged — the promoted model is not serving.
-        before = [c.by_id()[i] for i, at in sent if at < pointed_v3]
-        after = [c.by_id()[i] for i, at in sent if at > pointed_v3 + 2.0]
+        # Told apart by when each answer was made (its ts, the job's clock), not when its request
+        # was sent: a request sent just before the pointer moved may be ranked after the poll saw it.
+        before = [c.by_id()[i] for i in ids if c.by_id()[i].ts < pointed_v3_ms]
+        after = [c.by_id()[i] for i in ids if c.by_id()[i].ts > pointed_v3_ms + 2000]
         assert before and after
         assert not any(r.fallback for r in before), [(r.request_id, r.fallback_reason) for r in before if r.fallback]
         assert all(r.fallback and "could not be loaded" in r.fallback_reason for r in after), \
