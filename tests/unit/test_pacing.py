@@ -75,3 +75,14 @@ def test_a_bad_pacing_config_names_its_key(over):
     from udfs.config.schema import ConfigError
     with pytest.raises(ConfigError, match="scoring.pacing"):
         load(overrides=[over], environ={})
+
+
+def test_the_pacer_is_active_only_while_some_campaign_is_throttled():
+    from udfs.config.loader import load
+    pacer = Pacer(PacingParams.from_config(load(environ={}).scoring.pacing))
+    assert not pacer.active
+    pacer.update([("cm", 100.0, 90.0)], DAY0 + 12 * HOUR_MS)     # far ahead: throttled
+    assert pacer.active
+    for _ in range(20):                                          # behind again: released
+        pacer.update([("cm", 100.0, 10.0)], DAY0 + 12 * HOUR_MS)
+    assert pacer.rates["cm"] == 1.0 and not pacer.active

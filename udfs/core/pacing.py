@@ -39,6 +39,11 @@ class PacingParams:
         total = sum(weights)
         return cls(tuple(w / total for w in weights), tolerance, step, min_rate)
 
+    @classmethod
+    def from_config(cls, pacing) -> "PacingParams":
+        """From ``cfg.scoring.pacing`` (validated there, with its keys named)."""
+        return cls.of(pacing.curve, pacing.tolerance, pacing.step, pacing.min_rate)
+
 
 def target_share(p: PacingParams, now_ms: int) -> float:
     """Share of the daily budget the curve allows to be spent by ``now_ms`` (UTC day)."""
@@ -51,6 +56,7 @@ class Pacer:
     def __init__(self, params: PacingParams):
         self.p = params
         self.rates: dict[str, float] = {}
+        self.active = False     # any campaign below rate 1: only then is a request's list filtered
 
     def update(self, campaigns: Iterable[tuple[str, float, float]], now_ms: int) -> None:
         """``campaigns``: (campaign id, daily budget, spent today) — adjust each one's rate."""
@@ -65,6 +71,7 @@ class Pacer:
             elif gap < -self.p.tolerance:
                 rate = min(1.0, rate * (1.0 + self.p.step))
             self.rates[cid] = rate
+        self.active = any(r < 1.0 for r in self.rates.values())
 
     def admits(self, campaign_id: str, request_id: str) -> bool:
         rate = self.rates.get(campaign_id, 1.0)

@@ -165,7 +165,7 @@ class RequestScorer:
     def _paced(creatives: list, request_id: str, deps: Deps) -> tuple[list, int]:
         """The creatives whose campaign takes part in this request (budget pacing)."""
         pacer = deps.pacing
-        if pacer is None:
+        if pacer is None or not pacer.active:   # nobody throttled: the request path pays nothing
             return creatives, 0
         kept = [c for c in creatives if pacer.admits(c.campaign_id, request_id)]
         return kept, len(creatives) - len(kept)

@@ -66,6 +66,8 @@ class Model(Protocol):
 
 
 class Pacing(Protocol):
+    active: bool    # some campaign is throttled (else ``admits`` is always True)
+
     def admits(self, campaign_id: str, request_id: str) -> bool: ...
 
 

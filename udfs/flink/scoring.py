@@ -90,8 +90,7 @@ class ScoringFunction(KeyedProcessFunction):
         self.pacer = None
         if cfg.scoring.pacing.enabled:
             from udfs.core.pacing import Pacer, PacingParams
-            pc = cfg.scoring.pacing
-            self.pacer = Pacer(PacingParams.of(pc.curve, pc.tolerance, pc.step, pc.min_rate))
+            self.pacer = Pacer(PacingParams.from_config(cfg.scoring.pacing))
         self.next_stats_poll = 0.0
         self.next_catalog_poll = _ms() + job.catalog_poll_ms
 
