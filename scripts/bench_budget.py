@@ -28,14 +28,11 @@ import uuid
 from pathlib import Path
 
 from scripts.bench import common as benchlib
+from scripts.bench.feedback_load import now_ms
 from udfs.messages import Impression, RankedAds, topics
 from udfs.messages.served import charge_of
 
 PRICE_STEP = 0.05
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def catalogue(n: int, budget: float, tag: str) -> dict:
@@ -132,7 +129,7 @@ def feedback_ready(cfg, tag: str, timeout_s: float) -> None:
     measured impression waits for the job to start."""
     from kafka import KafkaProducer
 
-    from scripts.bench.feedback_load import StatsPoll, request_events
+    from scripts.bench.feedback_load import StatsPoll, request_events  # noqa: the probe's feedback
     p = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, linger_ms=0, acks=1)
     poll, end, i = StatsPoll(cfg, [f"{tag}-probe-c0"]), time.monotonic() + timeout_s, 0
     try:

@@ -20,7 +20,7 @@ from udfs.messages.served import CHARGED_ON, charge_of
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
 USER = f"u-{uuid.uuid4().hex[:8]}"   # this module's user: the session's Redis is shared
-TOPICS = ("served_log", "impressions", "ad_clicks", "conversions", "dead_letter")
+TOPICS = ("served_log", "impressions", "ad_clicks", "conversions", "dead_letter", "training_log")
 
 
 def job_config(tmp_path, **extra):

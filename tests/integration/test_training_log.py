@@ -8,21 +8,16 @@ the wall clock's, as in test_feedback_job.py (whose helpers this uses)."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import numpy as np
 import pytest
 
-from tests.integration.test_feedback_job import USER, Feed, click, imp
+from tests.integration.test_feedback_job import USER, Feed, click, imp, job_config
 from tests.support.jobproc import kill_group, launch
-from udfs import config
-from udfs.messages import Conversion, DeadLetter, ServedAd, ServedLog
+from udfs.messages import Conversion, ServedAd, ServedLog
 from udfs.messages.served import CHARGED_ON, charge_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
-
-TOPICS = ("served_log", "impressions", "ad_clicks", "conversions", "dead_letter", "training_log")
-
 
 def row_of(rank):
     return tuple(float(np.float32(v)) for v in (rank / 7.0, -1.0 / rank, 3e-8, 12345.678))
@@ -39,15 +34,9 @@ def served(rid, ts, tag, features=True):
 
 
 def test_labelled_rows_land_in_parquet_and_feast_reads_the_latest_revision(stack, tmp_path):
-    tag = uuid.uuid4().hex[:8]
-    sets = [f"kafka.topics.{t}.name={t}-{tag}" for t in TOPICS]
     # a 20 s click window and 10 s lateness: rows are due 30 s of event time after their impression
-    sets += [f"flink.checkpoint_dir={tmp_path}/ckpt", f"feedback.group_id=feedback-{tag}",
-             "model.click_window_s=20", "feedback.allowed_lateness_ms=10000",
-             f"feedback.training_log=file://{tmp_path}/training_log", f"feedback.training_log_group=tl-{tag}"]
-    cfg = config.load("test", overrides=sets)
-    from scripts.stack.control import create_topics
-    create_topics(cfg)
+    cfg, sets, tag = job_config(tmp_path, **{"model.click_window_s": 20, "feedback.allowed_lateness_ms": 10000,
+                                             "feedback.training_log": f"file://{tmp_path}/training_log"})
     f = Feed(cfg)
     t0 = int(time.time() * 1000) - 10_000
     cpm, cpc, cpa = f"cpm-{tag}", f"cpc-{tag}", f"cpa-{tag}"
