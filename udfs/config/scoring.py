@@ -117,12 +117,15 @@ class ScoringJob:
     stats_poll_ms: int = 500           # the feedback loop's ad statistics and spend are read this often
     stats_timeout_ms: int = 50         # socket timeout of that read (between requests, not in one)
     caps_reconcile_ms: int = 10000     # caps count own answers this recent, stored impressions before (udfs.core.seen)
+    experiments_file: str = ""         # A/B tests (udfs/config/experiments.py); "" = none; re-read when it changes
+    experiments_poll_ms: int = 1000    # how often that file is checked for a change
 
     def __post_init__(self) -> None:
         if self.python_execution_mode not in ("thread", "process"):
             raise ConfigError("python_execution_mode", "must be 'thread' or 'process'")
         for name in ("bundle_size", "bundle_time_ms", "fetch_max_wait_ms", "profile_timeout_ms",
-                     "breaker_failures", "model_poll_ms", "catalog_poll_ms", "onnx_threads"):
+                     "breaker_failures", "model_poll_ms", "catalog_poll_ms", "onnx_threads",
+                     "experiments_poll_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "must be >= 1")
         if self.buffer_timeout_ms < -1:
