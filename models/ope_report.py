@@ -190,7 +190,7 @@ def evaluate_policy(cfg, log: Log, train: pd.DataFrame, held: pd.DataFrame) -> d
     return {
         "logged": {"policy": BEHAVIOUR, "ctr": logged.value, "ci": list(logged.ci), "se": logged.se,
                    "rows": len(r), "clicks": int(r.sum())},
-        "policy": {"name": POLICY, "agrees_with_log": int(pi.sum()),
+        "policy": {"name": POLICY, "agrees_with_log": int(pi.sum()), "agreeing_clicks": int(r @ pi),
                    "distinct_items": int(len(np.unique(best))),
                    "direct": float(q_target.mean()),    # the reward model's own guess, uncorrected
                    **{k: e.to_dict() for k, e in est.items()}},
@@ -239,7 +239,8 @@ def summary(rep: dict) -> list[str]:
              f"({rm['train_clicks']} clicks): eval log loss {rm['eval_logloss']:.5f} vs constant "
              f"{rm['constant_logloss']:.5f}, AUC {_num(rm['eval_auc'])}",
              f"logged {lg['policy']} policy CTR {_pct(lg['ctr'])} ({level} {_pct(lg['ci'][0])} .. {_pct(lg['ci'][1])})",
-             f"policy: {pol['name']}; agrees with the logged item on {pol['agrees_with_log']:,} rows, "
+             f"policy: {pol['name']}; agrees with the logged item on {pol['agrees_with_log']:,} rows "
+             f"({pol['agreeing_clicks']} clicked), "
              f"picks {pol['distinct_items']} distinct items; the model's own guess {_pct(pol['direct'])}"]
     for k in ("ips", "snips", "dr"):
         e = pol[k]
