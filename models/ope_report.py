@@ -80,7 +80,7 @@ def read_log(folder: Path) -> Log:
         raise ModelError(f"{path}: no propensity column ({' or '.join(PROPENSITY)}): without the logging "
                          "policy's probabilities there is nothing to weight by")
     t = pd.to_datetime(df["timestamp"], utc=True, format="mixed")
-    df = df.assign(_t=t).iloc[np.argsort(t.to_numpy(), kind="stable")].reset_index(drop=True)
+    df = df.assign(_t=t).iloc[np.argsort(t.astype("int64").to_numpy(), kind="stable")].reset_index(drop=True)
     users = [c for c in df.columns if c.startswith("user_feature_")]
     for c in users:    # codes, not strings: the keys of the click-rate tables (label-free, so no leak)
         df[c] = pd.factorize(df[c].astype(str))[0]
@@ -159,6 +159,10 @@ def fit_reward_model(log: Log, train: pd.DataFrame, strength: float) -> tuple[Re
     names = list(cols)
     X = np.column_stack([cols[n] for n in names])
     cut = int(len(y) * 0.75)
+    if len(set(y[:cut])) < 2:
+        raise ModelError(f"the training part's older {cut:,} rows hold {int(y[:cut].sum())} clicks of "
+                         f"{cut:,}: a reward model needs clicks and non-clicks; give a longer log or a "
+                         "smaller ope.eval_fraction")
     best, scores = linear.fit_tuned(X, y, np.arange(cut), np.arange(cut, len(y)))
     lr = linear.fit(X, y, best.C)
     info = {"kind": "logistic_regression", "why": REWARD_MODEL, "C": best.C, "features": names,
