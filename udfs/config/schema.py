@@ -2,8 +2,9 @@
 
 Each section lives with its users: the shared runtime in ``platform``, the profile job's in
 ``profile``, the scoring job's in ``scoring``, the feedback job's in ``feedback``, training's in
-``model``, the synthetic world's in ``synth``. All pure: no file, environment or YAML here
-(``udfs.config.loader`` builds these from them), so a worker that receives a config as a dict
+``model``, off-policy evaluation's in ``ope``, the synthetic world's in ``synth``. All pure: no
+file, environment or YAML here (``udfs.config.loader`` builds these from them), so a worker
+that receives a config as a dict
 (``from_dict``) needs nothing but this package. Validation that involves one section lives in
 its ``__post_init__`` and names the dotted key. Path values arrive absolute (or as URIs): the
 loader resolves them once.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from udfs.config.feedback import Feedback
 from udfs.config.model import Model
+from udfs.config.ope import Ope
 from udfs.config.platform import (DeadLetters, Flink, Jars, Kafka, Logs, Messages, Paths, Redis, Topic,
                                   Topics)
 from udfs.config.profile import Feast, Profile, Windows
@@ -24,7 +26,7 @@ from udfs.config.synth import Generator, Site
 from udfs.errors import ConfigError
 
 __all__ = ["CapRule", "Config", "ConfigError", "DeadLetters", "Feast", "Feedback", "Flink", "Generator", "Jars",
-           "Kafka", "Logs", "Messages", "Model", "Pacing", "Paths", "Profile", "Redis", "ReviewPolicy",
+           "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing", "Paths", "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Site", "Topic", "Topics", "Windows"]
 
 
@@ -45,6 +47,7 @@ class Config:
     messages: Messages = dataclasses.field(default_factory=Messages)
     site: Site = Site()
     feedback: Feedback = Feedback()
+    ope: Ope = Ope()
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
 
