@@ -44,6 +44,7 @@ class Variant:
     reserve_ecpm: float | None = None             # replaces scoring.reserve_ecpm and every slot's reserve
     max_ads_per_advertiser: int | None = None     # the auction's diversity rule
     pacing: bool | None = None                    # budget pacing on/off; None = scoring.pacing.enabled
+    exploration: float | None = None              # share of requests explored; None = scoring.exploration.rate
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
@@ -52,6 +53,8 @@ class Variant:
             raise ConfigError("share", "must be in (0, 1]")
         if self.reserve_ecpm is not None and self.reserve_ecpm < 0:
             raise ConfigError("reserve_ecpm", "must be >= 0")
+        if self.exploration is not None and not 0 <= self.exploration <= 1:
+            raise ConfigError("exploration", "must be within [0, 1]")
         if self.max_ads_per_advertiser is not None and self.max_ads_per_advertiser < 1:
             raise ConfigError("max_ads_per_advertiser", "must be >= 1")
 

@@ -21,11 +21,11 @@ from udfs.config.ope import Ope
 from udfs.config.platform import (DeadLetters, Flink, Jars, Kafka, Logs, Messages, Paths, Redis, Topic,
                                   Topics)
 from udfs.config.profile import Feast, Profile, Windows
-from udfs.config.scoring import CapRule, Pacing, ReviewPolicy, Scoring, ScoringJob
+from udfs.config.scoring import CapRule, Exploration, Pacing, ReviewPolicy, Scoring, ScoringJob
 from udfs.config.synth import Generator, Site
 from udfs.errors import ConfigError
 
-__all__ = ["CapRule", "Config", "ConfigError", "DeadLetters", "Feast", "Feedback", "Flink", "Generator", "Jars",
+__all__ = ["CapRule", "Config", "ConfigError", "DeadLetters", "Exploration", "Feast", "Feedback", "Flink", "Generator", "Jars",
            "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing", "Paths", "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Site", "Topic", "Topics", "Windows"]
 

@@ -42,6 +42,20 @@ class Pacing:
             raise ConfigError("scoring.pacing", "tolerance >= 0, 0 <= step < 1, 0 < min_rate <= 1")
 
 @dataclass(frozen=True)
+class Exploration:
+    """Thompson sampling for ads with little data (udfs/core/exploration.py)."""
+    rate: float = 0.0                # share of requests explored; 0 = off
+    max_impressions: int = 2000      # ads with at least this many attributed impressions are not explored
+    prior_strength: float = 50.0     # the model's pCTR counts as this many impressions of prior
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ConfigError("scoring.exploration.rate", "must be within [0, 1]")
+        if self.max_impressions < 1 or self.prior_strength <= 0:
+            raise ConfigError("scoring.exploration", "max_impressions >= 1 and prior_strength > 0")
+
+
+@dataclass(frozen=True)
 class ReviewPolicy:
     """Automated creative review (udfs/core/review.py)."""
     title_min_len: int
@@ -62,6 +76,7 @@ class Scoring:
     creative_caps: tuple[CapRule, ...]
     review: ReviewPolicy
     pacing: Pacing = Pacing()
+    exploration: Exploration = Exploration()
     slot_reserve_ecpm: Mapping[str, float] = dataclasses.field(default_factory=dict)
     ocpa_min_conversions: int = 20
     ocpa_min_factor: float = 0.5

@@ -11,7 +11,8 @@ the experiment. A request takes part when its own ``ts`` falls in the experiment
 
 An :class:`Arm` is what the scorer needs per request: the label to stamp, the ranking
 rules with the variant's overrides applied (prepared once per file, not per request),
-a model version to rank with ("" = the current model) and whether pacing applies.
+a model version to rank with ("" = the current model), whether pacing applies and the
+share of requests explored.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Arm:
     model_version: str = ""    # "" = the registry's current model
     pacing: bool = True        # budget pacing applies (if the job paces at all)
     experiment: str = ""       # "" = in no experiment
+    exploration: float = 0.0   # share of requests explored (udfs.core.exploration)
 
 
 def _scoring_of(base: Scoring, v: Variant) -> Scoring:
@@ -55,7 +57,7 @@ class Assigner:
     def __init__(self, experiments: Experiments, scoring: Scoring, default_label: str,
                  pacing: bool = True):
         self.experiments = experiments
-        self.outside = Arm(default_label, scoring, "", pacing)
+        self.outside = Arm(default_label, scoring, "", pacing, exploration=scoring.exploration.rate)
         # Per experiment: its window, salt and (upper share bound, arm) in order.
         self._plans: list[tuple[int, int, str, list[tuple[float, Arm]]]] = []
         for e in experiments.experiments:
@@ -67,7 +69,8 @@ class Assigner:
         for v in e.variants:
             upper += v.share
             out.append((upper, Arm(e.label(v.name), _scoring_of(scoring, v), v.model_version,
-                                   pacing if v.pacing is None else v.pacing, e.name)))
+                                   pacing if v.pacing is None else v.pacing, e.name,
+                                   scoring.exploration.rate if v.exploration is None else v.exploration)))
         return out
 
     @property

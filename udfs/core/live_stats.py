@@ -21,6 +21,7 @@ from udfs.core.catalog import Catalog
 class LiveStats:
     def __init__(self) -> None:
         self.ctr: dict[str, float] = {}
+        self.counts: dict[str, tuple[int, int]] = {}   # creative -> (impressions, clicks): exploration's
         self.cpas: dict[str, tuple[float | None, int]] = {}
         self.spend: dict[str, tuple[int, float]] = {}   # campaign -> (UTC day, spent that day)
         self.version = 0          # CTR priors and CPAs
@@ -30,6 +31,8 @@ class LiveStats:
         """Take a read of the store: {creative id: {ctr_prior}}, {campaign id: {cpa, cpa_conversions,
         spend_day, spend_today}}; a value the store lacks (None) is left out."""
         ctr = {c: float(v["ctr_prior"]) for c, v in creatives.items() if v.get("ctr_prior") is not None}
+        self.counts = {c: (int(v.get("impressions_total") or 0), int(v.get("clicks_total") or 0))
+                       for c, v in creatives.items()}
         cpas = {c: (float(v["cpa"]) if v.get("cpa_conversions") else None, int(v.get("cpa_conversions") or 0))
                 for c, v in campaigns.items() if v.get("cpa") is not None}
         spend = {c: (int(v["spend_day"]), float(v["spend_today"])) for c, v in campaigns.items()
@@ -46,6 +49,9 @@ class LiveStats:
 
     def cpa(self, campaign_id: str) -> tuple[float | None, int]:
         return self.cpas.get(campaign_id, (None, 0))
+
+    def impressions_clicks(self, creative_id: str) -> tuple[int, int]:
+        return self.counts.get(creative_id, (0, 0))
 
     def spent(self, campaign_id: str, now_ms: int) -> float:
         day, amount = self.spend.get(campaign_id, (-1, 0.0))

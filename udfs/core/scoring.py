@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from udfs.core import auction_arrays
+from udfs.core import auction_arrays, exploration
 from udfs.core.auction_arrays import AdBook
 from udfs.core.catalog import Creative
 from udfs.config import Config, Scoring
@@ -50,6 +50,7 @@ class Outcome:
     capped: int = 0
     served: ServedLog | None = None      # what was offered and why (served-log.v1); None: nothing decoded
     paced: int = 0                       # eligible creatives left out by budget pacing
+    explored: int = 0                    # candidates that bid with a posterior draw (udfs.core.exploration)
 
 
 def _salvage_id(raw: bytes | str) -> str | None:
@@ -85,7 +86,9 @@ class RequestScorer:
         self._book_cols: tuple[AdBook, AdColumns] | None = None
         self._ads_key: tuple = ()
         self.eligibility = EligibilityCache()
-        self._outside = Arm(variant, scoring, pacing=scoring.pacing.enabled)   # no experiments loaded
+        # A request when no experiments are loaded: the job's own settings.
+        self._outside = Arm(variant, scoring, pacing=scoring.pacing.enabled, exploration=scoring.exploration.rate)
+        self.explore_params = exploration.ExplorationParams.from_config(scoring.exploration)
 
     @classmethod
     def for_job(cls, cfg: Config, featurizer: Featurizer, stage: str) -> "RequestScorer":
@@ -149,7 +152,7 @@ class RequestScorer:
         kept, capped = deps.caps.filter(req.user_id, eligible, now)
         t3 = self.clock()
         timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (t3 - t2) * 1000.0
-        ads, version, terms, rows = self._auction(req, kept, profile, deps, reasons, timings, arm)
+        ads, version, terms, rows, explored = self._auction(req, kept, profile, deps, reasons, timings, arm)
         t4 = self.clock()
         served = [c for c in (deps.catalog.creative(a.creative_id) for a in ads) if c is not None]
         deps.caps.record(req.user_id, served, now)
@@ -162,7 +165,7 @@ class RequestScorer:
                               timings_ms={k: round(v, 3) for k, v in timings.items()})
         served, letter = self._served(req, resp, terms, rows)
         return Outcome(resp, letter, reasons=tuple(reasons), candidates=len(kept), capped=capped,
-                       served=served, paced=paced)
+                       served=served, paced=paced, explored=explored)
 
     def _arm(self, req: AdRequest, deps: Deps) -> Arm:
         """The request's experiment variant (udfs.core.experiments); outside any: the job's own."""
@@ -229,6 +232,9 @@ class RequestScorer:
                     req.ts, req.context.device, req.context.page_category, 1))
                 t1 = self.clock()
                 pctr = _probabilities(model.score(X))
+                drawn = 0
+                if arm.exploration and exploration.explores(req.request_id, arm.exploration):
+                    pctr, drawn = self._explore(pctr, book, rows, deps, req.request_id)
                 t2 = self.clock()
                 picked: list = []
                 ads = auction_arrays.auction(book, rows, pctr, scoring, slot=slot, num_ads=n,
@@ -237,7 +243,7 @@ class RequestScorer:
                                auction=(self.clock() - t2) * 1000.0)
                 if deps.model_stale:
                     reasons.append(MODEL_STALE)
-                return ads, model.version, [p[1:] for p in picked], X[[p[0] for p in picked]]
+                return ads, model.version, [p[1:] for p in picked], X[[p[0] for p in picked]], drawn
             except Exception:
                 reasons.append(MODEL_ERROR)
         elif model is None:
@@ -249,7 +255,12 @@ class RequestScorer:
                             creative_priors=priors, page_category=req.context.page_category)
         timings["auction"] = (self.clock() - t) * 1000.0
         version = model.version if model is not None and MODEL_ERROR not in reasons else NO_MODEL
-        return ads, version, [self._fallback_terms(a, deps, scoring) for a in ads], None
+        return ads, version, [self._fallback_terms(a, deps, scoring) for a in ads], None, 0
+
+    def _explore(self, pctr, book: AdBook, rows, deps: Deps, request_id: str):
+        counts = np.array([deps.stats.impressions_clicks(book.creatives[r].creative_id) for r in rows],
+                          dtype=np.float64).reshape(-1, 2)
+        return exploration.thompson(pctr, counts[:, 0], counts[:, 1], self.explore_params, request_id)
 
     @staticmethod
     def _fallback_terms(ad, deps: Deps, scoring: Scoring) -> tuple:

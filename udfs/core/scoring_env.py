@@ -89,6 +89,8 @@ class AdStats(Protocol):
 
     def cpa(self, campaign_id: str) -> tuple[float | None, int]: ...
 
+    def impressions_clicks(self, creative_id: str) -> tuple[int, int]: ...
+
 
 class NoStats:
     version = 0
@@ -98,6 +100,9 @@ class NoStats:
 
     def cpa(self, campaign_id: str) -> tuple[float | None, int]:
         return None, 0
+
+    def impressions_clicks(self, creative_id: str) -> tuple[int, int]:
+        return 0, 0
 
 
 NO_STATS = NoStats()

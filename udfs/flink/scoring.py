@@ -42,7 +42,7 @@ STAGE = "scoring.rank.v1"
 COUNTERS = ("requests", "responses", "fallback", "dead_letters", "capped", "model_reloads",
             "model_reload_failures", "catalog_changes", "catalog_invalid", "creatives_rejected",
             "breaker_opened", "errors", "refresh_errors", "unanswered", "stats_errors", "paced",
-            "experiments_reloads", "experiments_refused", "experiment_model_errors")
+            "experiments_reloads", "experiments_refused", "experiment_model_errors", "explored")
 log = logging.getLogger("adstream.scoring")
 
 
@@ -316,6 +316,8 @@ class ScoringFunction(KeyedProcessFunction):
             c["capped"].inc(out.capped)
         if out.paced:
             c["paced"].inc(out.paced)
+        if out.explored:
+            c["explored"].inc(out.explored)
         if out.dead_letter is not None:
             c["dead_letters"].inc()
             self.dead_counters[out.dead_letter.kind].inc()

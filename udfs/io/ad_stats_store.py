@@ -58,8 +58,9 @@ class AdStatsWriter:
         self.client.close()
 
 
-# What the scorer reads: the CTR prior, the oCPA inputs, and the campaign's spend today.
-_CREATIVE_READ = ("ctr_prior",)
+# What the scorer reads: the CTR prior and the counts exploration updates its posterior with,
+# the oCPA inputs, and the campaign's spend today.
+_CREATIVE_READ = ("ctr_prior", "impressions_total", "clicks_total")
 _CAMPAIGN_READ = ("cpa", "cpa_conversions", "spend_day", "spend_today")
 
 
