@@ -1,4 +1,5 @@
-"""``adstream model train|evaluate|export|promote|rollback|list``: the CTR model's life cycle."""
+"""``adstream model train|evaluate|export|promote|retrain|rollback|list``: the CTR model's life cycle
+(``retrain``: models/retrain_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -95,6 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     rb.add_argument("--force", action="store_true", help="roll back even if its features no longer match")
     rb.add_argument("--reason", default="")
     rb.set_defaults(func=_rollback)
+
+    from models import retrain_cli
+    retrain_cli.add_parser(ms)
 
     ls = ms.add_parser("list", help="registered versions, their metrics and which is current")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
