@@ -93,7 +93,7 @@ def read_all(uri: str, since_ms: int | None = None, until_ms: int | None = None)
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.NotFound:
         return SCHEMA.empty_table()
-    dataset = ds.dataset(root, filesystem=fs, format="parquet", schema=SCHEMA,
+    dataset = ds.dataset(root, filesystem=fs, format="parquet", schema=SCHEMA.append(pa.field("hour", pa.string())),
                          partitioning=ds.partitioning(pa.schema([("hour", pa.string())]), flavor="hive"),
                          exclude_invalid_files=True, ignore_prefixes=[".", "_"])
     where = None
