@@ -7,7 +7,10 @@ Two sources of training rows:
   its model version and variant, and the click/conversion labels once the click window
   closed (late conversions as higher revisions; the highest is kept). Read straight from
   its parquet store or through Feast's ``get_historical_features`` on the ``training_log``
-  view (features/training_log.py).
+  view (features/training_log.py). ``by_feature_set`` keeps one feature order (and counts
+  the rest), ``logged_dataset`` turns those rows into a ``Dataset`` as they were scored, with
+  inverse-propensity resampling (``ips_resample``) when a ``propensity`` column is present;
+  ``adstream model retrain`` (models/retrain.py) trains on it.
 - Rows **rebuilt as of request time** by replaying the clickstream (``replay``), labelled by
   ``attach_labels``; ``pit_profiles``/``feast_pit`` are the point-in-time join of profiles
   for that path (unit-tested; no training path calls them yet).
