@@ -145,3 +145,26 @@ def test_a_propensity_column_turns_weighting_on():
     ds = logged.logged_dataset(df, ["a", "b", "c"], live=False, ips_clip=50.0, seed=1)
     assert ds.meta["weights"]["weighted"] is True and len(ds.X) == 6
     assert list(ds.ts) == sorted(ds.ts)
+
+
+def test_every_repeats_reports_a_failed_run_and_stops_cleanly_on_ctrl_c(monkeypatch, capsys):
+    from models import retrain_cli
+    runs, sleeps = [], []
+
+    def once(cfg, args):
+        runs.append(args.since)
+        if len(runs) == 2:
+            raise retrain_cli.ModelError("store unreadable")
+        return {}
+
+    def sleep(s):
+        sleeps.append(s)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(retrain_cli, "_once", once)
+    monkeypatch.setattr(retrain_cli.time, "sleep", sleep)
+    assert cli.main(["model", "retrain", "--since", "6h", "--every", "30m"]) == 0
+    out, err = capsys.readouterr()
+    assert len(runs) == 3 and sleeps == [1800.0] * 3
+    assert '"status": "error", "reason": "store unreadable"' in out and "stopped after 3 run(s)" in err
