@@ -126,6 +126,9 @@ def add_sinks(tenv, outputs: dict, cfg: Config):
 
 def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | None = None, function=None):
     """Submit the job to the embedded local mini-cluster; returns its JobClient."""
+    # A broken experiments file stops the start with its reason (ConfigError); once running,
+    # the job refuses a broken edit and keeps the last good file instead.
+    config.load_experiments(cfg.scoring_job.experiments_file)
     extra = latency_settings(cfg)
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from
@@ -143,7 +146,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "diversity, second price). Falls back to flagged contextual ranking "
                                    "when the user or the feature store is unavailable; malformed "
                                    "requests also go to the dead-letter topic. Follows the ads.catalog "
-                                   "topic and the model registry's current pointer while running.")
+                                   "topic, the model registry's current pointer and the experiments file "
+                                   "(scoring_job.experiments_file, docs/experiments.md) while running.")
     p.add_argument("--catalog", metavar="FILE", default=None,
                    help="initial catalogue JSON (default: scoring_job.catalog_file; '' = topic only)")
     add_restore_args(p)

@@ -23,6 +23,13 @@ examples:
 Each run writes DIR/report.json, report.html, model.onnx, signature.json (docs/model.md)."""
 
 
+_OPE_EPILOG = """\
+examples:
+  adstream model ope --data openbandit --campaign men --out .work/runs/ope_men.json
+  adstream --set ope.max_weight=20 model ope --out /tmp/ope_clipped.json   # clipped weights
+Settings: ope.confidence, ope.max_weight, ope.eval_fraction, ope.strength (conf/base.yaml)."""
+
+
 def _csv(s: str | None) -> list[str]:
     return [c.strip() for c in (s or "").split(",") if c.strip()]
 
@@ -46,7 +53,8 @@ def _data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("model", help="train, evaluate, export, promote, roll back and list CTR models",
+    p = sub.add_parser("model", help="train, evaluate, export, promote, roll back and list CTR models; "
+                                     "estimate a policy's CTR off-line (ope)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
                        description="The CTR model's life cycle. 'train' builds leakage-free rows "
                                    "(features as they were at request time), splits them by time, runs "
@@ -97,12 +105,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     rb.add_argument("--reason", default="")
     rb.set_defaults(func=_rollback)
 
+    _register_ope(ms)
     from models import retrain_cli
     retrain_cli.add_parser(ms)
 
     ls = ms.add_parser("list", help="registered versions, their metrics and which is current")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=_list)
+
+
+def _register_ope(ms: argparse._SubParsersAction) -> None:
+    o = ms.add_parser("ope", help="off-policy evaluation: the CTR the model-based policy would get, from a random log",
+                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_OPE_EPILOG,
+                      description="Split the Open Bandit uniform-random log by time, train a reward model "
+                                  "(logistic regression on impression-item pairs) on the older part, and "
+                                  "estimate on the newest part (ope.eval_fraction) the CTR of the policy "
+                                  "'show the item with the highest predicted CTR' with IPS, SNIPS and "
+                                  "doubly-robust estimators, each with its interval, beside the logged "
+                                  "policy's own CTR. Nothing is served: the log's propensities stand in "
+                                  "for traffic (docs/model.md, 'Off-policy evaluation').")
+    o.add_argument("--data", default="openbandit", metavar="openbandit|DIR",
+                   help="'openbandit': the folder ope.openbandit_dir (default); or an Open Bandit root "
+                        "(holding random/CAMPAIGN/) or a campaign folder (CAMPAIGN.csv, item_context.csv)")
+    o.add_argument("--campaign", choices=["all", "men", "women"], default="men",
+                   help="which campaign's log (default men: the one in the shared small sample)")
+    o.add_argument("--out", metavar="FILE.json", required=True, help="where to write the JSON report")
+    o.set_defaults(func=_ope)
 
 
 def _load(cfg, args):
@@ -213,6 +241,15 @@ def _rollback(cfg, args) -> int:
                                   feature_service=cfg.feast.feature_service, force=args.force,
                                   reason=args.reason)
     print(f"current -> {ptr['version']} (rolled back from {ptr['from']})")
+    return 0
+
+
+def _ope(cfg, args) -> int:
+    from models.ope_report import run_ope, summary
+
+    rep = run_ope(cfg, args.data, args.campaign, args.out, progress=lambda m: print(m, file=sys.stderr))
+    print("\n".join(summary(rep)))
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -28,13 +28,23 @@ def _files(path: Path) -> tuple[Path, Path | None]:
     return path, ctx if ctx.exists() else None
 
 
-def load_openbandit(path: str | Path, strength: float = 20.0) -> Dataset:
+def read_openbandit(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None, Path]:
+    """The impressions and the item context table as in the files, and the log's path.
+
+    The raw columns, unencoded: off-policy evaluation (models/ope_report.py) builds features
+    for items that were *not* shown, which the per-row encoding of ``load_openbandit`` cannot.
+    """
     log_path, ctx_path = _files(Path(path))
     df = pd.read_csv(log_path, index_col=0)
     if not {"timestamp", "item_id", "position", "click"} <= set(df.columns):
         raise ValueError(f"{log_path}: not an Open Bandit log (needs timestamp,item_id,position,click)")
-    if ctx_path is not None:
-        ctx = pd.read_csv(ctx_path, index_col=0)
+    ctx = pd.read_csv(ctx_path, index_col=0) if ctx_path is not None else None
+    return df, ctx, log_path
+
+
+def load_openbandit(path: str | Path, strength: float = 20.0) -> Dataset:
+    df, ctx, log_path = read_openbandit(path)
+    if ctx is not None:
         df = df.merge(ctx, on="item_id", how="left")
     users = [c for c in df.columns if c.startswith("user_feature_")]
     affinity = [c for c in df.columns if c.startswith("user-item_affinity_")]

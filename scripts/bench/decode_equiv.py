@@ -9,9 +9,9 @@ field and reason, digits and quoted values blanked) with one example each. When 
 reject, whether they name the same field and dead-letter kind is counted apart: that is
 error quality, not acceptance.
 
-The generated inputs are the property tests' own strategies
-(``tests/unit/test_messages_fuzz.py``: mutated messages, random JSON values), drawn
-through hypothesis outside pytest with a fixed seed.
+The generated inputs are the property tests' own strategies (``scripts/bench/wire_fuzz.py``:
+mutated messages, random JSON values), drawn through hypothesis outside pytest with a
+fixed seed.
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def fuzz_inputs(cls: type, n: int, seed: int) -> tuple[list, int]:
     from hypothesis import strategies as st
     from hypothesis.errors import FlakyStrategyDefinition
 
-    from tests.unit import test_messages_fuzz as F
+    from scripts.bench import wire_fuzz as F
     out: list = []
     cut = 0
 

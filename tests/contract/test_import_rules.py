@@ -85,11 +85,7 @@ RULES = (
     # Otherwise scripts/ is the top of the tree (CLI, benchmarks, drills): it may import anything.
 )
 # (rule name, importing module, imported module) pairs accepted on purpose, each with why.
-EXCEPTIONS: dict[tuple[str, str, str], str] = {
-    ("code-not-tests", "scripts.bench.decode_equiv", "tests"):
-        "the decoder equivalence check draws from the fuzz tests' Hypothesis strategies; "
-        "to move beside the examples (udfs/messages/) when those strategies get a home of their own",
-}
+EXCEPTIONS: dict[tuple[str, str, str], str] = {}
 
 # Modules whose imports take a computed name, which this test cannot follow.
 DYNAMIC = {

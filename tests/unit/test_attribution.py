@@ -202,6 +202,7 @@ def test_a_row_is_written_when_the_click_window_closes_and_late_labels_correct_i
     assert (row.impression_id, row.request_id, row.user_id, row.ts) == ("i1", "r1", "u1", T0)
     assert (row.rank, row.pctr, row.model_version, row.variant) == (2, 0.05, "v1", "control")
     assert row.features == ROW and row.feature_set == "fs1"
+    assert row.charge == p.charge and row.bid_type == p.bid_type   # the served charge, for revenue
     out.training.clear()
     for e in (conv("v1", "i1", "cm", T0 + 3_600_000, "k1"), conv("v1", "i1", "cm", T0 + 3_600_001, "k1"),
               conv("v2", "i1", "cm", T0 + 1_000)):                     # v1 repeated; v2 older than the row

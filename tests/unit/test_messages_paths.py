@@ -22,7 +22,7 @@ from udfs.messages.base import Part, fields, strip
 from udfs.messages.bounds import TS_MAX_MS
 
 from udfs.messages.examples import EXAMPLES
-from tests.unit.test_messages_fuzz import JSON, texts
+from scripts.bench.wire_fuzz import JSON, texts
 
 pytestmark = pytest.mark.unit
 

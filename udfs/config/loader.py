@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import msgspec
 import yaml
 
+from udfs.config.experiments import Experiments
 from udfs.config.schema import Config
 from udfs.errors import ConfigError
 
@@ -30,8 +31,8 @@ CONF_DIR = ROOT / "conf"
 # Every config value that names a file or folder; relative ones are relative to ROOT.
 PATH_KEYS = ("paths.work_dir", "paths.jars_dir", "paths.data_dir", "paths.model_registry",
              "paths.retrain_runs", "jars.kafka_dir", "jars.flink_connector", "flink.checkpoint_dir",
-             "feast.repo_dir",
-             "scoring_job.catalog_file", "feedback.training_log")
+             "feast.repo_dir", "scoring_job.catalog_file", "scoring_job.experiments_file",
+             "feedback.training_log", "ope.openbandit_dir")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -114,18 +115,18 @@ _WORD = {"int": "an integer", "float": "a number", "str": "a string", "bool": "t
          "object": "a mapping", "array": "a list"}
 
 
-def _convert(data: Any) -> Config:
+def _convert(data: Any, schema: type = Config) -> Any:
     while True:
         try:
-            cfg = msgspec.convert(data, Config, strict=True)
+            cfg = msgspec.convert(data, schema, strict=True)
         except msgspec.ValidationError as e:
             parts, reason = _where(e)
             value, m = _at(data, parts), _TYPE.match(reason)
             if not (m and m.group(1) in ("str", "str | null") and type(value) in (int, float)):
-                raise _config_error(e, parts, reason, data) from None
+                raise _config_error(e, parts, reason, data, schema) from None
             data = _put(data, parts, str(value))   # a text setting given a number: its text
             continue
-        _reject_unknown(data, msgspec.to_builtins(cfg), "")
+        _reject_unknown(data, _tree(cfg), "")
         return cfg
 
 
@@ -162,10 +163,11 @@ def _put(data: Any, parts: list, value: Any) -> Any:
     return {**data, head: _put(data[head], rest, value)}
 
 
-def _config_error(e: msgspec.ValidationError, parts: list, reason: str, data: Any) -> ConfigError:
+def _config_error(e: msgspec.ValidationError, parts: list, reason: str, data: Any,
+                  schema: type = Config) -> ConfigError:
     if "..." in parts:   # a mapping's value: msgspec does not say under which key
         i = parts.index("...")
-        mapping, value_type = _at(data, parts[:i]), _type_at(parts[:i + 1])
+        mapping, value_type = _at(data, parts[:i]), _type_at(parts[:i + 1], schema)
         bad = [k for k, v in (mapping.items() if isinstance(mapping, Mapping) else ()) if not _fits(v, value_type)]
         parts = parts[:i] + bad[:1] + parts[i + 1:] if bad else parts[:i]
     key = _dotted(parts)
@@ -183,9 +185,9 @@ def _config_error(e: msgspec.ValidationError, parts: list, reason: str, data: An
     return ConfigError(key or "<config>", reason)
 
 
-def _type_at(parts: list) -> Any:
+def _type_at(parts: list, schema: type = Config) -> Any:
     """The schema's type of the value at ``parts`` (a field, a tuple's item, a mapping's value)."""
-    tp: Any = Config
+    tp: Any = schema
     for p in parts:
         if dataclasses.is_dataclass(tp):
             tp = typing.get_type_hints(tp)[p]
@@ -201,6 +203,18 @@ def _fits(value: Any, tp: Any) -> bool:
     except msgspec.ValidationError:
         return False
     return True
+
+
+def _tree(obj: Any) -> Any:
+    """The typed value as dicts and lists with every field, defaults included (msgspec's
+    ``to_builtins`` leaves out a default field of a dataclass inside a tuple)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _tree(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_tree(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: _tree(v) for k, v in obj.items()}
+    return obj
 
 
 def _reject_unknown(given: Any, known: Any, key: str) -> None:
@@ -258,3 +272,12 @@ def to_dict(cfg: Config) -> dict:
 
 def from_dict(data: Mapping[str, Any]) -> Config:
     return _convert(data)
+
+
+def load_experiments(path: str | Path) -> Experiments:
+    """The experiments file (``scoring_job.experiments_file``), typed and checked like the config;
+    "" means none. Read at start by the scoring job and again whenever the file changes."""
+    if not path:
+        return Experiments()
+    data = _resolve_vars(_read_yaml(Path(path)), os.environ)
+    return _convert(data, Experiments)

@@ -168,7 +168,8 @@ def _log(st: ImpressionState, ts: int, out: Outputs) -> None:
                           bid_type=imp.bid_type, rank=imp.rank, model_version=imp.model_version,
                           variant=imp.variant, pctr=imp.pctr, feature_set=imp.feature_set,
                           features=imp.features, clicked=st.click is not None, conversions=st.conversions,
-                          conversion_value=st.value, revision=revision, labelled_ts=labelled)
+                          conversion_value=st.value, charge=imp.charge, revision=revision,
+                          labelled_ts=labelled)
     except MessageError as e:
         out.rejected.append(Rejected("invalid", f"no training row for impression {imp.impression_id}: {e}",
                                      imp.encode(), e.field, "impression"))

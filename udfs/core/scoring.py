@@ -24,6 +24,7 @@ from udfs.core.auction_arrays import AdBook
 from udfs.core.catalog import Creative
 from udfs.config import Config, Scoring
 from udfs.core.eligibility_cache import EligibilityCache
+from udfs.core.experiments import Arm
 from udfs.errors import MessageError
 from udfs.core.featurize import AdColumns, AdView, Featurizer, RequestView
 from udfs.core import served_log
@@ -84,6 +85,7 @@ class RequestScorer:
         self._book_cols: tuple[AdBook, AdColumns] | None = None
         self._ads_key: tuple = ()
         self.eligibility = EligibilityCache()
+        self._outside = Arm(variant, scoring, pacing=scoring.pacing.enabled)   # no experiments loaded
 
     @classmethod
     def for_job(cls, cfg: Config, featurizer: Featurizer, stage: str) -> "RequestScorer":
@@ -134,6 +136,7 @@ class RequestScorer:
     def _rank(self, req: AdRequest, deps: Deps, t0: float, timings: dict) -> Outcome:
         now = req.ts   # the request's own time: schedules, caps and recency as the ad server saw them
         reasons: list[str] = []
+        arm = self._arm(req, deps)
         profile = self._profile(req.user_id, deps.profiles, reasons, timings)
         if profile is not None and self._expired(profile, now):
             profile = None
@@ -141,12 +144,12 @@ class RequestScorer:
         t = self.clock()
         sel = self.eligibility.select(deps.catalog, req.context, UserAttrs.from_mapping(profile), now,
                                       deps.budget)
-        eligible, paced = self._paced(sel.creatives, req.request_id, deps)
+        eligible, paced = self._paced(sel.creatives, req.request_id, deps if arm.pacing else None)
         t2 = self.clock()
         kept, capped = deps.caps.filter(req.user_id, eligible, now)
         t3 = self.clock()
         timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (t3 - t2) * 1000.0
-        ads, version, terms, rows = self._auction(req, kept, profile, deps, reasons, timings)
+        ads, version, terms, rows = self._auction(req, kept, profile, deps, reasons, timings, arm)
         t4 = self.clock()
         served = [c for c in (deps.catalog.creative(a.creative_id) for a in ads) if c is not None]
         deps.caps.record(req.user_id, served, now)
@@ -155,16 +158,23 @@ class RequestScorer:
         timings["total"] = (t5 - t0) * 1000.0
         text = "; ".join(TEXT[r] for r in reasons) or None
         resp = build_response(req, ads, now_ms=self.wall_ms(), model_version=version,
-                              variant=self.variant, fallback=bool(reasons), fallback_reason=text,
+                              variant=arm.label, fallback=bool(reasons), fallback_reason=text,
                               timings_ms={k: round(v, 3) for k, v in timings.items()})
         served, letter = self._served(req, resp, terms, rows)
         return Outcome(resp, letter, reasons=tuple(reasons), candidates=len(kept), capped=capped,
                        served=served, paced=paced)
 
+    def _arm(self, req: AdRequest, deps: Deps) -> Arm:
+        """The request's experiment variant (udfs.core.experiments); outside any: the job's own."""
+        if deps.experiments is None:
+            return self._outside
+        return deps.experiments.assign(req.user_id, req.request_id, req.ts)
+
     @staticmethod
-    def _paced(creatives: list, request_id: str, deps: Deps) -> tuple[list, int]:
-        """The creatives whose campaign takes part in this request (budget pacing)."""
-        pacer = deps.pacing
+    def _paced(creatives: list, request_id: str, deps: Deps | None) -> tuple[list, int]:
+        """The creatives whose campaign takes part in this request (budget pacing; ``deps``
+        None: the request's variant does not pace)."""
+        pacer = deps.pacing if deps is not None else None
         if pacer is None or not pacer.active:   # nobody throttled: the request path pays nothing
             return creatives, 0
         kept = [c for c in creatives if pacer.admits(c.campaign_id, request_id)]
@@ -205,8 +215,11 @@ class RequestScorer:
         return bool(self.profile_ttl_ms is not None and last and now - int(last) > self.profile_ttl_ms)
 
     def _auction(self, req: AdRequest, kept: list[Creative], profile: Mapping | None, deps: Deps,
-                 reasons: list, timings: dict):
-        model, slot, n = deps.model, req.slot, req.num_ads
+                 reasons: list, timings: dict, arm: Arm):
+        slot, n, scoring = req.slot, req.num_ads, arm.scoring
+        # A variant's pinned model when the adapter has it loaded; else the current one
+        # (the answer's model_version says which ranked it).
+        model = deps.models.get(arm.model_version, deps.model) if arm.model_version else deps.model
         t = self.clock()
         if model is not None and kept:
             try:
@@ -218,7 +231,7 @@ class RequestScorer:
                 pctr = _probabilities(model.score(X))
                 t2 = self.clock()
                 picked: list = []
-                ads = auction_arrays.auction(book, rows, pctr, self.scoring, slot=slot, num_ads=n,
+                ads = auction_arrays.auction(book, rows, pctr, scoring, slot=slot, num_ads=n,
                                              cpa=deps.stats.cpa, terms=picked)
                 timings.update(featurize=(t1 - t) * 1000.0, model=(t2 - t1) * 1000.0,
                                auction=(self.clock() - t2) * 1000.0)
@@ -232,17 +245,18 @@ class RequestScorer:
         t = self.clock()
         priors = {c.creative_id: p for c in kept
                   if (p := deps.stats.ctr_prior(c.creative_id)) is not None}
-        ads = rank_fallback(kept, deps.catalog, self.scoring, slot=slot, num_ads=n,
+        ads = rank_fallback(kept, deps.catalog, scoring, slot=slot, num_ads=n,
                             creative_priors=priors, page_category=req.context.page_category)
         timings["auction"] = (self.clock() - t) * 1000.0
         version = model.version if model is not None and MODEL_ERROR not in reasons else NO_MODEL
-        return ads, version, [self._fallback_terms(a, deps) for a in ads], None
+        return ads, version, [self._fallback_terms(a, deps, scoring) for a in ads], None
 
-    def _fallback_terms(self, ad, deps: Deps) -> tuple:
+    @staticmethod
+    def _fallback_terms(ad, deps: Deps, scoring: Scoring) -> tuple:
         """(bid type, effective bid, pCVR) of a prior-CTR-ranked ad, as ``ranking.auction`` bid it."""
         camp = deps.catalog.campaign(ad.campaign_id)
-        bid = camp.bid * ocpa_factor(camp, None, 0, self.scoring) if camp.bid_type == "oCPA" else camp.bid
-        return camp.bid_type, bid, self.scoring.default_pcvr if camp.bid_type in ("CPA", "oCPA") else None
+        bid = camp.bid * ocpa_factor(camp, None, 0, scoring) if camp.bid_type == "oCPA" else camp.bid
+        return camp.bid_type, bid, scoring.default_pcvr if camp.bid_type in ("CPA", "oCPA") else None
 
     def _ads(self, deps: Deps) -> tuple[AdBook, AdColumns]:
         """The catalogue's creatives as auction and feature columns, rebuilt when it (or the

@@ -8,14 +8,18 @@ it served). Split from ``udfs/core/scoring.py`` to keep each file about one thin
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from udfs.core.budget import BudgetView
 from udfs.core.caps import CAMPAIGN, CREATIVE, FrequencyCaps, state_key
 from udfs.core.catalog import Catalog, Creative
+
+if TYPE_CHECKING:
+    from udfs.core.experiments import Assigner
 
 NO_MODEL = "none"
 
@@ -167,3 +171,5 @@ class Deps:
     stats: AdStats = NO_STATS
     model_stale: bool = False   # the registry's current model failed to load; ``model`` is the one kept
     pacing: "Pacing | None" = None      # budget pacing (udfs.core.pacing.Pacer); None: no throttling
+    experiments: "Assigner | None" = None   # the request's variant (udfs.core.experiments); None: self.variant
+    models: Mapping[str, Model] = dataclasses.field(default_factory=dict)  # pinned versions variants rank with, loaded

@@ -41,7 +41,8 @@ OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(
 STAGE = "scoring.rank.v1"
 COUNTERS = ("requests", "responses", "fallback", "dead_letters", "capped", "model_reloads",
             "model_reload_failures", "catalog_changes", "catalog_invalid", "creatives_rejected",
-            "breaker_opened", "errors", "refresh_errors", "unanswered", "stats_errors", "paced")
+            "breaker_opened", "errors", "refresh_errors", "unanswered", "stats_errors", "paced",
+            "experiments_reloads", "experiments_refused", "experiment_model_errors")
 log = logging.getLogger("adstream.scoring")
 
 
@@ -87,10 +88,9 @@ class ScoringFunction(KeyedProcessFunction):
         self.stats = LiveStats()
         self.budget = SpendBudget(self.keeper.catalog, self.stats, lambda: time.time_ns() // 1_000_000)
         self.stats_reader = AdStatsReader(cfg, socket_timeout_ms=job.stats_timeout_ms)
-        self.pacer = None
-        if cfg.scoring.pacing.enabled:
-            from udfs.core.pacing import Pacer, PacingParams
-            self.pacer = Pacer(PacingParams.from_config(cfg.scoring.pacing))
+        # Always kept up to date: an experiment's variant may pace where the job's default does not.
+        from udfs.core.pacing import Pacer, PacingParams
+        self.pacer = Pacer(PacingParams.from_config(cfg.scoring.pacing))
         self.next_stats_poll = 0.0
         self.next_catalog_poll = _ms() + job.catalog_poll_ms
 
@@ -105,6 +105,7 @@ class ScoringFunction(KeyedProcessFunction):
         self.profiles, self.reader = guarded_reader(cfg, _ms, log.warning)
         self.breaker = self.profiles.breaker
         self.scorer = RequestScorer.for_job(cfg, self.featurizer, STAGE)
+        self._open_experiments(cfg)
         self.breaker_seen = 0
         # The catalogue, model and readers live as long as the job: move them out of the
         # collector's way, so a full collection does not rescan them during a request.
@@ -148,8 +149,40 @@ class ScoringFunction(KeyedProcessFunction):
             sc.score(np.zeros((2, len(names)), dtype=np.float32))   # warm up before serving
             return sc
 
+        self._store, self._load_model = store, load
         return ModelWatcher(store.root / POINTER, store.current_dir, load,
                             cfg.scoring_job.model_poll_ms, _ms, log.warning)
+
+    def _open_experiments(self, cfg) -> None:
+        from udfs.io.experiment_watch import ExperimentWatcher
+        self.assigner, self.pinned = None, {}
+        self.experiment_watch = ExperimentWatcher(cfg.scoring_job.experiments_file,
+                                                  cfg.scoring_job.experiments_poll_ms, _ms, log.warning)
+        self._experiments_event(self.experiment_watch.poll(force=True))
+
+    def _experiments_event(self, event) -> None:
+        """A changed experiments file: the new assigner, and the models its variants pin (loaded
+        now, between requests; one that fails is logged and counted, its variant ranks with
+        the current model and says so in model_version)."""
+        from udfs.core.experiments import Assigner
+        if event == "failed":
+            self.counters["experiments_refused"].inc()
+        if event != "loaded":
+            return
+        self.counters["experiments_reloads"].inc()
+        exps = self.experiment_watch.experiments
+        assigner = Assigner(exps, self.cfg.scoring, self.cfg.scoring_job.variant,
+                            pacing=self.cfg.scoring.pacing.enabled) if exps.experiments else None
+        pinned = {}
+        for v in sorted(assigner.model_versions if assigner else ()):
+            try:
+                pinned[v] = self.pinned.get(v) or self._load_model(self._store.get(v).path)
+            except Exception as e:
+                self.counters["experiment_model_errors"].inc()
+                log.warning("experiment model %s not loaded, its variant ranks with the current model: %s",
+                            v, describe(e))
+        self.assigner, self.pinned = assigner, pinned
+        log.info("experiments: %s", ", ".join(e.name for e in exps.experiments) or "none")
 
     def close(self):
         for name in ("follower", "stats_reader"):
@@ -174,6 +207,7 @@ class ScoringFunction(KeyedProcessFunction):
         if now >= self.next_stats_poll:
             self.next_stats_poll = now + self.cfg.scoring_job.stats_poll_ms
             self._read_stats()
+        self._experiments_event(self.experiment_watch.poll())
         event = self.watcher.poll()
         if event == "loaded":
             self.counters["model_reloads"].inc()
@@ -224,8 +258,10 @@ class ScoringFunction(KeyedProcessFunction):
             state = self.caps_state.value() or {}
             self.reader.forget()
             caps = ImpressionCaps(self.caps, state, self._stored_seen, self.cfg.scoring_job.caps_reconcile_ms)
-            deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, self.watcher.model,
-                        stats=self.stats, pacing=self.pacer, model_stale=self.watcher.model is not None and self.watcher.last_error is not None)
+            model = self.watcher.model
+            deps = Deps(self.keeper.catalog, self.budget, caps, self.profiles, model, stats=self.stats,
+                        pacing=self.pacer, model_stale=model is not None and self.watcher.last_error is not None,
+                        experiments=self.assigner, models=self.pinned)
             out = self.handle(value, deps)
             if caps.changed:
                 self.caps_state.update(state)

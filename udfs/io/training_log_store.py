@@ -36,6 +36,7 @@ SCHEMA = pa.schema([
     ("variant", pa.string()), ("pctr", pa.float64()), ("feature_set", pa.string()),
     ("features", pa.list_(pa.float32())), ("clicked", pa.int64()), ("conversions", pa.int64()),
     ("conversion_value", pa.float64()), ("revision", pa.int64()),
+    ("charge", pa.float64()),              # null in files written before the field existed
 ])
 #: What the Feast view serves: every column but the entity key and the view's timestamp.
 FEATURE_COLUMNS = tuple(n for n in SCHEMA.names if n not in ("impression_id", "labelled_at"))
@@ -51,7 +52,7 @@ def to_table(rows: Iterable[TrainingRow]) -> pa.Table:
     for r in rows:
         for name in ("impression_id", "request_id", "user_id", "ts", "campaign_id", "creative_id",
                      "bid_type", "rank", "model_version", "variant", "pctr", "feature_set",
-                     "conversions", "conversion_value", "revision"):
+                     "conversions", "conversion_value", "revision", "charge"):
             cols[name].append(getattr(r, name))
         cols["labelled_at"].append(r.labelled_ts)
         cols["features"].append(list(r.features))

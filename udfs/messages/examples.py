@@ -25,7 +25,7 @@ EXAMPLES = {
     TrainingRow: TrainingRow(impression_id="im1", request_id="r1", user_id="u1", ts=3, campaign_id="cmp1",
                              creative_id="cr1", bid_type="CPC", rank=1, model_version="v0001", variant="B",
                              pctr=0.031, feature_set="fs1-0123456789abcdef", features=(0.5, -1.25, 3.0),
-                             clicked=True, conversions=1, conversion_value=19.9, revision=1,
+                             clicked=True, conversions=1, conversion_value=19.9, charge=0.42, revision=1,
                              labelled_ts=1_800_003),
     Impression: Impression(impression_id="im1", request_id="r1", user_id="u1", ad_id="a1",
                            campaign_id="cmp1", creative_id="cr1", ts=3, position=1, price=0.004),

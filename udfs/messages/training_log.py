@@ -44,6 +44,8 @@ class TrainingRow(Message):
     clicked: bool = spec(doc="a click was attributed within model.click_window_s")
     conversions: int = spec(min=0, doc="conversions attributed so far within model.conversion_window_s")
     conversion_value: float = spec(min=0.0, doc="their summed order value")
+    charge: float = spec(default=0.0, min=0.0, doc="what one charged event of its bid type costs the "
+                         "advertiser (CPM: the impression; CPC: a click; CPA/oCPA: each conversion)")
     revision: int = spec(min=0, doc="0 when first written; +1 for each late label (keep the highest)")
     labelled_ts: int = ts_spec("event time the labels are as of, epoch ms; increases with revision")
 
