@@ -1,4 +1,5 @@
-"""``adstream model train|evaluate|export|promote|rollback|list``: the CTR model's life cycle."""
+"""``adstream model train|evaluate|export|promote|retrain|rollback|list``: the CTR model's life cycle
+(``retrain``: models/retrain_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -105,6 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rb.set_defaults(func=_rollback)
 
     _register_ope(ms)
+    from models import retrain_cli
+    retrain_cli.add_parser(ms)
 
     ls = ms.add_parser("list", help="registered versions, their metrics and which is current")
     ls.add_argument("--json", action="store_true", help="machine-readable output")

@@ -9,7 +9,8 @@ runs the serving scorer itself (udfs/io/onnx_scorer.py). ``udfs/`` never imports
 ``current`` is replaced atomically (temp file + ``os.replace``), so a scorer
 polling it sees the old or the new pointer, never half of one. Promotion is
 refused when the model's features are not the live feature service's, or when
-its AUC on its own holdout is below the current model's AUC on the same rows;
+its AUC on its own holdout is below the current model's AUC on the same rows
+(``gate_refusals``; retraining also requires a lower log loss there);
 ``force`` (a human's override) records why in the history. A model that does not
 load and score one row in onnxruntime is refused always, ``force`` or not: no
 override makes a broken file servable. A version folder appears only complete
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from models.jsonio import write_json
-from models.metrics import auc
+from models.metrics import auc, logloss
 from udfs.errors import ModelError
 from udfs.core.features import model_feature_names, served_profile_features
 from udfs.core.model_store import (FILES, HISTORY, HOLDOUT, LOCK, MODEL, POINTER, SIGNATURE, VERSION, ModelStore,
@@ -77,13 +78,46 @@ def check_features(signature: dict, cfg) -> None:
         raise ModelError("; ".join(problems))
 
 
-def holdout_auc(model_dir: Path, holdout: pd.DataFrame) -> float:
-    """AUC of the ONNX model in ``model_dir`` on ``holdout`` (feature columns + ``label``)."""
+def holdout_scores(model_dir: Path, holdout: pd.DataFrame) -> np.ndarray:
+    """pCTR of the ONNX model in ``model_dir`` (as served) on ``holdout``'s feature columns."""
     sc = OnnxScorer(model_dir)
     missing = [f for f in sc.features if f not in holdout.columns]
     if missing:
         raise ModelError(f"holdout lacks features {missing[:5]} of {model_dir.name}")
-    return auc(holdout["label"].to_numpy(), sc.score(holdout[sc.features].to_numpy(np.float32)))
+    return sc.score(holdout[sc.features].to_numpy(np.float32))
+
+
+def holdout_auc(model_dir: Path, holdout: pd.DataFrame) -> float:
+    """AUC of the ONNX model in ``model_dir`` on ``holdout`` (feature columns + ``label``)."""
+    return auc(holdout["label"].to_numpy(), holdout_scores(model_dir, holdout))
+
+
+def gate_refusals(checks: dict, *, auc_tolerance: float = 0.0,
+                  require_lower_logloss: bool = False) -> list[str]:
+    """Why the holdout comparison in ``checks`` (``Registry._compare``: both models scored on the
+    candidate's holdout) refuses the candidate; empty: it passes. AUC: refused below the current
+    model's − ``auc_tolerance`` (an AUC that is NaN, a one-class holdout, decides nothing).
+    ``require_lower_logloss`` (retraining): refused unless its log loss is strictly lower, and
+    refused when the two were not compared on the same rows at all."""
+    if "candidate_auc" not in checks:
+        return [f"not compared with the current model on the same rows ({checks.get('holdout')})"] \
+            if require_lower_logloss else []
+    out = []
+    new, cur = checks["candidate_auc"], checks["current_auc"]
+    if not (np.isnan(new) or np.isnan(cur)) and new < cur - auc_tolerance:
+        out.append(f"holdout AUC {new:.4f} < current {cur:.4f} - {auc_tolerance}")
+    if require_lower_logloss and not checks["candidate_logloss"] < checks["current_logloss"]:
+        out.append(f"holdout log loss {checks['candidate_logloss']:.5f} is not below current "
+                   f"{checks['current_logloss']:.5f}")
+    return out
+
+
+class PromotionRefused(ModelError):
+    """A gate refused the candidate; ``checks`` holds what was compared (the figures)."""
+
+    def __init__(self, message: str, checks: dict):
+        super().__init__(message)
+        self.checks = checks
 
 
 class Registry(ModelStore):
@@ -162,39 +196,65 @@ class Registry(ModelStore):
         return ptr
 
     def promote(self, version: str, *, windows_s: Sequence[int], feature_service: str,
-                force: bool = False, reason: str = "", auc_tolerance: float = 0.0) -> dict:
-        """Point ``current`` at ``version`` after the load, feature and holdout-AUC gates
-        (``force`` skips the last two, never the first)."""
+                force: bool = False, reason: str = "", auc_tolerance: float = 0.0,
+                require_lower_logloss: bool = False) -> dict:
+        """Point ``current`` at ``version`` after the load, feature and holdout gates (``force``
+        skips the last two, never the first). A refusal raises ``PromotionRefused``."""
         with self._lock():
             return self._promote(self.get(version), windows_s=windows_s, feature_service=feature_service,
-                                 force=force, reason=reason, auc_tolerance=auc_tolerance)
+                                 force=force, reason=reason, auc_tolerance=auc_tolerance,
+                                 require_lower_logloss=require_lower_logloss)
 
     def _promote(self, cand: Version, *, windows_s: Sequence[int], feature_service: str,
                  force: bool = False, reason: str = "", auc_tolerance: float = 0.0,
-                 commit=None) -> dict:
+                 require_lower_logloss: bool = False, commit=None) -> dict:
         """The gates, then the pointer (lock held). ``commit`` first moves a staged candidate
         into place, once every gate has passed."""
         _refuse_unloadable(cand, f"refusing to promote {cand.version}")   # never overridable
-        checks: dict = {"features": feature_mismatch(cand.signature, windows_s, feature_service)}
+        checks, ptr = self._checks(cand, windows_s=windows_s, feature_service=feature_service,
+                                   auc_tolerance=auc_tolerance, require_lower_logloss=require_lower_logloss)
         if checks["features"] and not force:
-            raise ModelError(f"refusing to promote {cand.version}: " + "; ".join(checks["features"])
-                             + " (use --force to override)")
-        ptr = self.pointer()
+            raise PromotionRefused(f"refusing to promote {cand.version}: " + "; ".join(checks["features"])
+                                   + " (use --force to override)", checks)
         if ptr and ptr["version"] == cand.version:
             raise ModelError(f"{cand.version} is already current")
-        if ptr:
-            checks.update(self._compare(cand, self.root / ptr["version"]))
-            checks["worse"] = ("candidate_auc" in checks
-                               and checks["candidate_auc"] < checks["current_auc"] - auc_tolerance)
-            if checks["worse"] and not force:
-                raise ModelError(f"refusing to promote {cand.version}: holdout AUC {checks['candidate_auc']:.4f} "
-                                 f"< current {ptr['version']} {checks['current_auc']:.4f}"
-                                 f" - {auc_tolerance} (use --force to override)")
+        if checks.get("worse") and not force:
+            raise PromotionRefused(f"refusing to promote {cand.version}: " + "; ".join(checks["refused"])
+                                   + f" ({ptr['version']}, on the candidate's holdout of {checks.get('rows')} "
+                                     "rows; use --force to override)", checks)
         previous = (ptr["previous"] + [ptr["version"]]) if ptr else []
         if commit is not None:
             commit(cand)
         return self._set(cand.version, previous, {"action": "promote", "forced": force,
                                                    "reason": reason, "checks": checks})
+
+    def _checks(self, cand: Version, *, windows_s: Sequence[int], feature_service: str,
+                auc_tolerance: float, require_lower_logloss: bool) -> tuple[dict, dict | None]:
+        """(what the gates found, the current pointer): the feature check, and against the current
+        model (if any) both models scored on the candidate's holdout and ``gate_refusals``."""
+        checks: dict = {"features": feature_mismatch(cand.signature, windows_s, feature_service)}
+        ptr = self.pointer()
+        if ptr and ptr["version"] != cand.version:
+            checks.update(self._compare(cand, self.root / ptr["version"]))
+            checks["refused"] = gate_refusals(checks, auc_tolerance=auc_tolerance,
+                                              require_lower_logloss=require_lower_logloss)
+            checks["worse"] = bool(checks["refused"])
+        return checks, ptr
+
+    def assess(self, model_dir: str | Path, *, windows_s: Sequence[int], feature_service: str,
+               auc_tolerance: float = 0.0, require_lower_logloss: bool = False) -> dict:
+        """What ``promote`` would find for an unregistered folder, writing nothing (a dry run):
+        the checks; ``checks["refusals"]`` lists every reason it would be refused."""
+        d = Path(model_dir)
+        problems = load_problems(d)
+        try:
+            sig = json.loads((d / SIGNATURE).read_text())
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{d}: unreadable {SIGNATURE}: {e}") from None
+        checks, _ = self._checks(Version(d.name, d, sig), windows_s=windows_s, feature_service=feature_service,
+                                 auc_tolerance=auc_tolerance, require_lower_logloss=require_lower_logloss)
+        checks["refusals"] = problems + checks["features"] + checks.get("refused", [])
+        return checks
 
     def _compare(self, cand: Version, current_dir: Path) -> dict:
         hold = cand.path / HOLDOUT
@@ -205,11 +265,14 @@ class Registry(ModelStore):
         except Exception as e:  # noqa: BLE001 - unreadable: refuse, not skip the AUC gate
             raise ModelError(f"{cand.version}: {HOLDOUT} unreadable: {type(e).__name__}: {e}") from None
         try:
-            cur = holdout_auc(current_dir, df)
+            cur = holdout_scores(current_dir, df)
         except ModelError as e:  # e.g. the current model reads other features
             return {"holdout": f"current model cannot score it: {e}"}
-        new = holdout_auc(cand.path, df)
-        return {"holdout": "candidate's", "rows": len(df), "candidate_auc": new, "current_auc": cur}
+        new = holdout_scores(cand.path, df)
+        y = df["label"].to_numpy()
+        return {"holdout": "candidate's", "rows": len(df), "clicks": int(y.sum()),
+                "candidate_auc": auc(y, new), "current_auc": auc(y, cur),
+                "candidate_logloss": logloss(y, new), "current_logloss": logloss(y, cur)}
 
     def rollback(self, to: str | None = None, *, windows_s: Sequence[int], feature_service: str,
                  force: bool = False, reason: str = "") -> dict:

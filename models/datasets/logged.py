@@ -7,7 +7,10 @@ Two sources of training rows:
   its model version and variant, and the click/conversion labels once the click window
   closed (late conversions as higher revisions; the highest is kept). Read straight from
   its parquet store or through Feast's ``get_historical_features`` on the ``training_log``
-  view (features/training_log.py).
+  view (features/training_log.py). ``by_feature_set`` keeps one feature order (and counts
+  the rest), ``logged_dataset`` turns those rows into a ``Dataset`` as they were scored, with
+  inverse-propensity resampling (``ips_resample``) when a ``propensity`` column is present;
+  ``adstream model retrain`` (models/retrain.py) trains on it.
 - Rows **rebuilt as of request time** by replaying the clickstream (``replay``), labelled by
   ``attach_labels``; ``pit_profiles``/``feast_pit`` are the point-in-time join of profiles
   for that path (unit-tested; no training path calls them yet).
@@ -19,6 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from models.datasets.common import Dataset, fingerprint_frame
 from udfs.core.features import served_profile_features
 
 
@@ -96,16 +100,77 @@ def feast_pit(repo_dir: str, feature_service: str, entities: pd.DataFrame) -> pd
     return out.sort_values("_row").reset_index(drop=True)  # Feast does not keep the input order
 
 
-def training_log(uri: str, *, feature_set: str | None = None) -> pd.DataFrame:
+def training_log(uri: str, *, feature_set: str | None = None, since_ms: int | None = None,
+                 until_ms: int | None = None) -> pd.DataFrame:
     """The training log at ``uri`` (``cfg.feedback.training_log_uri``) as a reader should see it:
-    one row per impression, its highest revision. ``feature_set``: keep only rows scored with
-    that feature order (``udfs.core.features.feature_set_id``); rows of another order or of a
-    rule-based fallback (no features) cannot train the same model."""
+    one row per impression, its highest revision; ``since_ms <= ts < until_ms`` when given.
+    ``feature_set``: keep only rows scored with that feature order
+    (``udfs.core.features.feature_set_id``); rows of another order or of a rule-based fallback
+    (no features) cannot train the same model."""
     from udfs.io.training_log_store import read
-    df = read(uri).to_pandas()
+    df = read(uri, since_ms, until_ms).to_pandas()
     if feature_set is not None:
         df = df[df["feature_set"] == feature_set].reset_index(drop=True)
     return df
+
+
+NO_FEATURES = "no features (a rule-based fallback answer)"
+
+
+def by_feature_set(df: pd.DataFrame, feature_set: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """(rows scored with ``feature_set``, how many others were dropped and why).
+
+    A row's ``features`` are positional: with another order (another model's or another
+    config's feature list) its numbers would land in the wrong columns, and a fallback answer
+    has no row at all. The reasons are the dict's keys, counted."""
+    keep = df["feature_set"] == feature_set
+    dropped: dict[str, int] = {}
+    for fs, n in df.loc[~keep, "feature_set"].value_counts().sort_index().items():
+        dropped[NO_FEATURES if fs == "" else f"another feature order ({fs})"] = int(n)
+    return df[keep].reset_index(drop=True), dropped
+
+
+def ips_resample(propensity: np.ndarray, clip: float, seed: int) -> tuple[np.ndarray, dict]:
+    """Row indices drawn (with replacement, as many as rows) with probability proportional to
+    the inverse propensity capped at ``clip``, and a summary of the weights.
+
+    Resampling by the weights is inverse-propensity weighting in expectation for a trainer
+    that takes no per-row weights; the cap bounds the variance one rarely-shown row can add.
+    A propensity must be in (0, 1]: a missing or zero one is an error, never guessed."""
+    p = np.asarray(propensity, dtype=np.float64)
+    if len(p) == 0 or not np.all(np.isfinite(p)) or np.any(p <= 0) or np.any(p > 1):
+        raise ValueError("propensity must be in (0, 1] on every row (the logging policy's probability "
+                         "of showing the ad); rows without one cannot be weighted")
+    w = np.minimum(1.0 / p, clip)
+    idx = np.random.default_rng(seed).choice(len(p), size=len(p), replace=True, p=w / w.sum())
+    return np.sort(idx), {"weighted": True, "clip": clip, "clipped_rows": int(np.sum(1.0 / p > clip)),
+                          "weight_mean": float(w.mean()), "weight_max": float(w.max()),
+                          "effective_rows": float(w.sum() ** 2 / np.sum(w ** 2))}
+
+
+def logged_dataset(df: pd.DataFrame, names: Sequence[str], *, live: bool, ips_clip: float,
+                   seed: int = 0) -> Dataset:
+    """A ``Dataset`` of training-log rows of one feature order: ``X`` is the float32 rows exactly
+    as the model scored them (no re-featurisation, so no training/serving skew), ``y`` the
+    click, ``ts`` the impression time. ``names``: the columns of that order (the current model's
+    signature). With a ``propensity`` column the rows are resampled by ``ips_resample``."""
+    df = df.sort_values(["ts", "impression_id"], kind="stable").reset_index(drop=True)
+    weights = {"weighted": False, "why": "the training log carries no propensity (exploration is planned)"}
+    if "propensity" in df.columns:
+        idx, weights = ips_resample(df["propensity"].to_numpy(), ips_clip, seed)
+        df = df.iloc[idx].reset_index(drop=True)
+    X, y = training_matrix(df)
+    if len(df) and X.shape[1] != len(names):
+        raise ValueError(f"logged rows have {X.shape[1]} features, the feature order names {len(names)}")
+    frame = pd.DataFrame(X.reshape(len(df), len(names)), columns=list(names))
+    return Dataset(
+        name="training_log", X=frame, y=y, ts=df["ts"].to_numpy(np.int64), live=live,
+        fingerprint=fingerprint_frame(frame, pd.DataFrame({"y": y, "ts": df["ts"].to_numpy(np.int64)})),
+        segments={"position": df["rank"].astype(str).to_numpy(),
+                  "served_by": df["model_version"].astype(str).to_numpy()},
+        prior_key=df["creative_id"].astype(str).to_numpy(), defaults={n: None for n in names},
+        meta={"features_from": "the training log (rows as scored)", "rows": len(df),
+              "conversions": int(df["conversions"].gt(0).sum()), "weights": weights})
 
 
 def training_matrix(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -54,3 +54,16 @@ def test_the_feast_view_serves_every_stored_column_but_its_key_and_timestamp():
     assert "impression_id" not in S.FEATURE_COLUMNS and "labelled_at" not in S.FEATURE_COLUMNS
     assert set(S.FEATURE_COLUMNS) | {"impression_id", "labelled_at"} == set(S.SCHEMA.names)
     assert S.hour_of(T + H - 1) == "2025120100" and S.hour_of(T + H) == "2025120101"
+
+
+def test_a_time_window_reads_only_its_impressions_with_every_revision(tmp_path):
+    uri = (tmp_path / "tl").as_uri()
+    w = S.TrainingLogWriter(uri)
+    rows = [replace(ROW, impression_id=f"im{k}", ts=T + k * H // 2) for k in range(6)]   # every 30 min
+    w.write(rows, "a")
+    w.write([replace(rows[2], revision=1, conversions=1, labelled_ts=T + 5 * H)], "b")   # a late label
+    got = S.read(uri, since_ms=T + H, until_ms=T + 2 * H + H // 2)
+    assert got.column("impression_id").to_pylist() == ["im2", "im3", "im4"]              # since <= ts < until
+    assert got.column("revision").to_pylist() == [1, 0, 0]
+    assert S.read_all(uri, since_ms=T + 3 * H).num_rows == 0
+    assert S.read(uri, until_ms=T + 1).column("impression_id").to_pylist() == ["im0"]

@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT / "conf"
 # Every config value that names a file or folder; relative ones are relative to ROOT.
 PATH_KEYS = ("paths.work_dir", "paths.jars_dir", "paths.data_dir", "paths.model_registry",
-             "jars.kafka_dir", "jars.flink_connector", "flink.checkpoint_dir", "feast.repo_dir",
-             "scoring_job.catalog_file", "scoring_job.experiments_file", "feedback.training_log",
-             "ope.openbandit_dir")
+             "paths.retrain_runs", "jars.kafka_dir", "jars.flink_connector", "flink.checkpoint_dir",
+             "feast.repo_dir", "scoring_job.catalog_file", "scoring_job.experiments_file",
+             "feedback.training_log", "ope.openbandit_dir")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 

@@ -31,6 +31,9 @@ class Model:
     candidates: tuple[str, ...] = ("lr", "xgboost", "gbdt_lr")  # fitted; lowest validation log loss ships
     parity_tolerance: float = 1e-5        # max |training - onnxruntime| on the test set
     promote_auc_tolerance: float = 0.0    # refuse promotion when AUC < current - tolerance
+    retrain_min_rows: int = 2000          # `model retrain`: fewer logged rows in the window -> skipped
+    retrain_min_clicks: int = 50          # ... fewer clicks among them -> skipped
+    retrain_ips_clip: float = 20.0        # largest inverse-propensity weight (rows with a propensity)
 
     def __post_init__(self) -> None:
         if self.calibration not in ("auto", "none", "platt", "isotonic"):
@@ -42,6 +45,9 @@ class Model:
                 and self.valid_fraction + self.test_fraction < 1):
             raise ConfigError("model.valid_fraction", "valid and test fractions must be in (0, 1) "
                               "and leave rows for training")
-        for name in ("cv_folds", "budget", "max_rounds", "early_stopping_rounds", "nthread"):
+        if self.retrain_ips_clip < 1.0:
+            raise ConfigError("model.retrain_ips_clip", "must be >= 1 (a weight cap of 1/propensity)")
+        for name in ("cv_folds", "budget", "max_rounds", "early_stopping_rounds", "nthread",
+                     "retrain_min_rows", "retrain_min_clicks"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name}", "must be >= 1")

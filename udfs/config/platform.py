@@ -65,6 +65,7 @@ class Paths:
     jars_dir: str
     data_dir: str
     model_registry: str
+    retrain_runs: str
 
     def resolve(self, name: str) -> Path:
         return Path(getattr(self, name))   # made absolute by the loader (PATH_KEYS)

@@ -85,22 +85,32 @@ class TrainingLogWriter:
         return paths
 
 
-def read_all(uri: str) -> pa.Table:
-    """Every stored row, revisions and repeats included (the files as written)."""
+def read_all(uri: str, since_ms: int | None = None, until_ms: int | None = None) -> pa.Table:
+    """Every stored row, revisions and repeats included (the files as written); with
+    ``since_ms``/``until_ms``, only impressions with ``since_ms <= ts < until_ms``. Every
+    revision of an impression lies in its impression's hour, so the window keeps all of them
+    and the hours outside it are not read at all."""
     fs, root = _fs(uri)
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.NotFound:
         return SCHEMA.empty_table()
-    dataset = ds.dataset(root, filesystem=fs, format="parquet", schema=SCHEMA,
+    dataset = ds.dataset(root, filesystem=fs, format="parquet", schema=SCHEMA.append(pa.field("hour", pa.string())),
                          partitioning=ds.partitioning(pa.schema([("hour", pa.string())]), flavor="hive"),
                          exclude_invalid_files=True, ignore_prefixes=[".", "_"])
-    return dataset.to_table(columns=SCHEMA.names)
+    where = None
+    if since_ms is not None:
+        # YYYYMMDDHH strings order as the hours do: the partition test prunes whole files
+        where = (ds.field("hour") >= hour_of(since_ms)) & (ds.field("ts") >= since_ms)
+    if until_ms is not None:
+        upto = (ds.field("hour") <= hour_of(until_ms)) & (ds.field("ts") < until_ms)
+        where = upto if where is None else where & upto
+    return dataset.to_table(columns=SCHEMA.names, filter=where)
 
 
-def read(uri: str) -> pa.Table:
+def read(uri: str, since_ms: int | None = None, until_ms: int | None = None) -> pa.Table:
     """The training log as a reader should see it: per impression id the highest revision,
-    sorted by impression time then id."""
-    table = read_all(uri)
+    sorted by impression time then id (``since_ms``/``until_ms``: as ``read_all``)."""
+    table = read_all(uri, since_ms, until_ms)
     if table.num_rows == 0:
         return table
     order = table.sort_by([("impression_id", "ascending"), ("revision", "descending")])
