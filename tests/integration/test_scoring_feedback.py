@@ -107,6 +107,9 @@ def test_a_spent_campaign_stops_being_served_and_ctr_priors_are_read(stack, tmp_
         camp, crs = ad_stats.snapshot(st, params)
         assert crs["crD2"]["ctr_prior"] == pytest.approx(61 / 200)
         AdStatsWriter(cfg).write({"cD2": camp}, crs, S.T0)
+        from udfs.io.ad_stats_store import AdStatsReader
+        got, _ = AdStatsReader(cfg, socket_timeout_ms=1000).read(["crD2"], [])   # what the scorer reads
+        assert (got["crD2"]["impressions_total"], got["crD2"]["clicks_total"]) == (100, 60)
         for j in range(100):
             c.send(S.request(f"prior-{j}", f"{tag}-p{j}"))
             assert c.wait(lambda c: f"prior-{j}" in c.by_id(), 30)
