@@ -174,7 +174,8 @@ def always_valid(looks: list[Lift], alpha: float, planned_users: int, counted: l
             low, high = max(low, band[0]), min(high, band[1])
             if decided_at is None and p <= alpha:
                 decided_at, verdict = i, "treatment better" if est.value > 0 else "treatment worse"
-        trace.append({"p_value": p, "cs": band})
+        trace.append({"p_value": p, "cs": band,
+                      "running_cs": [low, high] if math.isfinite(low) and low <= high else None})
     consistent = not low > high
     cs = [low, high] if math.isfinite(low) and consistent else None
     return {"p_value": p, "cs": cs, "verdict": verdict, "decided_at": decided_at, "consistent": consistent,
