@@ -33,7 +33,7 @@ METRICS = {"ctr": ("clicks", "impressions"), "revenue_per_request": ("revenue", 
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _variant(t: dict[str, np.ndarray], alpha: float) -> dict:
