@@ -10,7 +10,7 @@ import pytest
 
 from scripts.cli import experiment as cli
 from scripts.cli.replay.producer import make_producer
-from tests.unit.test_experiment_report import FILE, ROW, T, args
+from tests.support.experiment_support import FILE, ROW, T, args
 from udfs import config
 from udfs.core.experiments import bucket
 from udfs.io.training_log_store import TrainingLogWriter
