@@ -2,7 +2,8 @@
 
 Each section lives with its users: the shared runtime in ``platform``, the profile job's in
 ``profile``, the scoring job's in ``scoring``, the feedback job's in ``feedback``, training's in
-``model``, off-policy evaluation's in ``ope``, the synthetic world's in ``synth``. All pure: no
+``model``, off-policy evaluation's in ``ope``, the experiment report's in
+``experiment_report``, the synthetic world's in ``synth``. All pure: no
 file, environment or YAML here (``udfs.config.loader`` builds these from them), so a worker
 that receives a config as a dict
 (``from_dict``) needs nothing but this package. Validation that involves one section lives in
@@ -15,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from udfs.config.experiment_report import ExperimentReport
 from udfs.config.feedback import Feedback
 from udfs.config.model import Model
 from udfs.config.ope import Ope
@@ -25,8 +27,9 @@ from udfs.config.scoring import CapRule, Exploration, Pacing, ReviewPolicy, Scor
 from udfs.config.synth import Generator, Site
 from udfs.errors import ConfigError
 
-__all__ = ["CapRule", "Config", "ConfigError", "DeadLetters", "Exploration", "Feast", "Feedback", "Flink", "Generator", "Jars",
-           "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing", "Paths", "Profile", "Redis", "ReviewPolicy",
+__all__ = ["CapRule", "Config", "ConfigError", "DeadLetters", "ExperimentReport", "Exploration", "Feast",
+           "Feedback", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing", "Paths",
+           "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Site", "Topic", "Topics", "Windows"]
 
 
@@ -48,6 +51,7 @@ class Config:
     site: Site = Site()
     feedback: Feedback = Feedback()
     ope: Ope = Ope()
+    experiment_report: ExperimentReport = ExperimentReport()
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
 
