@@ -11,7 +11,9 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from models.report_html import _STYLE, _png, plt
+from models.html_page import STYLE as _STYLE
+from models.html_page import plt
+from models.html_page import png as _png
 
 
 def _when(ms: int) -> datetime:

@@ -5,27 +5,13 @@ to a ticket or open from a laptop without the data or the code.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-          "text-align:right}th{background:#f3f3f3}img{max-width:100%}.bad{color:#b00}.ok{color:#070}")
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+from models.html_page import STYLE as _STYLE
+from models.html_page import plt
+from models.html_page import png as _png
 
 
 def _curves(rep: dict) -> str:
