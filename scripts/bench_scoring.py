@@ -103,6 +103,12 @@ def parse_args(argv=None):
     p.add_argument("--model", help="exported model folder to serve; unset: a production-size model made for the run")
     p.add_argument("--loadgen-client", choices=("auto", clients.CONFLUENT, clients.KAFKA_PYTHON),
                    default="auto", help="Kafka client of the load generator (auto: confluent-kafka if installed)")
+    p.add_argument("--experiment", action="store_true",
+                   help="run with an A/B experiment over every request (two variants, 50/50; the second "
+                        "explores 10 %% of its requests with Thompson sampling and has its own reserve)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for the stack and every job of the run (repeatable), e.g. "
+                        "--set scoring.exploration.rate=0.1 --set scoring_job.experiments_file=FILE")
     p.add_argument("--pid-file", help="keep a JSON of the pids this run started here (bench, kafka, redis, flink_jvm) and its ports")
     return p.parse_args(argv)
 
@@ -129,7 +135,8 @@ def run(a, tmp: Path, pids: PidFile, log) -> dict:
     from scripts.stack import control as stack
     extra = [f"paths.model_registry={tmp}/models", f"scoring_job.catalog_file={tmp}/catalog.json",
              "scoring.campaign_caps=[{window_s: 3600, limit: 100000}]",
-             "scoring.creative_caps=[{window_s: 3600, limit: 100000}]"]
+             "scoring.creative_caps=[{window_s: 3600, limit: 100000}]",
+             *([f"scoring_job.experiments_file={W.write_experiment(tmp)}"] if a.experiment else []), *a.sets]
     with benchlib.own_stack(a.env, extra) as cfg:
         pids.set(kafka=stack.pid_of(cfg, "kafka"), redis=stack.pid_of(cfg, "redis"),
                  ports={"kafka": cfg.kafka.port, "controller": cfg.kafka.controller_port, "redis": cfg.redis.port})

@@ -38,6 +38,7 @@ class Phase:
     warm_sent: int = 0                # the phase's own warm-up requests (unmeasured)
     warm_answered: int = 0
     send_errors: int = 0              # deliveries the producer reported failed
+    variants: collections.Counter = field(default_factory=collections.Counter)   # answers per variant label
 
     @property
     def answered(self) -> int:
@@ -140,6 +141,7 @@ def run_phase(cfg: Config, responses: Responses, make: Callable[[str], bytes], *
                 ph.latencies_ms.append((got[0] - sent_at[i]) / 1e6)
                 ph.send_s.append((sent_at[i] - t0) / 1e9)
                 ph.fallback += bool(got[1].get("fallback"))
+                ph.variants[got[1].get("variant")] += 1
                 ph.timings.append(got[1].get("timings_ms") or {})
         if pending:
             time.sleep(0.05)

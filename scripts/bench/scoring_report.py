@@ -24,7 +24,7 @@ def summary(ph) -> dict:
     w = S.window_stats(ph.send_s, ph.latencies_ms, ph.duration_s, S.WINDOW_S, ph.unanswered_s)
     return {"rate_rps": ph.rate, "p50_ms": p["p50"], "p99_ms": p["p99"], "p999_ms": p["p999"],
             "answered": ph.answered, "sent": ph.sent, "fallback": ph.fallback,
-            "unanswered": ph.sent - ph.answered, "duplicates": ph.duplicates, "send_errors": ph.send_errors,
+            "variants": dict(ph.variants), "unanswered": ph.sent - ph.answered, "duplicates": ph.duplicates, "send_errors": ph.send_errors,
             "duration_s": ph.duration_s, "send_elapsed_s": round(ph.elapsed_s, 2), "window_s": S.WINDOW_S,
             "p50_by_window_ms": w["p50"], "p99_by_window_ms": w["p99"], "p999_by_window_ms": w["p999"],
             "n_by_window": w["n"], "unanswered_by_window": w["unanswered"]}
@@ -61,6 +61,7 @@ def _legacy(a, res: dict, probe: dict) -> dict:
             "variant_rate_rps": res["variant_rate"], "variants": res["variants"],
             "stages_ms": res.get("stages_ms", {}), "model": world.model_info,
             "users": len(world.users), "job_startup_s": res["startup"], "duration_s": a.duration,
+            "config_overrides": list(getattr(a, "sets", [])),
             "cpu_cores": res["cpu"], "warmup": res["warm"],
             "targets": {"p99_ms_at_500": 20, "p50_ms": 8},
             "loadavg_1m": {"before": probe["loadavg_start"][0], "after": probe["loadavg_end"][0]},

@@ -38,6 +38,17 @@ class World:
                           separators=(",", ":")).encode()
 
 
+def write_experiment(tmp: Path) -> Path:
+    """An experiments file (docs/experiments.md) whose window holds the benchmark's requests:
+    every user in one of two variants, the second exploring and with its own reserve."""
+    path = tmp / "experiments.yaml"
+    path.write_text("experiments:\n"
+                    "  - {name: bench, salt: bench-1, start: '2025-11-30T00:00:00Z', stop: '2025-12-02T00:00:00Z',\n"
+                    "     variants: [{name: control, share: 0.5},\n"
+                    "                {name: explore, share: 0.5, exploration: 0.1, reserve_ecpm: 0.4}]}\n")
+    return path
+
+
 def catalogue(n: int = 100) -> dict:
     """``n`` creatives, one per campaign, two campaigns per advertiser, nobody targeted."""
     rng = np.random.default_rng(3)
