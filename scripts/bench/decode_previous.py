@@ -53,6 +53,6 @@ def compared(classes) -> tuple[type, ...]:
 
 def unchanged(classes) -> tuple[type, ...]:
     """The compared formats still at the previous decoder's version: the equivalence check's. A
-    format given a new version since (clickstream and ad request v2: consent purposes) accepts
+    format given a new version since (clickstream, ad request and served log v2: consent) accepts
     other records by design, so comparing its acceptance with the previous decoder says nothing."""
     return tuple(c for c in compared(classes) if counterpart(c).VERSION == c.VERSION)

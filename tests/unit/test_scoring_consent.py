@@ -47,3 +47,13 @@ def test_a_refusing_user_is_not_capped_by_what_they_were_shown():
 
 def test_no_consent_is_in_the_reason_vocabulary():
     assert S.NO_CONSENT in S.REASONS and S.NO_CONSENT in S.TEXT
+
+
+def test_the_served_log_carries_the_decision():
+    raw = AdRequest(request_id="r1", user_id="u1", ts=T0, slot="home_top", num_ads=3,
+                    context=RequestContext(geo="DE"),
+                    consent=Consent(personalisation=True, measurement=False)).encode()
+    served = scorer(consent=ConsentPolicy()).handle(raw, deps()).served
+    assert served.personalised and not served.measured and served.user_id == "u1"   # the join needs the id
+    served = scorer(consent=ConsentPolicy()).handle(request(False), deps()).served
+    assert not served.personalised and not served.measured

@@ -178,7 +178,7 @@ class RequestScorer:
         resp = build_response(req, ads, now_ms=self.wall_ms(), model_version=version,
                               variant=arm.label, fallback=bool(reasons), fallback_reason=text,
                               timings_ms={k: round(v, 3) for k, v in timings.items()})
-        served, letter = self._served(req, resp, terms, rows)
+        served, letter = self._served(req, resp, terms, rows, decided)
         return Outcome(resp, letter, reasons=tuple(reasons), candidates=len(kept), capped=capped,
                        served=served, paced=paced, explored=explored)
 
@@ -198,12 +198,14 @@ class RequestScorer:
         kept = [c for c in creatives if pacer.admits(c.campaign_id, request_id)]
         return kept, len(creatives) - len(kept)
 
-    def _served(self, req: AdRequest, resp: RankedAds, terms: list, rows):
+    def _served(self, req: AdRequest, resp: RankedAds, terms: list, rows, decided=None):
         """The served log of this answer; a failure to build it costs the log, never the answer
         (it is dead-lettered with the exception, and counted by the adapter)."""
         try:
             return served_log.build(req, resp, [served_log.AdTerms(b, bid, pcvr) for b, bid, pcvr in terms],
-                                    rows, self.featurizer.names), None
+                                    rows, self.featurizer.names,
+                                    personalised=decided is None or decided.personalisation,
+                                    measured=decided is None or decided.measurement), None
         except Exception as e:
             return None, self._error_letter(req.to_json(), e, "served log")
 
