@@ -53,8 +53,9 @@ def catalogue(n: int, budget: float, tag: str) -> dict:
 
 
 def request(rid: str, user: str) -> bytes:
-    return json.dumps({"schema": "ad_request", "v": 1, "request_id": rid, "user_id": user, "ts": now_ms(),
-                       "slot": "feed", "num_ads": 2, "context": {"device": "mobile", "geo": "DE"}}).encode()
+    return json.dumps({"schema": "ad_request", "v": 2, "request_id": rid, "user_id": user, "ts": now_ms(),
+                       "slot": "feed", "num_ads": 2, "context": {"device": "mobile", "geo": "DE"},
+                       "consent": {"personalisation": True, "measurement": True}}).encode()
 
 
 class AdServer:

@@ -24,7 +24,9 @@ import uuid
 from scripts.bench import common as benchlib
 from udfs import config
 from udfs.io import feast_store
-from udfs.messages import ClickEvent
+from udfs.messages import ClickEvent, Consent
+
+YES = Consent(personalisation=True, measurement=True)   # opt-in is the default: state it
 
 
 def world_events(n_events: int, users: int, seed: int = 11) -> list[ClickEvent]:
@@ -128,7 +130,8 @@ class _Probes:
 
 def _wait_until_answering(p, topic: str, reader, probe_user: str) -> None:
     """Send one event for the probe user and wait (up to 120 s) until Feast shows it: the job is up."""
-    warm = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=1, type="search", query="warm")
+    warm = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=1, type="search", query="warm",
+                      consent=YES)
     p.send(topic, key=probe_user.encode(), value=warm.encode()).get(timeout=10)
     end = time.monotonic() + 120
     while time.monotonic() < end and not reader.read_all([probe_user])[0]["last_event_ts"]:
@@ -150,12 +153,13 @@ def _send_traffic(p, topic: str, probe_user: str, probes: _Probes, rate: float, 
             time.sleep(due - now)
         ts = base_ts + sent
         if now - start_t >= next_probe:
-            ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=ts, type="search", query="p")
+            ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=probe_user, ts=ts, type="search", query="p",
+                            consent=YES)
             probes.sent(ts)
             next_probe += 0.1
         else:
             ev = ClickEvent(event_id=uuid.uuid4().hex, user_id=f"bg-{sent % 5000}", ts=ts, type="view",
-                            item_id=f"i{sent % 997}", category_id=f"c{sent % 40}", price=10.0)
+                            item_id=f"i{sent % 997}", category_id=f"c{sent % 40}", price=10.0, consent=YES)
         p.send(topic, key=ev.user_id.encode(), value=ev.encode())
         sent += 1
     return sent

@@ -12,7 +12,7 @@ import msgspec
 from msgspec import inspect as mi
 
 from udfs.config import load
-from udfs.messages import ALL, CatalogChange, RequestContext, RankedAd, ServedAd, topics
+from udfs.messages import ALL, CatalogChange, Consent, RequestContext, RankedAd, ServedAd, topics
 from udfs.messages.base import fields, strip
 from udfs.messages.bounds import FLOAT_MAX, INT_MAX, INT_MIN
 from udfs.messages.catalog_change import ENTITIES, Schedule, Targeting
@@ -29,8 +29,11 @@ def _unwrap(info) -> tuple[object, bool, str]:
             doc = doc or (info.extra_json_schema or {}).get("description", "")
             info = info.type
         elif isinstance(info, mi.UnionType):
-            nullable = True
-            info = next(t for t in info.types if not isinstance(t, mi.NoneType))
+            nullable = any(isinstance(t, mi.NoneType) for t in info.types)
+            rest = tuple(t for t in info.types if not isinstance(t, mi.NoneType))
+            if len(rest) > 1:   # several types (clickstream's consent): named together
+                return mi.UnionType(types=rest), nullable, doc
+            info = rest[0]
         else:
             return info, nullable, doc
 
@@ -40,6 +43,8 @@ def _type_name(info) -> str:
         return type(info.values[0]).__name__
     if isinstance(info, mi.StructType):
         return info.cls.__name__
+    if isinstance(info, mi.UnionType):
+        return " or ".join(_type_name(t) for t in info.types)
     if isinstance(info, mi.VarTupleType):
         return f"list[{_type_name(_unwrap(info.item_type)[0])}]"
     if isinstance(info, mi.DictType):
@@ -113,8 +118,12 @@ def render() -> str:
            "Every object carries `schema` and `v` (all but the catalogue change, the last section);",
            "readers reject an unknown version, an unknown field, a missing required field, a wrong type",
            "or an out-of-range value with an error naming the field (`udfs.errors.MessageError`; for the",
-           "catalogue change `udfs.errors.CatalogError`). A new field means a new version (and a new",
-           "topic suffix).", "",
+           "catalogue change `udfs.errors.CatalogError`). A new field means a new version, because an",
+           "older reader refuses it. A format whose readers must go on reading older records lists the",
+           "versions it reads (\"reads v1, v2\" below): in an older record a later field takes its default,",
+           "and each version is held to its own shape. Its topic keeps its name while its readers read",
+           "every version it carries (one user's records stay in order in one partition); a change no",
+           "reader can bridge gets a new topic suffix. Writers write the newest version.", "",
            "Decoding raises that error and nothing else, for any input (one bad record costs that record,",
            "never the job): input that is not UTF-8 is rejected with `not UTF-8`, and so is a string field",
            "holding U+FFFD, because the JVM's string deserializer puts that character where the bytes were",
@@ -130,10 +139,11 @@ def render() -> str:
         if cls is CatalogChange:
             out += catalog_section(topic, EXAMPLES[cls])
             continue
-        out += [f"## `{cls.SCHEMA}` v{cls.VERSION} — topic `{topic}`", "",
+        reads = f" (reads v{', v'.join(map(str, cls.VERSIONS))})" if len(cls.VERSIONS) > 1 else ""
+        out += [f"## `{cls.SCHEMA}` v{cls.VERSION}{reads} — topic `{topic}`", "",
                 (cls.__module__ and __import__(cls.__module__, fromlist=['x']).__doc__ or "").strip(), ""]
         out += table(cls) + [""]
-        for part in (RequestContext, RankedAd, ServedAd):
+        for part in (RequestContext, Consent, RankedAd, ServedAd):
             if any(part.__name__ in str(f.type) for f in fields(cls)):
                 out += [f"`{part.__name__}`:", ""] + table(part) + [""]
         out += ["```json", json.dumps(EXAMPLES[cls].to_dict(), indent=2, ensure_ascii=False), "```", ""]

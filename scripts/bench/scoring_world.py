@@ -32,9 +32,11 @@ class World:
     def request(self, rid: str) -> bytes:
         u = self.users[int(self.rng.integers(len(self.users)))]
         page = CATEGORIES[int(self.rng.integers(len(CATEGORIES)))]
-        return json.dumps({"schema": "ad_request", "v": 1, "request_id": rid, "user_id": u, "ts": T_REQ,
+        # consent stated: under the opt-in default a request without it is answered contextually
+        return json.dumps({"schema": "ad_request", "v": 2, "request_id": rid, "user_id": u, "ts": T_REQ,
                            "slot": "feed", "num_ads": 4,
-                           "context": {"device": "mobile", "geo": "DE", "page_category": page}},
+                           "context": {"device": "mobile", "geo": "DE", "page_category": page},
+                           "consent": {"personalisation": True, "measurement": True}},
                           separators=(",", ":")).encode()
 
 

@@ -23,6 +23,7 @@ COMMANDS = (
     "scripts.cli.site",
     "scripts.cli.training_log",
     "scripts.cli.experiment",
+    "scripts.cli.privacy",
     "models.cli",
 )
 

@@ -120,10 +120,11 @@ ITEM_TYPES = tuple(t for t in EVENT_TYPES if t != "search")   # search needs a q
 
 def click(uid: str, i: int, ts_ms: int, tag: str) -> str:
     """A valid clickstream event with a unique id (what a canary is)."""
-    return json.dumps({"schema": "clickstream", "v": 1, "event_id": f"{tag}-{uid}-{i}", "user_id": uid,
+    return json.dumps({"schema": "clickstream", "v": 2, "event_id": f"{tag}-{uid}-{i}", "user_id": uid,
                        "ts": ts_ms, "type": ITEM_TYPES[i % len(ITEM_TYPES)], "item_id": f"i{i % 50}",
                        "category_id": f"c{i % 5}", "brand_id": "b1", "price": 10.0 + i % 7,
-                       "device": "mobile"}, separators=(",", ":"))
+                       "device": "mobile", "consent": {"personalisation": True, "measurement": True}},
+                      separators=(",", ":"))
 
 
 def now_ms() -> int:

@@ -9,6 +9,7 @@ click, 30 s + exponential(15 min) later, worth the promoted item's price × 1 or
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,7 +81,7 @@ def _events_frame(w: StaticWorld, raw: RawTraffic) -> pd.DataFrame:
         "query": [query[i] for i in order.tolist()],
         "device": [DEVICES[i] for i in col["device"][order].tolist()],
         "geo": [w.users[i].geo for i in users.tolist()],
-        "consent": np.ones(len(order), dtype=bool),
+        **_consent_columns(w, users),
         "session_id": [f"{user_ids[u]}-s{s + 1:03d}" for u, s in
                        zip(users.tolist(), col["session"][order].tolist())],
     })
@@ -158,8 +159,27 @@ def _requests_frame(w: StaticWorld, raw: RawTraffic) -> tuple[pd.DataFrame, np.n
         "page_category": [None if rq[i][5] < 0 else cat_ids[rq[i][5]] for i in order],
         "hour": hour_of(rq_ts[order]),
         "n_eligible": np.array([rq[i][6] for i in order], dtype=np.int64),
+        **_consent_columns(w, rq_user[order]),
     })
     return requests, rank, rq_user[order]
+
+
+def _refuses(seed: int, purpose: str, user_id: str, share: float) -> bool:
+    """Whether a user says no to ``purpose``: a keyed hash, not the world's generator, so that
+    adding consent left every other draw (and so every world of a seed) as it was."""
+    h = hashlib.blake2b(f"{seed}:{purpose}:{user_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2 ** 64 < share
+
+
+def _consent_columns(w: StaticWorld, users: np.ndarray) -> dict[str, list]:
+    """Each row's explicit consent flags (``consent_<purpose>``, the writer nests them): a user's
+    are the same on all their events and requests; an anonymous request (user -1) states none."""
+    p = w.params
+    shares = {"personalisation": p.no_personalisation_share, "measurement": p.no_measurement_share}
+    per_user = {purpose: [not _refuses(p.seed, purpose, u.user_id, share) for u in w.users]
+                for purpose, share in shares.items()}
+    return {f"consent_{purpose}": [None if i < 0 else yes[i] for i in users.tolist()]
+            for purpose, yes in per_user.items()}
 
 
 def _impression_features(w: StaticWorld, raw: RawTraffic, requests: pd.DataFrame,

@@ -59,10 +59,10 @@ SCHEMAS: dict[str, list[tuple[str, pa.DataType]]] = {
                   ("review_status", _S), ("title", _S), ("landing_url", _S), ("latent_quality", _F)],
     "events": [("event_id", _S), ("user_id", _S), ("ts", _I), ("type", _S), ("item_id", _S),
                ("category_id", _S), ("brand_id", _S), ("price", _F), ("query", _S), ("device", _S),
-               ("geo", _S), ("consent", _B), ("session_id", _S)],
+               ("geo", _S), ("consent_personalisation", _B), ("consent_measurement", _B), ("session_id", _S)],
     "requests": [("request_id", _S), ("user_id", _S), ("ts", _I), ("slot", _S), ("num_ads", _I),
                  ("device", _S), ("geo", _S), ("page_category", _S), ("hour", _I),
-                 ("n_eligible", _I)],
+                 ("n_eligible", _I), ("consent_personalisation", _B), ("consent_measurement", _B)],
     "impressions": [("request_id", _S), ("impression_id", _S), ("user_id", _S), ("ad_id", _S),
                     ("campaign_id", _S), ("creative_id", _S), ("advertiser_id", _S),
                     ("category_id", _S), ("brand_id", _S), ("ad_price", _F), ("ts", _I),
@@ -196,6 +196,11 @@ def wire_records(world, stream: str) -> Iterator[dict]:
             sub = [g.name for g in fields(part)]
             rows = zip(*[_column(df, g) for g in sub])
             cols[f.name] = [dict(zip(sub, r)) for r in rows]
+        elif f.name not in df.columns and any(c.startswith(f.name + "_") for c in df.columns):
+            # a part kept flat in the table, <field>_<sub> (consent): an object, null when all are
+            sub = [c[len(f.name) + 1:] for c in df.columns if c.startswith(f.name + "_")]
+            rows = zip(*[_column(df, f"{f.name}_{g}") for g in sub])
+            cols[f.name] = [None if all(v is None for v in r) else dict(zip(sub, r)) for r in rows]
         else:
             cols[f.name] = _column(df, f.name)
     head = {"schema": cls.SCHEMA, "v": cls.VERSION}

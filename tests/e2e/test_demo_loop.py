@@ -43,7 +43,8 @@ def last_consented_ts(world) -> dict[str, int]:
     last: dict[str, int] = {}
     for line in layout.stream(world, "events").read_text().splitlines():
         d = json.loads(line)
-        if d.get("consent", True):
+        # a world user's flags are the same on every event; opt-in (the default): absent = no
+        if (d.get("consent") or {}).get("personalisation"):
             last[d["user_id"]] = max(last.get(d["user_id"], 0), int(d["ts"]))
     return last
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from udfs import config
-from udfs.messages import ClickEvent
+from udfs.messages import ClickEvent, Consent
 
 pytestmark = pytest.mark.flink
 
@@ -17,7 +17,8 @@ T0 = 1_764_547_200_000
 
 def ev(i, user, sec, type_="view"):
     return "-" + ClickEvent(event_id=f"e{i}", user_id=user, ts=T0 + sec * 1000, type=type_,
-                            item_id="i", category_id="c1", price=4.0).encode().decode()
+                            item_id="i", category_id="c1", price=4.0,
+                            consent=Consent(personalisation=True)).encode().decode()
 
 
 def test_batches_become_profiles_and_dead_letters():

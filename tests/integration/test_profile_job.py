@@ -16,7 +16,7 @@ from tests.support.jobproc import kill_group, launch
 from udfs import config
 from udfs.io import feast_store
 from udfs.core import profile as P
-from udfs.messages import ClickEvent, DeadLetter
+from udfs.messages import ClickEvent, Consent, DeadLetter
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -68,7 +68,8 @@ def wait_for(reader, users, done, timeout_s: float = 90):
 
 def click(uid, i, sec, type_="view", **kw):
     fields = dict(event_id=f"{uid}-e{i}", user_id=uid, ts=T0 + int(sec * 1000), type=type_,
-                  item_id=f"i{i}", category_id=kw.pop("cat", "c1"), brand_id="b1", price=10.0 + i)
+                  item_id=f"i{i}", category_id=kw.pop("cat", "c1"), brand_id="b1", price=10.0 + i,
+                  consent=Consent(personalisation=True, measurement=True))
     fields.update(kw)
     return ClickEvent(**fields)
 
@@ -198,7 +199,9 @@ def test_taobao_replay_counts_equal_pandas(stack, tmp_path):
     from tests.support.shared_data import shared_dataset
     from udfs.core.features import count_feature
     path = shared_dataset("taobao_userbehavior", "UserBehavior_head84k.csv")
-    cfg, _, _ = job_config(stack, tmp_path)
+    # The sample states no consent (its records carry none): read as opt-out for its geo, or
+    # the opt-in default would profile nobody (docs/privacy.md, "Replaying public datasets").
+    cfg, _, _ = job_config(stack, tmp_path, **{"privacy.consent.geos": "{CN: opt_out}"})
     from jobs.profile import start
     client = start(cfg)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from udfs import config
 from udfs.io import feast_store
 from udfs.core import profile as P
-from udfs.messages import AdRequest, DeadLetter, RankedAds, RequestContext
+from udfs.messages import AdRequest, Consent, DeadLetter, RankedAds, RequestContext
 
 T0 = 1_764_547_200_000 + 12 * 3_600_000     # 2025-12-01 12:00 UTC
 
@@ -106,7 +106,8 @@ def write_profiles(cfg, users: dict[str, list[tuple[int, str, str]]]) -> None:
 
 def request(rid, user, *, num_ads=3, slot="home_top", geo="DE", device="mobile", page=None, ts=T0):
     return AdRequest(request_id=rid, user_id=user, ts=ts, slot=slot, num_ads=num_ads,
-                     context=RequestContext(device=device, geo=geo, page_category=page))
+                     context=RequestContext(device=device, geo=geo, page_category=page),
+                     consent=Consent(personalisation=True, measurement=True))   # opt-in default: stated
 
 
 class Client:

@@ -5,7 +5,7 @@ import pytest
 
 from udfs.core import profile as P
 from udfs.core import profile_batch as B
-from udfs.messages import ClickEvent, DeadLetter
+from udfs.messages import ClickEvent, Consent, DeadLetter
 
 pytestmark = pytest.mark.unit
 
@@ -15,9 +15,13 @@ PARAMS = P.ProfileParams(windows_s=(600, 3600, 86400), half_life_s=3600, top_k=3
 
 def click(i, user="u1", sec=None, **kw):
     fields = dict(event_id=f"e{i}", user_id=user, ts=T0 + int((i if sec is None else sec) * 1000),
-                  type="view", item_id="i1", category_id="c1", price=9.5)
+                  type="view", item_id="i1", category_id="c1", price=9.5, consent=YES)
     fields.update(kw)
     return ClickEvent(**fields).encode().decode()
+
+
+YES = Consent(personalisation=True, measurement=True)
+NO = Consent(personalisation=False, measurement=True)
 
 
 def run(lines, store=None, now=T0 + 10**7):
@@ -43,14 +47,16 @@ def test_valid_events_fold_into_one_update_per_user():
     ("not json", "<payload>"),
     (json.dumps({"schema": "clickstream", "v": 1, "event_id": "x", "user_id": "u", "ts": 1,
                  "type": "hover"}), "type"),
-    (json.dumps({"schema": "clickstream", "v": 2}), "v"),
+    (json.dumps({"schema": "clickstream", "v": 3}), "v"),
 ])
 def test_invalid_goes_to_dead_letter_with_reason_and_field(raw, field):
     res, store = run(on_time(raw))
     assert not res.updates and not store and res.counts["invalid"] == 1
     (dl,) = res.dead_letters
     assert isinstance(dl, DeadLetter) and dl.kind == "invalid" and dl.field == field
-    assert dl.original == raw and dl.source_topic == "clicks.v1" and field in dl.reason
+    # the payload as received, minimised: the user's id never reaches the dead-letter topic
+    assert dl.original == raw.replace('"user_id": "u"', '"user_id": "[removed]"')
+    assert dl.source_topic == "clicks.v1" and field in dl.reason
 
 
 def test_late_flag_goes_to_dead_letter_never_dropped():
@@ -73,7 +79,7 @@ def test_duplicates_within_and_across_batches_are_dead_lettered_once_applied_onc
 
 
 def test_no_consent_is_not_profiled():
-    res, store = run(on_time(click(1, consent=False)))
+    res, store = run(on_time(click(1, consent=NO)))
     assert not res.updates and not store and res.counts["no_consent"] == 1
 
 
@@ -180,3 +186,62 @@ def test_repair_updates_rewrite_exactly_what_the_last_update_wrote():
     assert repaired == last      # same snapshot, same version: a store holding it keeps it
     # a user with no applied event (nothing was ever written for them) is not written
     assert list(B.repair_updates([("ghost", B.UserState()), ("none", None)], PARAMS)) == []
+
+
+# ------------------------------------------------------------------ consent (docs/privacy.md)
+
+def run_with(lines, store=None, policy=None):
+    from udfs.config import ConsentPolicy
+    store = B.DictStore() if store is None else store
+    res = B.process(lines, store, PARAMS, dedupe_horizon_ms=3_600_000, now_ms=T0 + 10**7,
+                    source_topic="clicks.v1", stage="profile.apply.v1",
+                    policy=policy or ConsentPolicy())
+    return res, store
+
+
+def test_refusing_user_leaves_no_state_no_update_and_is_listed_for_the_online_delete():
+    res, store = run_with(on_time(click(1, consent=NO), click(2, consent=NO)))
+    assert not res.updates and "u1" not in store
+    assert res.counts["no_consent"] == 2 and res.counts["applied"] == 0
+    assert res.erasures == ["u1"] and res.counts["erased"] == 0   # nothing was held to erase
+
+
+def test_absent_flag_is_no_under_opt_in_and_yes_under_opt_out():
+    from udfs.config import ConsentPolicy
+    bare = on_time(click(1, consent=None, geo="US"))
+    res, store = run_with(bare)
+    assert not res.updates and not store and res.counts["no_consent"] == 1
+    res, store = run_with(bare, policy=ConsentPolicy(geos={"US": "opt_out"}))
+    assert [u.user_id for u in res.updates] == ["u1"] and "u1" in store
+
+
+def test_v1_boolean_consent_is_read_as_personalisation():
+    v1 = [B.ON_TIME_FLAG + json.dumps({"schema": "clickstream", "v": 1, "event_id": f"x{i}", "user_id": "u1",
+                                       "ts": T0 + i, "type": "view", "item_id": "i", "consent": flag})
+          for i, flag in ((1, True), (2, False))]
+    res, _ = run_with(v1[:1])
+    assert res.counts["applied"] == 1
+    res, store = run_with(v1)
+    assert not res.updates and "u1" not in store and res.counts["no_consent"] == 1
+
+
+def test_withdrawal_erases_a_held_profile_from_state_and_counts_it():
+    res, store = run_with(on_time(click(1), click(2)))
+    assert "u1" in store and res.updates
+    res, store = run_with(on_time(click(3, consent=NO)), store)
+    assert "u1" not in store and not res.updates
+    assert res.erasures == ["u1"] and res.counts["erased"] == 1 and res.counts["no_consent"] == 1
+
+
+def test_withdrawal_inside_a_batch_drops_what_came_before_and_consenting_again_starts_afresh():
+    res, store = run_with(on_time(click(1), click(2, consent=NO), click(3, sec=5)))
+    assert res.erasures == ["u1"] and res.counts["erased"] == 1
+    (u,) = res.updates
+    assert u.snapshot["cnt_view_10m"] == 1            # only the event after the withdrawal
+    assert set(store["u1"].seen) == {"e3"}             # nothing of before is kept, not even its ids
+
+
+def test_other_users_are_untouched_by_one_users_withdrawal():
+    res, store = run_with(on_time(click(1), click(2, user="u2")))
+    res, store = run_with(on_time(click(3, consent=NO)), store)
+    assert "u1" not in store and "u2" in store and res.erasures == ["u1"]

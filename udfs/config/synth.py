@@ -24,12 +24,19 @@ class Generator:
     start_ts_ms: int
     days: int = 7                      # simulated days of traffic from start_ts_ms
     creatives_per_campaign: int = 3    # each campaign gets 1..N creatives
+    # Shares of users whose events and requests carry an explicit "no" for a purpose (the rest
+    # carry "yes"): the world exercises the consent rules, and every record has its flags.
+    no_personalisation_share: float = 0.05
+    no_measurement_share: float = 0.05
 
     def __post_init__(self) -> None:
         for name in ("users", "items", "categories", "brands", "advertisers", "campaigns",
                      "days", "creatives_per_campaign"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"generator.{name}", "must be >= 1")
+        for name in ("no_personalisation_share", "no_measurement_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"generator.{name}", "must be in [0, 1]")
         if self.events < 0 or self.requests < 0:
             raise ConfigError("generator.events" if self.events < 0 else "generator.requests",
                               "must be >= 0")

@@ -163,7 +163,9 @@ def _log(st: ImpressionState, ts: int, out: Outputs) -> None:
     labelled = ts if revision == 0 else max(ts, st.logged_ts + 1)   # increases with the revision
     st.logged, st.logged_ts = revision, labelled
     try:
-        row = TrainingRow(impression_id=imp.impression_id, request_id=imp.request_id, user_id=imp.user_id,
+        # Without measurement consent the row keeps no user id; its labels and charge still count.
+        row = TrainingRow(impression_id=imp.impression_id, request_id=imp.request_id,
+                          user_id=imp.user_id if imp.measured else None,
                           ts=imp.ts, campaign_id=imp.campaign_id, creative_id=imp.creative_id,
                           bid_type=imp.bid_type, rank=imp.rank, model_version=imp.model_version,
                           variant=imp.variant, pctr=imp.pctr, feature_set=imp.feature_set,

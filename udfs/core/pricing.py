@@ -51,6 +51,9 @@ class Priced(msgspec.Struct, frozen=True, array_like=True):
     pctr: float = 0.0
     feature_set: str = ""
     features: tuple[float, ...] = ()
+    # The request's consent decision (served log v2; a Priced of before them: true, as then).
+    personalised: bool = True
+    measured: bool = True
 
     def encode(self) -> str:
         return _ENC.encode(self).decode()
@@ -92,6 +95,8 @@ class RequestState:
     ads: dict = field(default_factory=dict)       # creative_id -> (campaign_id, bid_type, charge,
                                                   #                 rank, pctr, features)
     feature_set: str = ""
+    personalised: bool = True                     # the served log's consent decision; a state
+    measured: bool = True                         # pickled before them has neither: getattr
     seen: set = field(default_factory=set)        # impression ids counted
     waiting: list = field(default_factory=list)   # (ts, impression_id, raw): before their served log
 
@@ -126,6 +131,7 @@ def on_served(st: RequestState, log: ServedLog, raw: str, out: Outputs, w: Windo
     st.ads = {a.creative_id: (a.campaign_id, a.bid_type, a.charge, a.rank, a.pctr, a.features)
               for a in log.ads}
     st.feature_set = log.feature_set
+    st.personalised, st.measured = log.personalised, log.measured
     waiting, st.waiting = st.waiting, []
     for _, _, imp_raw in waiting:
         _join(st, Impression.decode(imp_raw), imp_raw, out, w)
@@ -156,7 +162,8 @@ def _join(st: RequestState, imp: Impression, raw: str, out: Outputs, w: Windows)
     rank, pctr, features = served or (0, 0.0, ())
     out.priced.append(Priced(imp.impression_id, imp.request_id, imp.user_id, imp.ts, campaign_id,
                              imp.creative_id, bid_type, charge, st.model_version, st.variant,
-                             rank, pctr, st.feature_set if features else "", features))
+                             rank, pctr, st.feature_set if features else "", features,
+                             getattr(st, "personalised", True), getattr(st, "measured", True)))
     out.attributed.append(Attributed(IMPRESSION, imp.impression_id, imp.ts, campaign_id, imp.creative_id,
                                      bid_type, charge if CHARGED_ON[bid_type] == IMPRESSION else 0.0))
 

@@ -6,6 +6,13 @@ and validates each record, routes invalid, late and duplicate ones to dead
 letters with a reason, folds the rest into each user's state (one state read and
 one write per user per batch, not per event) and returns the users' new profiles.
 
+Consent (``udfs.core.consent``, docs/privacy.md): an event without personalisation consent
+is not folded (counted ``no_consent``), and it erases whatever the user's state holds at that
+point of their events: the state is dropped and the user is listed in ``erasures``, which the
+adapter deletes from the online store before it writes this batch's updates (a later event
+of the batch that consents again starts a new profile). ``erased`` counts the users whose
+profile was erased so.
+
 No exception escapes for one record's sake (docs/reliability.md): a record whose
 decoding raises, or an event whose fold raises, becomes a dead letter of kind
 ``error`` naming the exception; the user's other events are folded into a copy of
@@ -18,6 +25,8 @@ import operator
 from dataclasses import dataclass, field, fields
 from typing import Callable, Iterable, Iterator, MutableMapping, Protocol
 
+from udfs.config.privacy import ConsentPolicy
+from udfs.core import consent as C
 from udfs.core import profile as P
 from udfs.errors import MessageError
 from udfs.messages import ClickEvent, DeadLetter
@@ -34,6 +43,7 @@ MAX_REVISION = 999  # out-of-order updates per millisecond of event time (see ve
 class StateStore(Protocol):
     def get(self, user_id: str) -> "UserState | None": ...
     def put(self, user_id: str, state: "UserState") -> None: ...
+    def delete(self, user_id: str) -> None: ...
 
 
 @dataclass
@@ -97,19 +107,23 @@ class BatchResult:
     updates: list[Update] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     counts: collections.Counter = field(default_factory=collections.Counter)
+    # users to delete from the online store, before ``updates`` are written: each sent an
+    # event without personalisation consent in this batch
+    erasures: list[str] = field(default_factory=list)
 
 
 def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
             dedupe_horizon_ms: int, now_ms: int, source_topic: str, stage: str,
             fold: Callable[[P.ProfileState, ClickEvent, P.ProfileParams], None] = P.apply,
-            bounds: TimeBounds | None = None) -> BatchResult:
+            bounds: TimeBounds | None = None, policy: ConsentPolicy = ConsentPolicy()) -> BatchResult:
     """Decode, validate, dedupe and fold one batch; ``now_ms`` stamps dead letters and is the
-    clock ``bounds`` (the configured event-time window) is checked against.
+    clock ``bounds`` (the configured event-time window) is checked against; ``policy`` reads an
+    absent consent flag (``privacy.consent``; the default: opt-in everywhere).
 
     ``fold`` is the per-event step (``udfs.core.profile.apply``; tests hand in one that fails).
     """
     res = BatchResult()
-    by_user: dict[str, list[ClickEvent]] = collections.defaultdict(list)
+    by_user: dict[str, list[tuple[ClickEvent, bool]]] = collections.defaultdict(list)   # (event, consents)
 
     def dead(payload: str, reason: str, kind: str, fld: str | None = None) -> None:
         res.dead_letters.append(DeadLetter.of(payload, reason, kind, source_topic, now_ms,
@@ -142,10 +156,10 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
                 dead(raw, f"event time {ev.ts} is behind the watermark by more than the allowed lateness",
                      "late")
                 continue
-            if not ev.consent:
-                res.counts["no_consent"] += 1   # not profiled: the user did not consent
-                continue
-            by_user[ev.user_id].append(ev)
+            allowed = C.of_event(ev, policy).personalisation
+            if not allowed:
+                res.counts["no_consent"] += 1   # not folded; erases the user's profile (_fold_user)
+            by_user[ev.user_id].append((ev, allowed))
         except Exception as e:   # whatever this one record does, the others go on
             failed(line[1:] if isinstance(line, str) else line, e, "decode")
 
@@ -153,7 +167,7 @@ def process(lines: Iterable[str], store: StateStore, params: P.ProfileParams, *,
         try:
             _fold_user(user_id, events, store, params, dedupe_horizon_ms, fold, res, dead, failed)
         except Exception as e:   # state read/write or snapshot: the user's events, not the batch
-            for ev in events:
+            for ev, _ in events:
                 failed(_event_text(ev), e, "profile update")
     return res
 
@@ -164,18 +178,23 @@ class _EventFailed(Exception):
 
 
 def _fold_user(user_id, events, store, params, dedupe_horizon_ms, fold, res, dead, failed) -> None:
-    """Fold one user's events into a copy of their state; an event whose fold raises is
-    dead-lettered and the user's fold restarts without it (the copy may be half-changed)."""
+    """Fold one user's (event, consents) into a copy of their state; an event whose fold raises is
+    dead-lettered and the user's fold restarts without it (the copy may be half-changed). An
+    event without consent drops the state built so far (stored and of this batch)."""
     base = store.get(user_id)
     skip: dict[int, Exception] = {}
     while True:
         st = base.copy() if base is not None else UserState()
-        dups, applied = [], 0
+        dups, applied, erased, had = [], 0, False, base is not None
         try:
             # Arrival order, not event-time order: a user's records come from one partition, so a
             # replay after a restart sees them in the same order and reaches the same revision.
-            for i, ev in enumerate(events):
+            for i, (ev, allowed) in enumerate(events):
                 if i in skip:
+                    continue
+                if not allowed:
+                    had = had or st.applied > 0
+                    st, erased = UserState(), True   # seen ids too: nothing of the user is kept
                     continue
                 if ev.event_id in st.seen:
                     dups.append(ev)
@@ -194,9 +213,18 @@ def _fold_user(user_id, events, store, params, dedupe_horizon_ms, fold, res, dea
             continue
         break
     for i, e in skip.items():
-        failed(_event_text(events[i]), e, "fold")
+        failed(_event_text(events[i][0]), e, "fold")
     for ev in dups:
         dead(ev.to_json(), f"duplicate event_id {ev.event_id!r}", "duplicate", "event_id")
+    if erased:
+        # Deleted from the online store even when no state was held: a profile written before
+        # the state expired (Redis keeps it) must not outlive the refusal either.
+        res.erasures.append(user_id)
+        res.counts["erased"] += had
+        if not st.applied:
+            if base is not None:
+                store.delete(user_id)
+            return
     if not applied:
         return
     horizon = st.profile.last_event_ts - dedupe_horizon_ms
@@ -234,3 +262,6 @@ class DictStore(dict, MutableMapping[str, UserState]):
 
     def put(self, user_id: str, state: UserState) -> None:
         self[user_id] = state
+
+    def delete(self, user_id: str) -> None:
+        self.pop(user_id, None)

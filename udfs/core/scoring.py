@@ -5,7 +5,10 @@ decode → profile → eligible → caps → featurize → one model call → au
 Pure: the profile source, model, caps state, budget view, ad statistics, catalogue
 and clocks are passed in (protocols in ``udfs/core/scoring_env.py``), so the Flink adapter
 (``udfs/flink/scoring.py``) supplies Feast, onnxruntime and keyed state, and unit
-tests supply fakes. The one promise kept here is *never unanswered*: every request
+tests supply fakes. Consent (docs/privacy.md): a request without personalisation consent
+(``udfs.core.consent`` under the job's ``privacy.consent``) is ranked as an anonymous one —
+no profile read, no caps read or kept for its user — and flagged ``no_consent``; its
+served log says whether it may be measured. The one promise kept here is *never unanswered*: every request
 that carries a request id gets a response — personal when possible, otherwise a
 flagged contextual one — and a malformed one also goes to the dead-letter topic.
 See docs/scoring-job.md for the fallback rules.
@@ -22,7 +25,8 @@ import numpy as np
 from udfs.core import auction_arrays, exploration
 from udfs.core.auction_arrays import AdBook
 from udfs.core.catalog import Creative
-from udfs.config import Config, Scoring
+from udfs.config import Config, ConsentPolicy, Scoring
+from udfs.core import consent as consent_rules
 from udfs.core.eligibility_cache import EligibilityCache
 from udfs.core.experiments import Arm
 from udfs.errors import MessageError
@@ -34,7 +38,7 @@ from udfs.messages.bounds import TimeBounds, clean_text, safe_text
 from udfs.core.ranking import build_response, rank_fallback
 from udfs.core.record_guard import describe, error_letter
 from udfs.core.scoring_env import (  # noqa: F401  (re-exported: the scoring step's vocabulary)
-    ANONYMOUS, INTERNAL, INVALID, MODEL_ERROR, MODEL_STALE, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
+    ANONYMOUS, INTERNAL, INVALID, NO_CONSENT, MODEL_ERROR, MODEL_STALE, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
     PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps, ImpressionCaps,
     Model, NoStats, ProfileSource, ProfileUnavailable)
@@ -78,8 +82,12 @@ class RequestScorer:
                  stage: str = "scoring.rank.v1", variant: str = "control",
                  profile_ttl_ms: int | None = None, bounds: TimeBounds | None = None,
                  clock: Callable[[], float] = time.perf_counter,
-                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000):
+                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                 consent: ConsentPolicy | None = None):
         self.scoring, self.featurizer, self.profile_ttl_ms = scoring, featurizer, profile_ttl_ms
+        # None: consent not checked (offline tools ranking a world's requests); the job passes
+        # its privacy.consent (for_job), so every request it answers is decided by it
+        self.consent = consent
         self.source_topic, self.stage, self.variant = source_topic, stage, variant
         self.clock, self.wall_ms = clock, wall_ms
         self.bounds = bounds   # the request ts window around wall_ms(); None: the format's bounds only
@@ -95,7 +103,7 @@ class RequestScorer:
         """The scoring job's scorer: its request topic, experiment variant and the profile TTL."""
         return cls(cfg.scoring, featurizer, source_topic=cfg.kafka.topics.ad_requests.name, stage=stage,
                    variant=cfg.scoring_job.variant, profile_ttl_ms=cfg.profile.windows.state_ttl_s * 1000,
-                   bounds=TimeBounds.from_config(cfg.messages))
+                   bounds=TimeBounds.from_config(cfg.messages), consent=cfg.privacy.consent)
 
     def handle(self, raw: bytes | str, deps: Deps) -> Outcome:
         t0 = self.clock()
@@ -140,7 +148,14 @@ class RequestScorer:
         now = req.ts   # the request's own time: schedules, caps and recency as the ad server saw them
         reasons: list[str] = []
         arm = self._arm(req, deps)
-        profile = self._profile(req.user_id, deps.profiles, reasons, timings)
+        decided = None if self.consent is None else consent_rules.of_request(req, self.consent)
+        personal = decided is None or decided.personalisation
+        user = req.user_id if personal else None   # no consent: neither profile nor caps for the user
+        if personal:
+            profile = self._profile(req.user_id, deps.profiles, reasons, timings)
+        else:
+            profile = None
+            reasons.append(NO_CONSENT if req.user_id else ANONYMOUS)
         if profile is not None and self._expired(profile, now):
             profile = None
             reasons.append(PROFILE_EXPIRED)
@@ -149,13 +164,13 @@ class RequestScorer:
                                       deps.budget)
         eligible, paced = self._paced(sel.creatives, req.request_id, deps if arm.pacing else None)
         t2 = self.clock()
-        kept, capped = deps.caps.filter(req.user_id, eligible, now)
+        kept, capped = deps.caps.filter(user, eligible, now)
         t3 = self.clock()
         timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (t3 - t2) * 1000.0
         ads, version, terms, rows, explored = self._auction(req, kept, profile, deps, reasons, timings, arm)
         t4 = self.clock()
         served = [c for c in (deps.catalog.creative(a.creative_id) for a in ads) if c is not None]
-        deps.caps.record(req.user_id, served, now)
+        deps.caps.record(user, served, now)
         t5 = self.clock()
         timings["caps"] += (t5 - t4) * 1000.0
         timings["total"] = (t5 - t0) * 1000.0
@@ -163,7 +178,7 @@ class RequestScorer:
         resp = build_response(req, ads, now_ms=self.wall_ms(), model_version=version,
                               variant=arm.label, fallback=bool(reasons), fallback_reason=text,
                               timings_ms={k: round(v, 3) for k, v in timings.items()})
-        served, letter = self._served(req, resp, terms, rows)
+        served, letter = self._served(req, resp, terms, rows, decided)
         return Outcome(resp, letter, reasons=tuple(reasons), candidates=len(kept), capped=capped,
                        served=served, paced=paced, explored=explored)
 
@@ -183,12 +198,14 @@ class RequestScorer:
         kept = [c for c in creatives if pacer.admits(c.campaign_id, request_id)]
         return kept, len(creatives) - len(kept)
 
-    def _served(self, req: AdRequest, resp: RankedAds, terms: list, rows):
+    def _served(self, req: AdRequest, resp: RankedAds, terms: list, rows, decided=None):
         """The served log of this answer; a failure to build it costs the log, never the answer
         (it is dead-lettered with the exception, and counted by the adapter)."""
         try:
             return served_log.build(req, resp, [served_log.AdTerms(b, bid, pcvr) for b, bid, pcvr in terms],
-                                    rows, self.featurizer.names), None
+                                    rows, self.featurizer.names,
+                                    personalised=decided is None or decided.personalisation,
+                                    measured=decided is None or decided.measurement), None
         except Exception as e:
             return None, self._error_letter(req.to_json(), e, "served log")
 

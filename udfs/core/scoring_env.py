@@ -25,6 +25,7 @@ NO_MODEL = "none"
 
 # Fallback reason codes (metrics count them; the response carries the text).
 ANONYMOUS = "anonymous"
+NO_CONSENT = "no_consent"   # no personalisation consent: no profile read, no caps kept for the user
 UNKNOWN_USER = "unknown_user"
 PROFILE_EXPIRED = "profile_expired"     # idle longer than the profile TTL: training treats it as unknown
 PROFILE_TIMEOUT = "profile_timeout"
@@ -35,9 +36,10 @@ MODEL_ERROR = "model_error"
 MODEL_STALE = "model_stale"   # the promoted model failed to load: an older one ranked
 INVALID = "invalid_request"
 INTERNAL = "internal_error"
-REASONS = (ANONYMOUS, UNKNOWN_USER, PROFILE_EXPIRED, PROFILE_TIMEOUT, PROFILE_ERROR, PROFILE_SKIPPED,
+REASONS = (ANONYMOUS, NO_CONSENT, UNKNOWN_USER, PROFILE_EXPIRED, PROFILE_TIMEOUT, PROFILE_ERROR, PROFILE_SKIPPED,
            NO_MODEL_LOADED, MODEL_ERROR, MODEL_STALE, INVALID, INTERNAL)
 TEXT = {ANONYMOUS: "anonymous visitor: contextual ranking",
+        NO_CONSENT: "no personalisation consent: contextual ranking",
         UNKNOWN_USER: "no profile for this user: contextual ranking",
         PROFILE_EXPIRED: "profile idle longer than its TTL: contextual ranking",
         PROFILE_TIMEOUT: "feature store timeout: contextual ranking",

@@ -31,12 +31,14 @@ class AdTerms:
 
 
 def build(request: AdRequest, answer: RankedAds, terms: Sequence[AdTerms],
-          rows: np.ndarray | None, feature_names: Sequence[str]) -> ServedLog:
+          rows: np.ndarray | None, feature_names: Sequence[str], *,
+          personalised: bool = True, measured: bool = True) -> ServedLog:
     """The served log of ``answer`` to ``request``.
 
     ``terms[i]`` and ``rows[i]`` belong to ``answer.ads[i]`` (the ad ranked i + 1). ``rows``
     is the float32 matrix the model scored, one row per ranked ad with columns in
     ``feature_names`` order, or None for an answer no model scored (its ads log empty rows).
+    ``personalised``/``measured``: the request's consent decision (``udfs.core.consent``).
     """
     ads = answer.ads
     if answer.request_id != request.request_id:
@@ -55,7 +57,7 @@ def build(request: AdRequest, answer: RankedAds, terms: Sequence[AdTerms],
         model_version=answer.model_version, variant=answer.variant, fallback=answer.fallback,
         fallback_reason=answer.fallback_reason,
         feature_set=feature_set_id(feature_names) if rows is not None and len(ads) else "",
-        ads=served)
+        ads=served, personalised=personalised, measured=measured)
 
 
 def _rows(rows: np.ndarray | None, n_ads: int, n_features: int) -> list[list[float]]:

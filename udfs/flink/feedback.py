@@ -271,6 +271,8 @@ class SeenFunction(KeyedProcessFunction):
         user_id = ctx.get_current_key()
         try:
             p = pricing.Priced.decode(value[2:])
+            if not p.personalised:   # no personalisation consent: no caps state for the user
+                return
             st = self.state.value() or {}
             seen.fold(st, self.caps, user_id, p)
         except Exception as e:   # a record this stage cannot read is a bug upstream: say so, go on

@@ -33,7 +33,8 @@ DEAD = "D"      # output record prefix: a dead letter (JSON)
 PROFILE = "P"   # output record prefix: a profile update (JSON), when emit_profiles
 STAGE = "profile.apply.v1"
 # Dead letters by kind (invalid, future, late, duplicate, error), and what was applied/written.
-COUNTERS = ("applied", "invalid", "future", "late", "duplicate", "no_consent", "written", ERROR, "dead_letters",
+COUNTERS = ("applied", "invalid", "future", "late", "duplicate", "no_consent", "erased", "written", ERROR,
+            "dead_letters",
             "repairs", "repaired", "repair_failures", "write_retries")
 log = logging.getLogger("adstream.profile")
 
@@ -55,6 +56,7 @@ class _CachedMapState:
         self.state, self.ttl_ms, self.capacity = state, ttl_ms, capacity
         self.cache: "collections.OrderedDict" = collections.OrderedDict()
         self.dirty: dict = {}
+        self.removed: set = set()
         self.shard = None
         self.now_ms = 0
 
@@ -74,10 +76,21 @@ class _CachedMapState:
     def put(self, user_id, st):
         st.written_ms = self.now_ms
         self.dirty[user_id] = st
+        self.removed.discard(user_id)
         self._remember((self.shard, user_id), st)
 
+    def delete(self, user_id):
+        """Drop the user's state (consent withdrawn): from the cache now, from Flink state on flush."""
+        self.dirty.pop(user_id, None)
+        self.cache.pop((self.shard, user_id), None)
+        self.removed.add(user_id)
+
     def flush(self):
-        """Hand this slice's writes to Flink state (before the element ends, so before any barrier)."""
+        """Hand this slice's writes and removals to Flink state (before the element ends, so
+        before any barrier)."""
+        for u in self.removed:
+            self.state.remove(u)
+        self.removed = set()
         if self.dirty:
             self.state.put_all({u: profile_batch.to_state(st) for u, st in self.dirty.items()})
             self.dirty = {}
@@ -137,7 +150,7 @@ class ProfileFunction(KeyedProcessFunction):
             return profile_batch.process(lines, self.store, self.params,
                                          dedupe_horizon_ms=self.cfg.profile.dedupe_horizon_s * 1000,
                                          now_ms=now_ms, source_topic=self.source_topic, stage=STAGE,
-                                         fold=self.fold, bounds=self.bounds)
+                                         fold=self.fold, bounds=self.bounds, policy=self.cfg.privacy.consent)
         except Exception as e:
             log.warning("slice of shard %s failed, its records dead-lettered: %s", row[0], describe(e),
                         exc_info=True)
@@ -164,6 +177,9 @@ class ProfileFunction(KeyedProcessFunction):
         self.store.shard, self.store.now_ms = ctx.get_current_key(), now_ms
         res = self._process(row, now_ms)
         self.store.flush()
+        if self.writer is not None and res.erasures:
+            # before this slice's writes: a user who consents again later in the slice starts anew
+            self._retrying(lambda: self.writer.delete(res.erasures))
         if self.writer is not None and res.updates:
             self._write(res.updates)
             res.counts["written"] += len(res.updates)

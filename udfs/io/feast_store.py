@@ -91,12 +91,45 @@ def version_timestamp(version_us: int) -> datetime:
         microsecond=version_us % 1_000_000)
 
 
+class ProfileEraser:
+    """Deletes users' profiles (the ``user_profile`` view's fields and timestamp) from the online
+    store: a withdrawal of consent (docs/privacy.md). Feast has no per-entity delete, so this
+    removes the same hash fields its write path sets, by its own key and field functions; the
+    user's other views (``user_impressions``, the caps) are not touched, and Redis drops the
+    hash when nothing else is left in it."""
+
+    def __init__(self, cfg: Config, client=None):
+        from udfs.core.features import profile_features
+        if client is None:
+            import redis
+            timeout = cfg.profile.redis_timeout_ms / 1000
+            client = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
+                                 socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.client, self.project = client, cfg.feast.project
+        self.fields = [field_name(FEATURE_VIEW, f.name)
+                       for f in profile_features(cfg.profile.windows.count_windows_s)]
+        self.fields.append(f"_ts:{FEATURE_VIEW}".encode())
+
+    def delete(self, user_ids: Sequence[str]) -> int:
+        """Remove each user's profile; one pipeline. Returns how many users had one."""
+        if not user_ids:
+            return 0
+        with self.client.pipeline(transaction=False) as pipe:
+            for u in user_ids:
+                pipe.hdel(redis_key(self.project, ENTITY_KEY, u), *self.fields)
+            return sum(1 for n in pipe.execute() if n)
+
+
 class ProfileWriter:
     """Writes profile snapshots through Feast's own online write path."""
 
     def __init__(self, cfg: Config):
         self.fs = store(cfg)
         self.columns = profile_feature_names(cfg.profile.windows.count_windows_s)
+        self.eraser = ProfileEraser(cfg)
+
+    def delete(self, user_ids: Sequence[str]) -> int:
+        return self.eraser.delete(user_ids)
 
     def write(self, rows: Sequence[tuple[str, Mapping, datetime]]) -> int:
         """rows: (user_id, snapshot, version timestamp); latest per user must be pre-selected."""
@@ -147,6 +180,14 @@ class RedisProfileWriter:
         # key -> (timestamp bytes we wrote, the values we wrote), least recently written first
         self._last: "collections.OrderedDict[bytes, tuple[bytes, tuple]]" = collections.OrderedDict()
         self._keys: dict[str, bytes] = {}
+        self.eraser = ProfileEraser(cfg, self.client)
+
+    def delete(self, user_ids: Sequence[str]) -> int:
+        """Erase the users' profiles (``ProfileEraser``); what this writer remembers of them goes too,
+        so a later write sends every field."""
+        for u in user_ids:
+            self._last.pop(self._key(u), None)
+        return self.eraser.delete(user_ids)
 
     def _key(self, user_id: str) -> bytes:
         k = self._keys.get(user_id)

@@ -7,7 +7,7 @@ Which topic carries which format is :mod:`udfs.messages.topics`.
 """
 from udfs.messages.ad_request import AdRequest, RequestContext
 from udfs.messages.catalog_change import CatalogChange
-from udfs.messages.clickstream import ClickEvent
+from udfs.messages.clickstream import ClickEvent, Consent
 from udfs.messages.dead_letter import DeadLetter
 from udfs.messages.erasure import ErasureRequest
 from udfs.messages.feedback import AdClick, Conversion, Impression
@@ -19,6 +19,6 @@ ENVELOPED = (ClickEvent, AdRequest, RankedAds, ServedLog, TrainingRow, Impressio
              ErasureRequest)
 ALL = ENVELOPED + (CatalogChange,)
 
-__all__ = ["AdRequest", "RequestContext", "CatalogChange", "ClickEvent", "DeadLetter", "ErasureRequest",
+__all__ = ["AdRequest", "RequestContext", "CatalogChange", "ClickEvent", "Consent", "DeadLetter", "ErasureRequest",
            "AdClick", "Conversion", "Impression", "RankedAd", "RankedAds", "ServedAd", "ServedLog",
            "TrainingRow", "ENVELOPED", "ALL"]

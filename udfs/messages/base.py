@@ -5,7 +5,12 @@ declares its fields as ``name: type = spec(rules)`` (:mod:`udfs.messages.fields`
 wire every message is one JSON object carrying ``"schema"`` and ``"v"`` beside its fields.
 Decoding is strict: a missing, mistyped, out-of-range or unknown field, a wrong schema or
 an unknown version raises :class:`~udfs.errors.MessageError` naming the field. Adding a
-field is a new version (a new module constant and topic suffix).
+field is a new version: old readers refuse the unknown field, so the writers' ``VERSION`` goes
+up. A format whose readers must go on reading records of before (the site's clickstream, the
+ad server's requests, a served log still in the topic) lists them in ``VERSIONS``: one class
+decodes them all, a field added later takes its default in an older record, and the format's
+``check()`` holds each version to its own shape. A topic keeps its name while its readers read
+every version it carries; a change no reader can bridge gets a new topic suffix.
 
 msgspec checks types, bounds, choices, lengths and unknown fields while it parses (in C,
 without an intermediate dict: issue #12). What it cannot state runs after it, here: the
@@ -84,9 +89,12 @@ class _Format(msgspec.StructMeta):
         schema = ns.get("SCHEMA")
         if schema:   # the envelope: typed for msgspec, None by default so code need not pass it
             version = ns.get("VERSION", getattr(bases[0], "VERSION", 1))
+            versions = ns.setdefault("VERSIONS", (version,))   # what a reader decodes; code writes VERSION
+            if version not in versions:
+                raise TypeError(f"{name}: VERSION {version} is not among VERSIONS {versions}")
             ann = ns.setdefault("__annotations__", {})
             ann["schema"], ns["schema"] = typing.Optional[Literal[schema]], None
-            ann["v"], ns["v"] = typing.Optional[Literal[version]], None
+            ann["v"], ns["v"] = typing.Optional[Literal[versions]], None
         declare(ns, vars(sys.modules[ns["__module__"]]))
         # kw_only: a required field may follow one with a default; msgspec does not inherit it
         config = {"frozen": True, "kw_only": True, "forbid_unknown_fields": True, **config}
@@ -138,6 +146,7 @@ class _Object(msgspec.Struct, metaclass=_Format):
 class Message(_Object):
     SCHEMA: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
+    VERSIONS: ClassVar[tuple[int, ...]] = (1,)
     _decoder: ClassVar[msgspec.json.Decoder]
 
     # declared here so that they come first on the wire; each format narrows them to its own

@@ -6,10 +6,16 @@ payload escapes (a control character costs six bytes as ``\\u0000``, so a 700 KB
 payload can become a 4 MB letter, over the broker's message size). Over the cap, the
 payload is cut and the letter carries the original's size and SHA-256, so the record
 can still be found and compared.
+
+A dead letter keeps the reason and a minimised payload: the value of every direct identifier
+(``IDENTIFIERS``: ``"user_id": …`` and the like, wherever it appears in the text, even in a
+record that is not JSON) is replaced by ``REMOVED`` before the letter is made, so the
+dead-letter topic never holds a user's id (docs/privacy.md). Every job makes its letters here.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 
 from udfs.messages.base import Message, encode_json, replace, spec, ts_spec
 from udfs.messages.bounds import safe_text
@@ -20,6 +26,20 @@ from udfs.messages.bounds import safe_text
 #   campaign, or outside its attribution window): the feedback job's joins (docs/feedback-job.md)
 REASONS = ("invalid", "late", "duplicate", "error", "future", "orphan", "unattributed")
 MIN_BYTES = 4096   # below this even the reason and envelope may not fit
+# Direct identifiers a record may carry (the formats' user_id; what a site may add).
+IDENTIFIERS = ("user_id", "ip", "ip_address", "device_id", "email")
+REMOVED = "[removed]"
+# "name": value, with the value a JSON string (escapes included), a number or a bare word; a
+# cut or malformed record is scrubbed as far as it reads
+_IDENTIFIER = re.compile(r'("(?:%s)"\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*|[A-Za-z]+)'
+                         % "|".join(IDENTIFIERS))
+
+
+def minimised(text: str) -> str:
+    """``text`` with the value of every identifier field replaced by ``REMOVED`` (null stays null)."""
+    if '"' not in text:
+        return text
+    return _IDENTIFIER.sub(lambda m: m.group(1) + (m.group(2) if m.group(2) == "null" else f'"{REMOVED}"'), text)
 
 
 class DeadLetter(Message):
@@ -27,8 +47,8 @@ class DeadLetter(Message):
     VERSION = 1
 
     original: str = spec(max_len=1_000_000, replaced_ok=True,
-                         doc="the payload as received (UTF-8; undecodable bytes replaced by U+FFFD); "
-                             "cut to fit dead_letter.max_bytes")
+                         doc="the payload as received, identifiers' values replaced by \"[removed]\" "
+                             "(UTF-8; undecodable bytes replaced by U+FFFD); cut to fit dead_letter.max_bytes")
     reason: str = spec(max_len=2048, doc="human-readable: what was wrong")
     kind: str = spec(choices=REASONS, doc="class of the failure, for counting")
     source_topic: str = spec(max_len=256)
@@ -46,6 +66,7 @@ class DeadLetter(Message):
         """A dead letter for any payload: whatever it holds is made writable, never refused,
         because dead-lettering is how a bad record is survived."""
         text = payload.decode("utf-8", errors="replace") if isinstance(payload, (bytes, bytearray)) else payload
+        text = minimised(text)
         # The text quoted from the record may carry what no UTF-8 writer takes (a lone
         # surrogate); the reason and field quote it too. Escaped, so each stays readable.
         if not text.isascii():

@@ -6,6 +6,7 @@ here, not under tests/, because a script must not import the tests."""
 from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter, ErasureRequest,
                            Impression, RankedAd, RankedAds, RequestContext, ServedAd, ServedLog, TrainingRow)
 from udfs.messages.catalog_change import Campaign, Schedule, Targeting
+from udfs.messages.clickstream import Consent
 
 AD = RankedAd(ad_id="a1", campaign_id="cmp1", creative_id="cr1", advertiser_id="adv1",
               rank=1, pctr=0.03, ecpm=4.2, price=3.9)
@@ -15,9 +16,10 @@ SERVED = ServedAd(ad_id="a1", campaign_id="cmp1", creative_id="cr1", advertiser_
 EXAMPLES = {
     ClickEvent: ClickEvent(event_id="e1", user_id="u1", ts=1_700_000_000_000, type="purchase",
                            item_id="i1", category_id="c1", brand_id="b1", price=19.9, device="app",
-                           geo="DE", consent=True),
+                           geo="DE", consent=Consent(personalisation=True, measurement=False)),
     AdRequest: AdRequest(request_id="r1", user_id="u1", ts=1, slot="home_top", num_ads=3,
-                         context=RequestContext(device="desktop", geo="FR", page_category="c2")),
+                         context=RequestContext(device="desktop", geo="FR", page_category="c2"),
+                         consent=Consent(personalisation=True, measurement=True)),
     RankedAds: RankedAds(request_id="r1", ts=2, ads=(AD,), model_version="v0001", variant="B",
                          fallback=True, fallback_reason="feast timeout", timings_ms={"total": 3.2}),
     ServedLog: ServedLog(request_id="r1", user_id="u1", ts=2, slot="home_top", model_version="v0001",

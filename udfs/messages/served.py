@@ -14,6 +14,11 @@ exactly (so ``np.float32(decoded) == scored`` bit for bit); ``feature_set`` name
 order (``udfs.core.features.feature_set_id``) so a reader can check it is the list it
 knows. An answer without a model (rule-based fallback) carries empty rows and an empty
 ``feature_set``.
+
+Version 2 adds the request's consent decision (docs/privacy.md): ``personalised`` and
+``measured``. The user id stays (the feedback job joins the ad server's impressions, which
+carry it, on it); what the decision changes is what the feedback job keeps. A v1 record,
+written before consent was decided, reads as both true, as it was treated then.
 """
 from __future__ import annotations
 
@@ -55,7 +60,8 @@ class ServedAd(Part):
 
 class ServedLog(Message):
     SCHEMA = "served_log"
-    VERSION = 1
+    VERSION = 2
+    VERSIONS = (1, 2)   # v2 adds personalised and measured; a v1 record (from before consent) takes true
 
     request_id: str = spec(max_len=128, doc="the request and its RankedAds answer")
     user_id: str | None = spec(max_len=128, doc="pseudonymous id; null for an anonymous visitor")
@@ -68,8 +74,15 @@ class ServedLog(Message):
     feature_set: str = spec(default="", max_len=64, doc="id of the feature order of the rows; "
                                                         "'' when the rows are empty")
     ads: tuple[ServedAd, ...] = spec(max=50)
+    personalised: bool = spec(default=True, doc="the request had personalisation consent: false → the "
+                                                "feedback job keeps no caps for the user")
+    measured: bool = spec(default=True, doc="the request had measurement consent: false → its training "
+                                            "rows carry no user_id")
 
     def check(self) -> None:
+        if self.v == 1 and not (self.personalised and self.measured):
+            raise self.error("measured" if self.personalised else "personalised",
+                             "v 1 carries no consent decision (it needs v 2)")
         if not self.request_id:
             raise self.error("request_id", "must not be empty")
         if not self.slot:

@@ -85,8 +85,8 @@ def _reason(cls: type, parts: list, reason: str, is_key: bool, record: "_Record"
             return f"version must be an integer, got {got}"
         if envelope == "schema":
             return f"expected {cls.SCHEMA!r}, got {got}"
-        want = m.group(1).removesuffix(" | null")
-        return f"expected {_WORD.get(want, want)}, got {got}"
+        want = m.group(1).removesuffix(" | null").split(" | ")   # several: a union (consent)
+        return f"expected {' or '.join(_WORD.get(w, w) for w in want)}, got {got}"
     if m := _BOUND.match(reason):
         value = record.value(parts) if record.known else None
         if (type(value) is float and not math.isfinite(value)) or abs(float(m.group(3))) == FLOAT_MAX:
@@ -104,7 +104,7 @@ def _reason(cls: type, parts: list, reason: str, is_key: bool, record: "_Record"
             return NOT_UTF8
         value = _quote(m.group(1))
         if envelope == "v":
-            return f"unsupported version {value} (this reader knows {cls.VERSION})"
+            return f"unsupported version {value} (this reader knows {', '.join(map(str, cls.VERSIONS))})"
         if envelope == "schema":
             return f"expected {cls.SCHEMA!r}, got {value}"
         choices = typing.get_args(strip(_type_at(cls, parts))[0])
@@ -128,6 +128,10 @@ def _out_of_range(cls: type, parts: list, reason: str, value: Any) -> str:
             return f"must be finite, got {show(value)}"
         return "integer out of range" if type(value) is int or reason != _RANGE[0] else "number out of range"
     want = _WORD.get(_KIND.get(type(info), ""), "another type")
+    union = msgspec.inspect.type_info(strip(declared)[0])
+    if isinstance(union, msgspec.inspect.UnionType):   # several types (consent): as msgspec orders them
+        kinds = sorted({_KIND.get(type(t), "") for t in union.types if not isinstance(t, msgspec.inspect.NoneType)})
+        want = " or ".join(_WORD.get(k, "another type") for k in kinds)
     return f"expected {want}, got {'an integer' if type(value) is int else 'a number'}"
 
 

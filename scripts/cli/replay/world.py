@@ -13,6 +13,7 @@ from scripts.cli.replay.records import (ALL_STREAMS, Record, catalog_records, pa
                                         user_key)
 from udfs.config import Config
 from udfs.errors import AdstreamError
+from udfs.messages.base import encode_json
 
 NEEDS_PATH = False   # --world, defaulting to <paths.data_dir>/world
 
@@ -52,8 +53,27 @@ def world_size(world_dir: str | Path, streams: Iterable[str] = ALL_STREAMS) -> i
     return sum(catalog if s == "catalog" else counts.get(s, 0) for s in streams)
 
 
+def pseudonymised(records: Iterable[Record], p) -> Iterator[Record]:
+    """``records`` with their identifiers replaced (``udfs.core.pseudonym``, the publisher helper
+    a site would use), keyed by the pseudonym; the catalogue's records carry none and pass as
+    they are."""
+    for r in records:
+        if r.value is None or b'"user_id"' not in r.value:
+            yield r
+            continue
+        doc = p.record(json.loads(r.value))
+        yield Record(r.topic, user_key(doc.get("user_id")), encode_json(doc), r.ts)
+
+
 def from_args(cfg: Config, args, skip: Callable[[str], None]) -> tuple[Iterator[Record], int | None]:
-    """The records ``adstream replay --source world`` sends, and how many (for the progress bar)."""
+    """The records ``adstream replay --source world`` sends, and how many (for the progress bar).
+    With ``privacy.pseudonymise_replay`` every id is pseudonymised first (the key must be set)."""
     folder = Path(args.world) if args.world else cfg.path("data_dir") / "world"
     streams = parse_streams(args.streams)
-    return world_records(cfg, folder, streams), world_size(folder, streams)
+    records = world_records(cfg, folder, streams)
+    if cfg.privacy.pseudonymise_replay:
+        import os
+
+        from udfs.core.pseudonym import Pseudonymiser
+        records = pseudonymised(records, Pseudonymiser.from_environ(cfg.privacy, os.environ))
+    return records, world_size(folder, streams)
