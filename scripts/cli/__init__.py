@@ -22,6 +22,7 @@ COMMANDS = (
     "scripts.cli.replay",
     "scripts.cli.site",
     "scripts.cli.training_log",
+    "scripts.cli.simulate",
     "models.cli",
 )
 
