@@ -16,7 +16,7 @@ from typing import Callable
 
 from scripts.sim import plots, report, world as day_world
 from scripts.sim.retrain import Retrainer, first_model, sim_config
-from scripts.sim.run import HOUR_MS, Run
+from scripts.sim.run import Run
 from scripts.sim.server import Server
 from udfs.io.onnx_scorer import OnnxScorer
 
@@ -56,10 +56,7 @@ def simulate_day(cfg, *, seed: int, users: int, requests_per_hour: int, hours: i
                           "loop": round(runs["loop"].seconds, 1), "frozen": round(runs["frozen"].seconds, 1),
                           "total": round(time.perf_counter() - t0, 1)}
         if plots_dir is not None:
-            hours_of = {name: {c: [(t - w.start_ms) / HOUR_MS for t in sorted(ts)]
-                               for c, ts in r.new_ad_impressions.items()} for name, r in runs.items()}
-            out["plots"] = [str(p) for p in plots.write(out, hours_of, (w.launch_ms - w.start_ms) / HOUR_MS,
-                                                        Path(plots_dir))]
+            out["plots"] = [str(p) for p in plots.write(out, Path(plots_dir))]
         return out
 
 

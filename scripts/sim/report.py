@@ -3,7 +3,8 @@
 Definitions (docs/loop.md): CTR = attributed clicks / attributed impressions; CVR =
 conversions / clicks; revenue = what the advertisers were charged *up to their daily budget*
 (a charge beyond it is not billable); budget use = billable spend / the sum of the daily
-budgets; regret = the oracle's expected value − the answer's (``scripts.sim.truth``), per
+budgets; ``ctr_within_budget`` = the CTR of the impressions of campaigns that had budget left
+when shown (the frozen run goes on showing spent-out campaigns, unbillable); regret = the oracle's expected value − the answer's (``scripts.sim.truth``), per
 request, averaged per hour (``regret_per_hour``) and as a share of the oracle's value
 (``regret_share_per_hour``: the time of day moves both, the share less). A new creative is
 discovered when its ``simulation.discovery_impressions``-th impression is shown.
@@ -58,12 +59,19 @@ def _budget(r: RunResult, budgets: dict[str, float], start: int, hours: int) -> 
             "impressions_after_stop": int(sum(r.after_stop.values()))}
 
 
-def _new_ads(r: RunResult, launch_ms: int, n: int) -> dict:
+QUARTER_MS = HOUR_MS // 4
+
+
+def _new_ads(r: RunResult, start_ms: int, launch_ms: int, hours: int, n: int) -> dict:
+    """Per new creative: impressions, discovery time, and its impressions so far at the end of every
+    quarter hour of the day (``cumulative_by_quarter``, what the plot draws)."""
     ads = {}
+    edges = start_ms + QUARTER_MS * np.arange(1, 4 * hours + 1)
     for c, times in r.new_ad_impressions.items():
         t = sorted(times)
         ads[c] = {"impressions": len(t),
-                  "discovery_minutes": round((t[n - 1] - launch_ms) / 60_000, 1) if len(t) >= n else None}
+                  "discovery_minutes": round((t[n - 1] - launch_ms) / 60_000, 1) if len(t) >= n else None,
+                  "cumulative_by_quarter": np.searchsorted(np.asarray(t, dtype=np.int64), edges).tolist()}
     found = [a["discovery_minutes"] for a in ads.values() if a["discovery_minutes"] is not None]
     return {"after_impressions": n, "creatives": ads, "discovered": len(found),
             "median_discovery_minutes": float(np.median(found)) if found else None}
@@ -75,6 +83,8 @@ def run_figures(r: RunResult, world, cfg, budgets: dict[str, float]) -> dict:
     return {
         "requests": len(r.hour), "impressions": int(imps), "clicks": int(clicks), "conversions": int(convs),
         "ctr": float(clicks / imps) if imps else None, "cvr": float(convs / clicks) if clicks else None,
+        "impressions_of_spent_campaigns": int(m["spent_impressions"].sum()),
+        "ctr_within_budget": _ratio(clicks - m["spent_clicks"].sum(), imps - m["spent_impressions"].sum()),
         "revenue": round(float(m["revenue"].sum()), 4), "charged": round(float(m["charged"].sum()), 4),
         "expected_value": round(float(m["value"].sum()), 4), "oracle_value": round(float(m["oracle"].sum()), 4),
         "regret": round(float(m["regret"].sum()), 4),
@@ -85,9 +95,14 @@ def run_figures(r: RunResult, world, cfg, budgets: dict[str, float]) -> dict:
         "revenue_per_hour": _hourly(m["revenue"], r.hour, hours),
         "explored_requests": int(m["explored"].sum()), "fallback_answers": int(m["fallback"].sum()),
         "budget": _budget(r, budgets, world.start_ms, hours),
-        "new_ads": _new_ads(r, world.launch_ms, cfg.simulation.discovery_impressions),
+        "new_ads": {"launch_hour": (world.launch_ms - world.start_ms) / HOUR_MS,
+                    **_new_ads(r, world.start_ms, world.launch_ms, hours, cfg.simulation.discovery_impressions)},
         "retrains": r.retrains, "feedback_rejected": r.rejected,
         "site_expected_clicks": round(r.expected_clicks, 4), "seconds": round(r.seconds, 1)}
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return float(a / b) if b > 0 else None
 
 
 def trend(values: list) -> float | None:

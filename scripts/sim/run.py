@@ -40,7 +40,7 @@ from udfs.core.attributed import CLICK, CONVERSION, IMPRESSION, Attributed
 
 HOUR_MS = 3_600_000
 PER_REQUEST = ("impressions", "clicks", "conversions", "charged", "revenue", "oracle", "value", "regret",
-               "shown", "explored", "fallback")
+               "shown", "explored", "fallback", "spent_impressions", "spent_clicks")
 
 
 @dataclass
@@ -81,6 +81,7 @@ class Run:
         n = len(world.requests)
         self.m = {k: np.zeros(n) for k in PER_REQUEST}
         self.req_of: dict[str, int] = {}
+        self.spent_tags: set[str] = set()
         self.result = RunResult(server.name, np.array([(r.ts - world.start_ms) // HOUR_MS for r in world.requests]),
                                 np.array([r.user_id or r.request_id for r in world.requests]), self.m)
         self.new_ids = {a.creative["creative_id"] for a in world.new_ads}
@@ -159,7 +160,10 @@ class Run:
             self.feedback.served(out.served)
         for o in self.site.serve(req, resp):
             if o.topic == "impressions":
-                self.req_of[o.message.impression_id[3:]] = i
+                tag = o.message.impression_id[3:]
+                self.req_of[tag] = i
+                if self.ledger.remaining(o.message.campaign_id, req.ts) <= 0:
+                    self.spent_tags.add(tag)     # shown for a campaign whose budget was spent already
             self.agenda.at(o.send_at_ms, EVENT, o)
         shown = resp.ads[:req.num_ads]
         m["shown"][i], m["explored"][i], m["fallback"][i] = len(shown), out.explored > 0, resp.fallback
@@ -185,6 +189,8 @@ class Run:
             return
         m = self.m
         m[{IMPRESSION: "impressions", CLICK: "clicks", CONVERSION: "conversions"}[a.kind]][i] += 1
+        if a.kind in (IMPRESSION, CLICK) and a.event_id[3:] in self.spent_tags:
+            m["spent_" + ("impressions" if a.kind == IMPRESSION else "clicks")][i] += 1
         m["charged"][i] += a.charge
         m["revenue"][i] += billable
         if a.charge:

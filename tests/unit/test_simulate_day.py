@@ -84,4 +84,8 @@ def test_the_loop_retrained_and_the_new_ads_were_launched(day):
     assert all(r["status"] in ("skipped", "promoted", "refused") for r in rep["loop"]["retrains"])
     ads = rep["loop"]["new_ads"]["creatives"]
     assert len(ads) == 4 and rep["loop"]["new_ads"]["after_impressions"] == 3
+    for ad in ads.values():      # the plot's series: quarter hours, never falling, to the day's count
+        c = ad["cumulative_by_quarter"]
+        assert len(c) == 4 * rep["hours"] and c == sorted(c) and c[-1] == ad["impressions"]
+        assert c[3] == 0                                   # nothing before the launch at 01:00
     assert rep["frozen"]["explored_requests"] == 0

@@ -1,7 +1,7 @@
-"""The synthetic world's sections of the configuration: the generator and the simulated site.
+"""The synthetic world's sections of the configuration: the generator, the simulated site, the simulated day.
 
 Kept apart from ``schema`` (which imports them into :class:`~udfs.config.schema.Config`)
-because only ``scripts/synth`` reads them; pure dataclasses like every section.
+because only ``scripts/synth`` and ``scripts/sim`` read them; pure dataclasses like every section.
 """
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ class Simulation:
     ``users``, ``requests_per_hour`` and ``hours`` are the command's defaults (its options
     override them); the rest shape the runs.
     """
-    users: int = 1500                   # users of the world
-    requests_per_hour: int = 400        # ad requests per simulated hour, on average (diurnal shape)
+    users: int = 4000                   # users of the world
+    requests_per_hour: int = 2000       # ad requests per simulated hour, on average (diurnal shape)
     hours: int = 24                     # simulated hours of the day
     events_per_user_day: float = 10.0   # clickstream events per user and day
     history_days: int = 1               # days of uniformly logged traffic before the day: the first model's data
