@@ -18,6 +18,7 @@ from scripts.sim import plots, report, world as day_world
 from scripts.sim.retrain import Retrainer, first_model, sim_config
 from scripts.sim.run import Run
 from scripts.sim.server import Server
+from udfs.errors import AdstreamError
 from udfs.io.onnx_scorer import OnnxScorer
 
 
@@ -28,6 +29,10 @@ def simulate_day(cfg, *, seed: int, users: int, requests_per_hour: int, hours: i
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="adstream-day-") as tmp:
         folder = Path(work_dir) if work_dir is not None else Path(tmp)
+        used = [n for n in ("registry", "training_log", "world") if (folder / n).exists()]
+        if used:   # an earlier day's models and training rows would mix into this one's
+            raise AdstreamError(f"{folder} holds an earlier simulation ({', '.join(used)}): "
+                                f"give --work-dir a new or empty folder")
         folder.mkdir(parents=True, exist_ok=True)
         cfg = sim_config(cfg, folder)
         log(f"drawing the world (seed {seed}) ...")

@@ -100,7 +100,7 @@ class Run:
         if w.new_ads and w.launch_ms < w.end_ms:
             ag.at(w.launch_ms, LAUNCH)
         self.server.read_stats(*self.feedback.refresh())     # the first read: the logged days' statistics
-        if self.server.pacer is not None:
+        if self.server.live:
             ag.every(POLL, w.start_ms + s.stats_poll_s * 1000, s.stats_poll_s * 1000, w.end_ms)
         if self.retrain is not None:
             ag.every(RETRAIN, w.start_ms + s.retrain_every_h * HOUR_MS, s.retrain_every_h * HOUR_MS, w.end_ms - 1)

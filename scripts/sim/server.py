@@ -39,11 +39,12 @@ class RowProfiles:
 
 class Server:
     def __init__(self, cfg, name: str, catalog_file, model, *, explore_rate: float, pacing: bool,
-                 clock_ms: Callable[[], int]):
+                 live: bool, clock_ms: Callable[[], int]):
         scoring = dataclasses.replace(
             cfg.scoring, exploration=dataclasses.replace(cfg.scoring.exploration, rate=explore_rate),
             pacing=dataclasses.replace(cfg.scoring.pacing, enabled=pacing))
         self.name, self.scoring, self.clock_ms = name, scoring, clock_ms
+        self.live = live      # reads the statistics every simulation.stats_poll_s (else: the first read only)
         self.keeper = CatalogKeeper(cfg.scoring.review, cfg.kafka.topics.catalog.name, wall_ms=clock_ms)
         self.keeper.load_file(catalog_file)
         self.stats = LiveStats()
@@ -60,11 +61,12 @@ class Server:
     @classmethod
     def loop(cls, cfg, catalog_file, model, clock_ms) -> "Server":
         return cls(cfg, "loop", catalog_file, model, explore_rate=cfg.simulation.explore_rate, pacing=True,
-                   clock_ms=clock_ms)
+                   live=True, clock_ms=clock_ms)
 
     @classmethod
     def frozen(cls, cfg, catalog_file, model, clock_ms) -> "Server":
-        return cls(cfg, "frozen", catalog_file, model, explore_rate=0.0, pacing=False, clock_ms=clock_ms)
+        return cls(cfg, "frozen", catalog_file, model, explore_rate=0.0, pacing=False, live=False,
+                   clock_ms=clock_ms)
 
     @property
     def catalog(self):
