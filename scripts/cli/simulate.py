@@ -82,9 +82,9 @@ def summary(rep: dict, out: Path) -> str:
     for name, r in (("loop", lo), ("frozen", fr)):
         lines.append(f"  {name:8} {r['ctr'] or 0:8.3%} {r['cvr'] or 0:8.3%} {r['revenue']:10.2f} "
                      f"{r['budget']['use'] or 0:10.1%} {r['regret']:10.2f}")
-    lines += [f"  lift CTR {ci(rep['lift_ctr'])}, revenue {ci(rep['lift_revenue'])} "
-              f"({rep['lift_ctr']['confidence']:.0%}, bootstrap over users)",
-              f"  target met: {rep['target']['met']} ({', '.join(k for k, v in rep['target'].items() if k != 'met' and not v) or 'all parts'}"
-              f"{' failed' if not rep['target']['met'] else ''})",
+    failed = [k for k, v in rep["target"].items() if k != "met" and not v]
+    lines += [f"  lift CTR {ci(rep['lift_ctr'])}, revenue {ci(rep['lift_revenue'])}, expected value "
+              f"{ci(rep['lift_expected_value'])} ({rep['lift_ctr']['confidence']:.0%}, bootstrap over users)",
+              f"  target met: {rep['target']['met']}" + (f" (not: {', '.join(failed)})" if failed else ""),
               f"report: {out}"]
     return "\n".join(lines)

@@ -70,6 +70,7 @@ def write(rep: dict, out_dir: Path) -> list[Path]:
         _hourly(rep, "regret_per_hour", "regret per request against the oracle", "regret per request",
                 out_dir / "regret_per_hour.png"),
         _hourly({"hours": rep["hours"], **{r: rep[r]["budget"] for r, _, _ in RUNS}}, "use_per_hour",
-                "budget use (billable spend / daily budgets)", "share of budgets (%)", out_dir / "budget_use.png", 100.0),
+                "budget use (billable spend / daily budgets)", "share of budgets (%)",
+                out_dir / "budget_use.png", 100.0),
         _new_ads(rep, out_dir / "new_ads.png"),
     ]

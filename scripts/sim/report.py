@@ -4,8 +4,8 @@ Definitions (docs/loop.md): CTR = attributed clicks / attributed impressions; CV
 conversions / clicks; revenue = what the advertisers were charged *up to their daily budget*
 (a charge beyond it is not billable); budget use = billable spend / the sum of the daily
 budgets; ``ctr_within_budget`` = the CTR of the impressions of campaigns that had budget left
-when shown (the frozen run goes on showing spent-out campaigns, unbillable); regret = the oracle's expected value − the answer's (``scripts.sim.truth``), per
-request, averaged per hour (``regret_per_hour``) and as a share of the oracle's value
+when shown (the frozen run goes on showing spent-out campaigns, unbillable); regret = the
+oracle's expected value − the answer's (``scripts.sim.truth``), per request, averaged per hour (``regret_per_hour``) and as a share of the oracle's value
 (``regret_share_per_hour``: the time of day moves both, the share less). A new creative is
 discovered when its ``simulation.discovery_impressions``-th impression is shown.
 ``lift_expected_value`` is the lift of the answers' expected billable value under the true model

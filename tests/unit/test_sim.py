@@ -43,7 +43,8 @@ def test_the_oracle_assigns_exactly_where_a_greedy_pick_would_not():
 
 
 def _site_world() -> SiteWorld:
-    events = pd.DataFrame({"user_id": ["u1"] * 4 + ["u2"], "ts": [T0 - 5 * HOUR, T0 - HOUR, T0 - MIN, T0 + MIN, T0 - HOUR],
+    events = pd.DataFrame({"user_id": ["u1"] * 4 + ["u2"],
+                           "ts": [T0 - 5 * HOUR, T0 - HOUR, T0 - MIN, T0 + MIN, T0 - HOUR],
                            "type": ["view", "view", "cart", "view", "view"],
                            "category_id": ["c1", "c1", "c2", "c1", "c2"], "brand_id": ["b1", "b2", "b1", "b1", "b2"],
                            "price": [20.0, 40.0, 40.0, 99.0, 10.0]})

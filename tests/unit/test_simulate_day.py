@@ -42,7 +42,8 @@ def test_the_report_has_the_issues_keys(day):
 
 def test_both_runs_answered_the_same_requests_and_the_feedback_counted_them_cleanly(day):
     rep, _ = day
-    assert rep["paired"]["same_requests"] and rep["loop"]["requests"] == rep["frozen"]["requests"] == rep["requests"] > 100
+    assert rep["paired"]["same_requests"]
+    assert rep["loop"]["requests"] == rep["frozen"]["requests"] == rep["requests"] > 100
     for run in ("loop", "frozen"):
         r = rep[run]
         assert r["feedback_rejected"] == {}        # no faults are simulated: nothing is dead-lettered
