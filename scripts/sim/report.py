@@ -98,7 +98,8 @@ def run_figures(r: RunResult, world, cfg, budgets: dict[str, float]) -> dict:
         "new_ads": {"launch_hour": (world.launch_ms - world.start_ms) / HOUR_MS,
                     **_new_ads(r, world.start_ms, world.launch_ms, hours, cfg.simulation.discovery_impressions)},
         "retrains": r.retrains, "feedback_rejected": r.rejected,
-        "site_expected_clicks": round(r.expected_clicks, 4), "seconds": round(r.seconds, 1)}
+        "site_expected_clicks": round(r.expected_clicks, 4),
+        "served_outside_candidates": r.served_outside_candidates, "seconds": round(r.seconds, 1)}
 
 
 def _ratio(a: float, b: float) -> float | None:

@@ -56,6 +56,7 @@ class RunResult:
     retrains: list = field(default_factory=list)
     rejected: dict = field(default_factory=dict)          # feedback rejects by kind (expected: none)
     expected_clicks: float = 0.0                          # the site's own Σ p_click of shown ads
+    served_outside_candidates: int = 0                    # shown ads the candidates lacked (expected: 0)
     seconds: float = 0.0
 
 
@@ -172,6 +173,8 @@ class Run:
 
     def _truth(self, req, candidates: list[str], shown: list[str]) -> tuple[float, float, float]:
         idx = self.table.index
+        # The scorer ranks exactly the candidates: an ad outside them means Server.candidates drifted.
+        self.result.served_outside_candidates += len(set(shown) - set(candidates))
         served_rows = [idx[c] for c in shown]
         rows = sorted({idx[c] for c in candidates if c in idx} | set(served_rows))
         if not rows:

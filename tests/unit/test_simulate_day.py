@@ -66,6 +66,7 @@ def test_regret_is_never_negative(day):
         r = rep[run]
         assert r["regret"] >= -1e-9 and r["oracle_value"] >= r["expected_value"] - 1e-9
         assert all(x is None or x >= -1e-9 for x in r["regret_per_hour"])
+        assert r["served_outside_candidates"] == 0     # the oracle saw what the scorer ranked
 
 
 def test_budgets_stop_the_loop_at_the_next_read_and_nothing_beyond_a_budget_is_billed(day):
