@@ -24,6 +24,7 @@ COMMANDS = (
     "scripts.cli.training_log",
     "scripts.cli.experiment",
     "scripts.cli.privacy",
+    "scripts.cli.simulate",
     "models.cli",
 )
 

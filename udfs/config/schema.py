@@ -3,7 +3,7 @@
 Each section lives with its users: the shared runtime in ``platform``, the profile job's in
 ``profile``, the scoring job's in ``scoring``, the feedback job's in ``feedback``, training's in
 ``model``, off-policy evaluation's in ``ope``, the experiment report's in
-``experiment_report``, consent and pseudonyms in ``privacy``, the synthetic world's in ``synth``. All pure: no
+``experiment_report``, consent and pseudonyms in ``privacy``, the synthetic world's and the simulated day's in ``synth``. All pure: no
 file, environment or YAML here (``udfs.config.loader`` builds these from them), so a worker
 that receives a config as a dict
 (``from_dict``) needs nothing but this package. Validation that involves one section lives in
@@ -25,13 +25,13 @@ from udfs.config.platform import (DeadLetters, Flink, Jars, Kafka, Logs, Message
 from udfs.config.privacy import ConsentPolicy, Privacy
 from udfs.config.profile import Feast, Profile, Windows
 from udfs.config.scoring import CapRule, Exploration, Pacing, ReviewPolicy, Scoring, ScoringJob
-from udfs.config.synth import Generator, Site
+from udfs.config.synth import Generator, Simulation, Site
 from udfs.errors import ConfigError
 
 __all__ = ["CapRule", "Config", "ConfigError", "ConsentPolicy", "DeadLetters", "ExperimentReport", "Exploration",
            "Feast", "Feedback", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
            "Paths", "Privacy", "Profile", "Redis", "ReviewPolicy",
-           "Scoring", "ScoringJob", "Site", "Topic", "Topics", "Windows"]
+           "Scoring", "ScoringJob", "Simulation", "Site", "Topic", "Topics", "Windows"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Config:
     scoring_job: ScoringJob
     messages: Messages = dataclasses.field(default_factory=Messages)
     site: Site = Site()
+    simulation: Simulation = Simulation()
     feedback: Feedback = Feedback()
     ope: Ope = Ope()
     experiment_report: ExperimentReport = ExperimentReport()

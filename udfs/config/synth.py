@@ -1,7 +1,7 @@
-"""The synthetic world's sections of the configuration: the generator and the simulated site.
+"""The synthetic world's sections of the configuration: the generator, the simulated site, the simulated day.
 
 Kept apart from ``schema`` (which imports them into :class:`~udfs.config.schema.Config`)
-because only ``scripts/synth`` reads them; pure dataclasses like every section.
+because only ``scripts/synth`` and ``scripts/sim`` read them; pure dataclasses like every section.
 """
 from __future__ import annotations
 
@@ -83,3 +83,46 @@ class Site:
             raise ConfigError("site.click_delay_max_s", "the delay caps must be >= 1 s")
         if self.max_waiting < 1:
             raise ConfigError("site.max_waiting", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """``adstream simulate day`` (``scripts/sim/``; docs/loop.md): a simulated day run twice on one
+    synthetic world, the full loop and frozen. Times are on the simulated clock.
+
+    ``users``, ``requests_per_hour`` and ``hours`` are the command's defaults (its options
+    override them); the rest shape the runs.
+    """
+    users: int = 4000                   # users of the world
+    requests_per_hour: int = 2000       # ad requests per simulated hour, on average (diurnal shape)
+    hours: int = 24                     # simulated hours of the day
+    events_per_user_day: float = 10.0   # clickstream events per user and day
+    history_days: int = 1               # days of uniformly logged traffic before the day: the first model's data
+    budget_scale: float = 0.02          # x every daily budget, so budgets bind at this traffic
+    explore_rate: float = 0.1           # the loop's scoring.exploration.rate (frozen: 0)
+    stats_poll_s: int = 300             # the loop reads ad statistics and spend (and paces) this often
+    retrain_every_h: int = 6            # the loop retrains from its own training log this often
+    new_ads: int = 4                    # creatives launched partway through the day, no history ...
+    new_ads_hour: int = 6               # ... at this hour of the day ...
+    new_ads_quality: float = 0.6        # ... with this latent quality (the world's: mean 0, sd 0.5)
+    discovery_impressions: int = 50     # a new creative is discovered at this many impressions
+    train_budget: int = 2               # hyper-parameter trials of each training (model.budget)
+    train_rounds: int = 120             # boosting rounds at most (model.max_rounds)
+    bootstrap: int = 1000               # resamples of the lift intervals
+    confidence: float = 0.95            # two-sided level of the lift intervals
+
+    def __post_init__(self) -> None:
+        for name in ("users", "requests_per_hour", "hours", "history_days", "stats_poll_s",
+                     "retrain_every_h", "discovery_impressions", "train_budget", "train_rounds", "bootstrap"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"simulation.{name}", "must be >= 1")
+        if self.hours > 24:
+            raise ConfigError("simulation.hours", "one day: at most 24")
+        if not 0 <= self.new_ads_hour < 24 or self.new_ads < 0:
+            raise ConfigError("simulation.new_ads_hour", "must be within [0, 24); new_ads >= 0")
+        if not 0.0 <= self.explore_rate <= 1.0:
+            raise ConfigError("simulation.explore_rate", "must be within [0, 1]")
+        if not 0.5 < self.confidence < 1.0:
+            raise ConfigError("simulation.confidence", "must be within (0.5, 1)")
+        if not self.budget_scale > 0 or not self.events_per_user_day > 0:
+            raise ConfigError("simulation.budget_scale", "budget_scale and events_per_user_day must be > 0")
