@@ -67,3 +67,16 @@ def test_a_time_window_reads_only_its_impressions_with_every_revision(tmp_path):
     assert got.column("revision").to_pylist() == [1, 0, 0]
     assert S.read_all(uri, since_ms=T + 3 * H).num_rows == 0
     assert S.read(uri, until_ms=T + 1).column("impression_id").to_pylist() == ["im0"]
+
+
+def test_a_v1_row_from_before_the_charge_reads_with_charge_0_and_cannot_carry_one():
+    import json
+
+    from udfs.errors import MessageError
+    doc = json.loads(ROW.encode())
+    assert doc["v"] == 2 and doc["charge"] == ROW.charge
+    doc.pop("charge")
+    old = TrainingRow.decode(json.dumps({**doc, "v": 1}))
+    assert old.charge == 0.0 and old.impression_id == ROW.impression_id
+    with pytest.raises(MessageError, match="v 1 carries no charge"):
+        TrainingRow.decode(json.dumps({**doc, "v": 1, "charge": 0.42}))

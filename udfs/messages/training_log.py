@@ -5,7 +5,9 @@ One record per impression once its click window has closed (``model.click_window
 step, keyed by impression id: what was shown (campaign, creative, position, bid type), the
 model and variant that ranked it, the model's pCTR and the exact feature row it scored
 (copied from the served log, float32 values as in ``ServedAd.features``), and the labels
-known then: clicked, conversions and their order value.
+known then: clicked, conversions and their order value. Version 2 adds ``charge`` (what one
+charged event of the row's bid type costs: revenue per variant needs it); a v1 row reads with
+charge 0.
 
 The rule for late labels: a row is written once per revision. A label attributed after its
 impression's row was written (a conversion inside ``model.conversion_window_s``, or a
@@ -25,7 +27,8 @@ from udfs.messages.served import MAX_FEATURES
 
 class TrainingRow(Message):
     SCHEMA = "training_log"
-    VERSION = 1
+    VERSION = 2
+    VERSIONS = (1, 2)   # v2 adds charge; a v1 row (from before it) takes 0
 
     impression_id: str = spec(max_len=128, doc="the impression this row labels")
     request_id: str = spec(max_len=128, doc="the request it was shown for")
@@ -50,6 +53,8 @@ class TrainingRow(Message):
     labelled_ts: int = ts_spec("event time the labels are as of, epoch ms; increases with revision")
 
     def check(self) -> None:
+        if self.v == 1 and self.charge:
+            raise self.error("charge", "v 1 carries no charge (it needs v 2)")
         if not self.impression_id:
             raise self.error("impression_id", "must not be empty")
         if self.features and not self.feature_set:
