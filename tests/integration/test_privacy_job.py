@@ -1,5 +1,6 @@
 """Consent on the real stack (Kafka + PyFlink + Redis): an opted-out user's events leave nothing
-in Redis, and a user who withdraws consent has their profile removed from Redis (docs/privacy.md)."""
+in Redis, and a user who withdraws consent has their profile and stored caps removed from Redis
+(docs/privacy.md)."""
 from __future__ import annotations
 
 import time
@@ -40,6 +41,10 @@ def test_refusing_users_leave_nothing_and_withdrawal_erases_the_profile(stack, t
         assert rows[withdraws]["cnt_view_10m"] == 2 and _hash(cfg, withdraws)
         assert _hash(cfg, refuses) == {}                    # the refusing user: no key at all
 
+        # the caps the feedback job stored for the user (the same hash): gone with the profile too
+        from udfs.io.seen_store import FIELD, SeenWriter
+        SeenWriter(cfg).write([(withdraws, ["campaign|c1|1764547200000"], 1_764_547_200_000)])
+        assert FIELD in _hash(cfg, withdraws)
         publish(cfg, [(withdraws, click(withdraws, 3, 10, consent=NO).to_json())])
         end = time.monotonic() + 60
         while time.monotonic() < end and _hash(cfg, withdraws):

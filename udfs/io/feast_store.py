@@ -92,11 +92,11 @@ def version_timestamp(version_us: int) -> datetime:
 
 
 class ProfileEraser:
-    """Deletes users' profiles (the ``user_profile`` view's fields and timestamp) from the online
-    store: a withdrawal of consent (docs/privacy.md). Feast has no per-entity delete, so this
-    removes the same hash fields its write path sets, by its own key and field functions; the
-    user's other views (``user_impressions``, the caps) are not touched, and Redis drops the
-    hash when nothing else is left in it."""
+    """Deletes users' personal online data — the ``user_profile`` view's fields and the
+    ``user_impressions`` view's (the caps the feedback job stores), each with its timestamp — from
+    the online store: a withdrawal of consent (docs/privacy.md). Feast has no per-entity delete,
+    so this removes the same hash fields the write paths set, by their own key and field
+    functions; Redis drops the hash once nothing is left in it."""
 
     def __init__(self, cfg: Config, client=None):
         from udfs.core.features import profile_features
@@ -109,6 +109,8 @@ class ProfileEraser:
         self.fields = [field_name(FEATURE_VIEW, f.name)
                        for f in profile_features(cfg.profile.windows.count_windows_s)]
         self.fields.append(f"_ts:{FEATURE_VIEW}".encode())
+        from udfs.io import seen_store   # the caps view's fields, as its writer names them
+        self.fields += [seen_store.FIELD, seen_store.TS_FIELD]
 
     def delete(self, user_ids: Sequence[str]) -> int:
         """Remove each user's profile; one pipeline. Returns how many users had one."""
