@@ -22,7 +22,6 @@ from udfs.core.featurize import Featurizer
 from udfs.core.live_stats import LiveStats, SpendBudget
 from udfs.core.pacing import Pacer, PacingParams
 from udfs.core.scoring import Deps, DictCaps, Outcome, RequestScorer
-from udfs.core.targeting import UserAttrs
 from udfs.io.catalog_feed import CatalogKeeper
 from udfs.messages import AdRequest
 
@@ -80,19 +79,16 @@ class Server:
         return self.scorer.handle(request.encode(), deps)
 
     def candidates(self, request: AdRequest, profile: Mapping | None) -> list:
-        """The creatives the scorer will rank for ``request`` — its own steps before the auction
-        (``RequestScorer._rank``): eligibility with its budget view, its pacer, the user's caps —
-        asked before it answers (its caps then count the answer)."""
+        """The creatives the scorer will rank for ``request`` — its own step before the auction
+        (``RequestScorer.candidates``: eligibility with its budget view, its pacer, the user's
+        caps) — asked before it answers (its caps then count the answer)."""
         sc = self.scorer
-        if profile is not None and sc._expired(profile, request.ts):
+        if profile is not None and sc.expired(profile, request.ts):
             profile = None
-        sel = sc.eligibility.select(self.catalog, request.context, UserAttrs.from_mapping(profile), request.ts,
-                                    self.budget)
-        pacer = self.pacer
-        kept = sel.creatives if pacer is None or not pacer.active else [
-            c for c in sel.creatives if pacer.admits(c.campaign_id, request.request_id)]
-        state = self.caps_state.get(request.user_id, {}) if request.user_id else {}
-        return DictCaps(self.caps, state).filter(request.user_id, kept, request.ts)[0]
+        state = dict(self.caps_state.get(request.user_id, {})) if request.user_id else {}
+        deps = Deps(self.catalog, self.budget, DictCaps(self.caps, state), self.profiles, self.model,
+                    stats=self.stats, pacing=self.pacer)
+        return sc.candidates(request, profile, deps, sc.arm(request, deps), request.user_id)[0]
 
     def read_stats(self, creatives: Mapping, campaigns: Mapping) -> list[str]:
         """A statistics read (``ScoringFunction._read_stats``): the values, then the pacer's rates.

@@ -147,7 +147,7 @@ class RequestScorer:
     def _rank(self, req: AdRequest, deps: Deps, t0: float, timings: dict) -> Outcome:
         now = req.ts   # the request's own time: schedules, caps and recency as the ad server saw them
         reasons: list[str] = []
-        arm = self._arm(req, deps)
+        arm = self.arm(req, deps)
         decided = None if self.consent is None else consent_rules.of_request(req, self.consent)
         personal = decided is None or decided.personalisation
         user = req.user_id if personal else None   # no consent: neither profile nor caps for the user
@@ -156,17 +156,10 @@ class RequestScorer:
         else:
             profile = None
             reasons.append(NO_CONSENT if req.user_id else ANONYMOUS)
-        if profile is not None and self._expired(profile, now):
+        if profile is not None and self.expired(profile, now):
             profile = None
             reasons.append(PROFILE_EXPIRED)
-        t = self.clock()
-        sel = self.eligibility.select(deps.catalog, req.context, UserAttrs.from_mapping(profile), now,
-                                      deps.budget)
-        eligible, paced = self._paced(sel.creatives, req.request_id, deps if arm.pacing else None)
-        t2 = self.clock()
-        kept, capped = deps.caps.filter(user, eligible, now)
-        t3 = self.clock()
-        timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (t3 - t2) * 1000.0
+        kept, capped, paced = self.candidates(req, profile, deps, arm, user, timings)
         ads, version, terms, rows, explored = self._auction(req, kept, profile, deps, reasons, timings, arm)
         t4 = self.clock()
         served = [c for c in (deps.catalog.creative(a.creative_id) for a in ads) if c is not None]
@@ -182,17 +175,31 @@ class RequestScorer:
         return Outcome(resp, letter, reasons=tuple(reasons), candidates=len(kept), capped=capped,
                        served=served, paced=paced, explored=explored)
 
-    def _arm(self, req: AdRequest, deps: Deps) -> Arm:
+    def candidates(self, req: AdRequest, profile: Mapping | None, deps: Deps, arm: Arm, user: str | None,
+                   timings: dict | None = None) -> tuple[list[Creative], int, int]:
+        """The creatives ``req`` is ranked over, and (capped, paced) counts: eligible (targeting,
+        schedule, budget), taking part under pacing when the variant paces, within ``user``'s
+        caps (None: no caps). The simulated day asks it too (scripts/sim/server.py)."""
+        t = self.clock()
+        sel = self.eligibility.select(deps.catalog, req.context, UserAttrs.from_mapping(profile), req.ts,
+                                      deps.budget)
+        eligible, paced = self._paced(sel.creatives, req.request_id, deps.pacing if arm.pacing else None)
+        t2 = self.clock()
+        kept, capped = deps.caps.filter(user, eligible, req.ts)
+        if timings is not None:
+            timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (self.clock() - t2) * 1000.0
+        return kept, capped, paced
+
+    def arm(self, req: AdRequest, deps: Deps) -> Arm:
         """The request's experiment variant (udfs.core.experiments); outside any: the job's own."""
         if deps.experiments is None:
             return self._outside
         return deps.experiments.assign(req.user_id, req.request_id, req.ts)
 
     @staticmethod
-    def _paced(creatives: list, request_id: str, deps: Deps | None) -> tuple[list, int]:
-        """The creatives whose campaign takes part in this request (budget pacing; ``deps``
-        None: the request's variant does not pace)."""
-        pacer = deps.pacing if deps is not None else None
+    def _paced(creatives: list, request_id: str, pacer) -> tuple[list, int]:
+        """The creatives whose campaign takes part in this request (budget pacing; ``pacer``
+        None: the job or the request's variant does not pace)."""
         if pacer is None or not pacer.active:   # nobody throttled: the request path pays nothing
             return creatives, 0
         kept = [c for c in creatives if pacer.admits(c.campaign_id, request_id)]
@@ -228,7 +235,7 @@ class RequestScorer:
             timings["features"] = (self.clock() - t) * 1000.0
         return None
 
-    def _expired(self, profile: Mapping, now: int) -> bool:
+    def expired(self, profile: Mapping, now: int) -> bool:
         """Idle longer than the profile TTL, the same rule as training (``udfs.core.profile.expired``):
         the online store keeps a profile after its TTL, the model was taught it is gone."""
         last = profile.get("last_event_ts")
