@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from udfs.config.experiments import epoch_ms
+
 UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _HELP = "a number and a unit, e.g. 30m, 6h, 2d (units: s, m, h, d, w)"
@@ -37,13 +39,10 @@ def parse_instant(text: str, now_ms: int) -> int:
     if _DURATION.match(str(text)):
         return now_ms - parse_duration(text)
     try:
-        t = datetime.fromisoformat(str(text).strip())
+        return epoch_ms(text, naive_utc=True)
     except ValueError:
         raise ValueError(f"{text!r} is neither a duration ({_HELP}) nor an ISO-8601 time "
                          f"such as 2026-12-03T06:00Z") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return int(round(t.timestamp() * 1000))
 
 
 def iso(ms: int) -> str:

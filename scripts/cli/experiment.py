@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from udfs import config
 from udfs.config import Config
+from udfs.config.experiments import epoch_ms
 from udfs.errors import AdstreamError, ConfigError, MessageError
 
 _EPILOG = """\
@@ -61,12 +61,9 @@ def _as_of(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise AdstreamError(f"--as-of {text!r}: not an ISO-8601 time such as 2026-12-05T00:00:00Z") from None
-    if t.tzinfo is None:
-        raise AdstreamError(f"--as-of {text!r}: give its UTC offset, e.g. {text}Z")
-    return int(t.timestamp() * 1000)
+        return epoch_ms(text)
+    except ValueError as e:
+        raise AdstreamError(f"--as-of: {e}") from None
 
 
 def _experiment(cfg: Config, name: str):

@@ -17,22 +17,35 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from udfs.errors import ConfigError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,30}$")   # label "<exp>:<variant>" stays within 64 characters
 
 
+def epoch_ms(text: str, *, naive_utc: bool = False) -> int:
+    """Epoch ms of an ISO-8601 time. Without a UTC offset it is refused (a bare time means
+    different instants on different machines) unless ``naive_utc`` reads it as UTC. Raises
+    ValueError saying what a good value looks like; the experiments file, the report's
+    ``--as-of`` and retraining's window all read times through it."""
+    try:
+        t = datetime.fromisoformat(str(text).strip())
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not an ISO-8601 time such as 2026-12-01T00:00:00Z") from None
+    if t.tzinfo is None:
+        if not naive_utc:
+            raise ValueError(f"{text!r} needs a UTC offset (e.g. {text}Z): a bare time means different "
+                             "instants on different machines")
+        t = t.replace(tzinfo=timezone.utc)
+    return int(round(t.timestamp() * 1000))
+
+
 def _epoch_ms(key: str, text: str) -> int:
     try:
-        t = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"must be an ISO-8601 time such as 2026-12-01T00:00:00Z, got {text!r}") from None
-    if t.tzinfo is None:
-        raise ConfigError(key, f"needs a UTC offset (e.g. {text}Z): a bare time means different instants "
-                               "on different machines")
-    return int(t.timestamp() * 1000)
+        return epoch_ms(text)
+    except ValueError as e:
+        raise ConfigError(key, str(e)) from None
 
 
 @dataclass(frozen=True)
