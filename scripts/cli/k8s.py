@@ -65,9 +65,9 @@ def _render(cfg: Config, a) -> int:
         return 1
     out = render.relative(a.out)
     print(f"next: docker build -f {out}/Dockerfile -t {cfg.deploy.image} . && docker push {cfg.deploy.image}\n"
-          f"      kubectl -n {cfg.deploy.namespace} create secret generic {cfg.deploy.secret} "
+          f"      kubectl create secret generic {cfg.deploy.secret} --namespace={cfg.deploy.namespace} "
           f"--from-literal=ADSTREAM_KAFKA_HOST=… (docs/deploy.md)\n"
-          f"      kubectl apply -f {out}/flinkdeployment-<job>.yaml")
+          f"      kubectl apply -f {out}/flinkdeployment-<job>.yaml --namespace={cfg.deploy.namespace}")
     return 0
 
 

@@ -153,6 +153,12 @@ def flink_configuration(cfg: Config, job: str) -> dict[str, str]:
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.dir": f"{d.checkpoint_dir.rstrip('/')}/{name}",
         "execution.checkpointing.savepoint-dir": f"{d.savepoint_dir.rstrip('/')}/{name}",
+        # The same under the 1.x names: the operator (1.15.0) is built on Flink 1.20's option classes
+        # and refuses upgradeMode savepoint unless it finds both directories; Flink 2.2 still reads
+        # these as deprecated fallbacks, with the same values.
+        "state.checkpoints.dir": f"{d.checkpoint_dir.rstrip('/')}/{name}",
+        "state.savepoints.dir": f"{d.savepoint_dir.rstrip('/')}/{name}",
+        "state.backend.incremental": "true",
         "high-availability.type": "kubernetes",
         "high-availability.storageDir": f"{d.ha_dir.rstrip('/')}/{name}",
         **restart_settings(pods),

@@ -48,6 +48,12 @@ def test_every_rendered_manifest_is_valid_against_the_operators_crd(rendered, jo
     doc = _manifest(rendered, job)
     assert crd.errors(doc, CRD) == []
     assert doc["spec"]["flinkVersion"] == "v2_2" and doc["spec"]["job"]["upgradeMode"] == "savepoint"
+    conf = doc["spec"]["flinkConfiguration"]
+    # The operator's own check (DefaultValidator, 1.15.0) before it accepts upgradeMode savepoint,
+    # under the key names of the Flink 1.20 classes it is built on and of Flink 2.2.
+    for keys in (("state.checkpoints.dir", "execution.checkpointing.dir"),
+                 ("state.savepoints.dir", "execution.checkpointing.savepoint-dir")):
+        assert len({conf[k] for k in keys}) == 1 and conf[keys[0]].startswith("s3://")
     assert doc["spec"]["job"]["jarURI"] == f"local:///opt/flink/opt/flink-python-{render.flink_version()}.jar"
 
 
@@ -139,3 +145,17 @@ def test_the_command_renders_and_checks_against_the_crd(tmp_path, capsys):
     assert "flinkdeployment-scoring.yaml: valid against the CRD" in capsys.readouterr().out
     assert _manifest(tmp_path, "scoring")["spec"]["image"] == "registry.example/adstream-flink:9.9"
     assert main(["--env", "test", "k8s", "render", "--out", str(tmp_path), "--image", "untagged"]) == 2
+
+
+def test_the_command_exits_1_naming_the_field_when_the_crd_refuses_a_manifest(tmp_path, capsys):
+    """An operator whose CRD does not know Flink 2.2 (as 1.12 did not): the check must say so."""
+    old = copy.deepcopy(CRD)
+    spec = old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"]["flinkVersion"]["enum"] = ["v1_20", "v2_0"]
+    crd_file = tmp_path / "old-crd.yml"
+    crd_file.write_text(yaml.safe_dump(old))
+    rc = main(["--env", "test", "k8s", "render", "--out", str(tmp_path / "out"), "--job", "feedback",
+               "--crd", str(crd_file)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "flinkdeployment-feedback.yaml: 1 problem(s)" in out and "spec.flinkVersion: 'v2_2' is not one of" in out
