@@ -15,6 +15,7 @@ come from the same values, so the cluster's and the job's configuration agree.
 """
 from __future__ import annotations
 
+import configparser
 import os
 import re
 from pathlib import Path
@@ -88,9 +89,18 @@ def copied(cfg: Config) -> list[str]:
     return [*PACKAGING, *CODE, connector_source(cfg)]
 
 
+def requirements(root: Path = ROOT) -> list[str]:
+    """What ``pip install -e ".[EXTRAS]"`` would install: setup.cfg's ranges (constraints.txt pins them)."""
+    setup = configparser.ConfigParser()
+    setup.read(root / "setup.cfg")
+    sections = [setup["options"]["install_requires"], *(setup["options.extras_require"][e] for e in EXTRAS.split(","))]
+    return [line.strip() for text in sections for line in text.splitlines() if line.strip()]
+
+
 def dockerfile(cfg: Config, version: str, image: str) -> str:
     jar, lib = connector_source(cfg), f"{FLINK_HOME}/lib"
     packaging = "".join(f"COPY {p} {IMAGE_ROOT}/{p}\n" for p in PACKAGING)
+    reqs = " \\\n    ".join(f'"{r}"' for r in requirements())
     plugin_lines = "".join(
         f"RUN mkdir -p {FLINK_HOME}/plugins/{p} && cp {FLINK_HOME}/opt/{p}-{version}.jar {FLINK_HOME}/plugins/{p}/\n"
         for p in plugins(cfg))
@@ -113,11 +123,13 @@ RUN apt-get update \\
 RUN python3.11 -m venv {IMAGE_ROOT}/venv
 ENV PATH={IMAGE_ROOT}/venv/bin:$PATH
 
-# The project at a fixed path, installed editable against the same pins as a developer's .venv,
-# so udfs' ROOT is {IMAGE_ROOT} and conf/ is found there.
+# The packages first, with the same pins as a developer's .venv (a code change keeps this layer);
+# then the project at a fixed path, installed editable so udfs' ROOT is {IMAGE_ROOT} (conf/ is there).
 WORKDIR {IMAGE_ROOT}
-{packaging}{code}\
-RUN pip install --no-cache-dir -c constraints.txt -e ".[{EXTRAS}]"
+{packaging}\
+RUN pip install --no-cache-dir -c constraints.txt {reqs}
+{code}\
+RUN pip install --no-cache-dir --no-deps -e .
 # Thread mode's embedded Python (in the TaskManager's JVM) and the driver find the code here.
 ENV PYTHONPATH={IMAGE_ROOT}
 

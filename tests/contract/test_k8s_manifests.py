@@ -91,7 +91,16 @@ def test_the_dockerfile_names_the_pinned_flink_and_copies_files_that_exist(rende
     assert not missing, f"the Dockerfile copies what the repository lacks: {missing} (run `make setup` for .jars/)"
     connector = Path(cfg.jars.flink_connector).name
     assert f"/opt/flink/lib/{connector}" in text
-    assert "pip install --no-cache-dir -c constraints.txt" in text
+    assert "pip install --no-cache-dir -c constraints.txt" in text and "pip install --no-cache-dir --no-deps -e ." in text
+
+
+def test_every_package_the_image_installs_is_pinned_in_constraints():
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+    pins = {norm(line.split("==")[0]) for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line}
+    wanted = {norm(re.split(r"[<>=\[ ]", r, maxsplit=1)[0]) for r in render.requirements()}
+    assert {"apache-flink", "feast", "onnxruntime", "msgspec"} <= wanted
+    assert wanted <= pins, f"not pinned in constraints.txt: {sorted(wanted - pins)}"
 
 
 def test_no_address_or_secret_value_is_in_a_manifest(rendered, cfg):
