@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from udfs.config.deploy import Deploy, JobParallelism, Resources
 from udfs.config.experiment_report import ExperimentReport
 from udfs.config.feedback import Feedback
 from udfs.config.model import Model
@@ -32,6 +33,7 @@ __all__ = ["CapRule", "Config", "ConfigError", "ConsentPolicy", "DeadLetters", "
            "Feast", "Feedback", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
            "Paths", "Privacy", "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Simulation", "Site", "Topic", "Topics", "Windows"]
+__all__ += ["Deploy", "JobParallelism", "Resources"]   # the Kubernetes deployment (udfs/config/deploy.py)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Config:
     privacy: Privacy = Privacy()
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
+    deploy: Deploy = dataclasses.field(default_factory=Deploy)   # read by `adstream k8s render` only
 
     def log_dir(self, job: str) -> Path:
         """Where one job's log files live (the JVM's, its Python workers', its stderr)."""
