@@ -7,7 +7,9 @@ and the campaign has budget left. Each excluded creative is counted once, under 
 first rule it fails (order of :data:`REASONS`).
 
 Unknown user attributes (``None``; an empty request geo) match only campaigns that do
-not target that dimension. Interests match when the user's top categories intersect
+not target that dimension. Age band, gender and region come from the ``user_attributes``
+view (a user table, ``adstream users load``; docs/interests.md), read with the profile;
+the request's geo wins over the account's region. Interests match when the user's top categories intersect
 the campaign's interest categories.
 """
 from __future__ import annotations
@@ -56,8 +58,10 @@ class UserAttrs:
         cats = m.get("top_categories")
         if isinstance(cats, str):
             cats = [c for c in cats.split(",") if c]
+        # ``region`` is the user table's (user_attributes view): the account's country/region
         return cls(age_band=m.get("age_band") or None, gender=m.get("gender") or None,
-                   top_categories=tuple(cats) if cats else None, geo=m.get("geo") or None)
+                   top_categories=tuple(cats) if cats else None,
+                   geo=m.get("geo") or m.get("region") or None)
 
 
 ANONYMOUS = UserAttrs()
