@@ -24,7 +24,7 @@ def rowwise(fz: Featurizer, profile, ads, req) -> np.ndarray:
     avg_price = _num(p, "avg_price_viewed")
     device = float(DEVICES.index(req.device)) if req.device in DEVICES else 0.0
     hour = float((req.ts_ms // 3_600_000) % 24)
-    known = 1.0 if any(k not in ATTRS for k in p) else 0.0
+    known = 1.0 if any(v is not None for k, v in p.items() if k not in ATTRS) else 0.0
     age = float(AGE_BANDS.index(p["age_band"]) + 1) if p.get("age_band") in AGE_BANDS else 0.0
     tier = float(MEMBERSHIP_TIERS.index(p["membership_tier"]) + 1) if p.get("membership_tier") in MEMBERSHIP_TIERS else 0.0
     reg = p.get("registered_ts")

@@ -151,8 +151,11 @@ SEARCH_PROFILE_FEATURES = (
     Feature("top_search_categories", "string_list", [], "categories by decayed search intent, best first"),
     Feature("top_search_scores", "float_list", [], "decayed search intent of top_search_categories"),
     Feature("search_intent_total", "float", 0.0, "decayed search intent summed over all categories"),
+    Feature("top_search_keywords", "string_list", [], "search keywords (tokens) by decayed use, best first: "
+                                                      "what keyword targeting matches"),
 )
-SEARCH_DERIVED_FROM = ("top_search_categories", "top_search_scores", "search_intent_total")
+SEARCH_DERIVED_FROM = ("top_search_categories", "top_search_scores", "search_intent_total",
+                       "top_search_keywords")
 
 ATTRIBUTE_MODEL_FEATURES = (
     Feature("age_code", "float", 0.0, "1-based index of age_band in AGE_BANDS (ordinal); 0 unknown"),

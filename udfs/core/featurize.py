@@ -73,8 +73,9 @@ def _num(profile: Mapping, name: str, default: float = 0.0) -> float:
 
 
 def has_profile(row: Mapping | None) -> bool:
-    """True when ``row`` (the scorer's read: profile and attributes) holds a profile."""
-    return bool(row) and any(k not in _ATTRIBUTE_KEYS for k in row)
+    """True when ``row`` (the scorer's read: profile and attributes) holds a profile: a value
+    that is not an attribute (the read gives an absent view's names as None)."""
+    return bool(row) and any(v is not None for k, v in row.items() if k not in _ATTRIBUTE_KEYS)
 
 
 def attributes_only(row: Mapping | None) -> dict | None:

@@ -15,7 +15,9 @@ makes replays and checkpoint restarts land on identical stored values.
 - Session: the run of events ending at ``T`` whose gaps are ≤ ``session_gap``.
 - Search intent: a search's query, through the keyword map (``udfs.core.keywords``, given in
   ``ProfileParams.keywords``; None: searches add no intent), adds ``weight × w`` to each
-  category the map gives it, decayed and stored exactly as the category interest is.
+  category the map gives it, decayed and stored exactly as the category interest is; each
+  distinct token of the query (``udfs.core.keywords.tokenise``) adds ``weight`` to the search
+  keywords, whose top k are what keyword targeting matches (with or without a map).
 """
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Protocol
 
 from udfs.core.features import EVENT_TYPES, NEVER, count_feature
+from udfs.core.keywords import tokenise
 
 if TYPE_CHECKING:
-    from udfs.core.keywords import KeywordMap
+    from udfs.core.keywords import KeywordMap   # noqa: F401  (annotations only)
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 
@@ -70,6 +73,7 @@ class ProfileState:
     purchased_price_sum: float = 0.0
     purchased_n: int = 0
     search: dict[str, float] = field(default_factory=dict)  # search intent, scaled to anchor_ts
+    keywords: dict[str, float] = field(default_factory=dict)  # search keywords, scaled to anchor_ts
 
 
 class EventLike(Protocol):
@@ -114,13 +118,14 @@ def apply(state: ProfileState, ev: EventLike, p: ProfileParams) -> None:
         state.brand = {b: v * scale for b, v in state.brand.items()}
         if state.search:
             state.search = {c: v * scale for c, v in state.search.items()}
+        if state.keywords:
+            state.keywords = {t: v * scale for t, v in state.keywords.items()}
         state.anchor_ts += k * hl_ms
     weight = 2.0 ** ((t - state.anchor_ts) / hl_ms)
     _bump(state.cat, ev.category_id, weight)
     _bump(state.brand, ev.brand_id, weight)
-    if ev.type == "search" and p.keywords is not None:
-        for c, w in p.keywords.intent(ev.query):
-            state.search[c] = state.search.get(c, 0.0) + weight * w
+    if ev.type == "search":
+        _search_event(state, ev.query, weight, p)
 
     i = bisect.bisect_right(state.ts, t)
     state.ts.insert(i, t)
@@ -140,6 +145,20 @@ def apply(state: ProfileState, ev: EventLike, p: ProfileParams) -> None:
     _evict(state, p)
 
 
+def _search_event(state: ProfileState, query: str | None, weight: float, p: ProfileParams) -> None:
+    for tok in _distinct_tokens(query):
+        state.keywords[tok] = state.keywords.get(tok, 0.0) + weight
+    if p.keywords is not None:
+        for c, w in p.keywords.intent(query):
+            state.search[c] = state.search.get(c, 0.0) + weight * w
+
+
+@functools.lru_cache(maxsize=65_536)
+def _distinct_tokens(query: str | None) -> tuple[str, ...]:
+    # queries repeat a lot: tokenise each distinct one once
+    return tuple(dict.fromkeys(tokenise(query)))
+
+
 def _evict(state: ProfileState, p: ProfileParams) -> None:
     cut = bisect.bisect_right(state.ts, state.last_event_ts - p.horizon_ms)
     if cut:
@@ -152,6 +171,8 @@ def _evict(state: ProfileState, p: ProfileParams) -> None:
         state.brand = dict(sorted(state.brand.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
     if len(state.search) > 4 * p.top_k:
         state.search = dict(sorted(state.search.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
+    if len(state.keywords) > 4 * p.top_k:
+        state.keywords = dict(sorted(state.keywords.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
 
 
 def expired(state: ProfileState, now_ms: int, p: ProfileParams) -> bool:
@@ -223,13 +244,16 @@ def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
 
 def _search(state: ProfileState, p: ProfileParams) -> dict[str, object]:
     """The search-intent features (``features.SEARCH_PROFILE_FEATURES``), scaled to ``T``."""
+    words = [t for t, _ in _top(state.keywords, p.top_k)]
     if not state.search:
-        return {"top_search_categories": [], "top_search_scores": [], "search_intent_total": 0.0}
+        return {"top_search_categories": [], "top_search_scores": [], "search_intent_total": 0.0,
+                "top_search_keywords": words}
     to_T = 2.0 ** (-(state.last_event_ts - state.anchor_ts) / (p.half_life_s * 1000))
     top = _top(state.search, p.top_k)
     return {"top_search_categories": [c for c, _ in top],
             "top_search_scores": [round(s * to_T, 6) for _, s in top],
-            "search_intent_total": round(sum(state.search.values()) * to_T, 6)}
+            "search_intent_total": round(sum(state.search.values()) * to_T, 6),
+            "top_search_keywords": words}
 
 
 def build(events, p: ProfileParams) -> ProfileState:

@@ -75,9 +75,9 @@ astuple_shallow = operator.attrgetter(*(f.name for f in fields(P.ProfileState)))
 
 
 STATE_FORMAT = 2   # bump when UserState's or ProfileState's fields change (order included)
-# Format 1 is format 2 without ProfileState.search (the search intent, added last): a checkpoint
-# written before keyword folding is read with an empty search intent instead of refused.
-_READS = {1: lambda fields: (*fields, {}), 2: lambda fields: fields}
+# Format 1 is format 2 without ProfileState.search and .keywords (search intent and keywords,
+# added last): a checkpoint written before keyword folding is read with both empty, not refused.
+_READS = {1: lambda fields: (*fields, {}, {}), 2: lambda fields: fields}
 
 
 def to_state(st: UserState) -> tuple:

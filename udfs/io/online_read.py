@@ -57,21 +57,21 @@ class OnlineProfileReader:
         return redis_key(self.project, ENTITY_KEY, user_id)
 
     def read(self, user_id: str) -> dict | None:
-        """Feature name → value as Feast returns it, the profile's and the user's attributes;
-        only the attributes when the user has no stored profile (``featurize.has_profile``
-        tells); None when the store holds neither. What the user has seen is kept for
-        :meth:`seen_of`."""
+        """Feature name → value as Feast returns it for the FeatureService (the profile's and the
+        user's attributes; an absent value None); None when the store holds neither. A user
+        with attributes but no profile gets the profile's names as None (``featurize.has_profile``
+        tells). What the user has seen is kept for :meth:`seen_of`."""
         self.seen = None
         raw = self._hmget(self.key(user_id))
         seen = raw[self.n + 1]
         self.seen = (user_id, [] if seen is None else _string_list(seen))
         attrs = raw[self.n + 2:]
+        if all(b is None for b in raw[:self.n]) and all(b is None for b in attrs):
+            return None
         out: dict = {}
-        if not all(b is None for b in raw[:self.n]):
-            _decode_into(out, self.names, raw)
-        if not all(b is None for b in attrs):
-            _decode_into(out, self.attr_names, attrs)
-        return out or None
+        _decode_into(out, self.names, raw)
+        _decode_into(out, self.attr_names, attrs)
+        return out
 
     def seen_of(self, user_id: str) -> list | None:
         """The stored seen entries (``udfs.core.seen``) of ``user_id``'s latest read, [] when the
