@@ -14,7 +14,8 @@ import numpy as np
 from udfs.core.features import (AGE_BANDS, DEVICES, EVENT_TYPES, MEMBERSHIP_TIERS, NEVER, RECENCY_CAP_S,
                                 attribute_feature_names, count_feature, model_feature_names)
 
-# A row holding only these keys is a user known by the user table alone (no profile yet).
+# The user_attributes view's names: a row whose other values are all None is a user known by the
+# user table alone (no profile yet).
 _ATTRIBUTE_KEYS = frozenset(attribute_feature_names())
 _AGE_CODE = {b: float(i + 1) for i, b in enumerate(AGE_BANDS)}
 _TIER_CODE = {t: float(i + 1) for i, t in enumerate(MEMBERSHIP_TIERS)}
