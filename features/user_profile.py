@@ -11,6 +11,7 @@ from feast.value_type import ValueType
 
 from udfs import config as _config
 from udfs.core import features as _f
+from user_attributes import user_attributes   # its own file (sibling: Feast puts the repo on sys.path)
 
 _cfg = _config.load()
 _windows = _cfg.profile.windows
@@ -59,6 +60,7 @@ user_impressions = FeatureView(
 
 ctr_model = FeatureService(
     name=_cfg.feast.feature_service,
-    features=[user_profile[_f.served_profile_features(_windows.count_windows_s)]],
+    features=[user_profile[_f.served_profile_features(_windows.count_windows_s)],
+              user_attributes[_f.attribute_feature_names()]],
     description="exactly the profile features the CTR model reads (see udfs.core.features)",
 )

@@ -15,6 +15,7 @@ from jobs.common import add_restore_args, kafka_table_options, restore_path, run
 from udfs import config
 from udfs.core import profile_batch
 from udfs.config import Config
+from udfs.io import keyword_map
 
 JOB = "adstream-profile"
 
@@ -121,6 +122,11 @@ def kafka_sink(cfg: Config, topic: str):
 
 def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = True, function=None):
     """Submit the job to the embedded local mini-cluster; returns its JobClient."""
+    # A missing or broken keyword map is refused here, with its reason, before any worker
+    # starts (each task loads it again at open).
+    kmap = keyword_map.load(cfg.profile.keyword_map)
+    if kmap is not None:
+        print(f"keyword map {cfg.profile.keyword_map}: {len(kmap.rows):,} keywords (search intent on)")
     extra = {"execution.state-recovery.path": restore_from} if restore_from else None
     env, tenv = table_env(cfg, JOB, extra)
     tenv.execute_sql(source_ddl(cfg, "clicks_raw", kafka_table_options(

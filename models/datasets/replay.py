@@ -12,6 +12,10 @@ the state holding only events with ``ts`` strictly before the request. The ad's
 ``ctr_prior`` is kept the same way from impressions and clicks known before the
 request. Nothing after an impression can reach its row: at equal timestamps
 reads happen before writes.
+
+The user's attributes (``user_attributes``, when given) join each row as the scorer's read
+joins them: with the profile, alone for a user without one (or whose profile expired).
+Searches fold into search intent through ``params.keywords``, as in the profile job.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from udfs.core.ad_stats import smoothed_ctr   # one rule online and offline: the feedback job's
-from udfs.core.featurize import AdView, Featurizer, RequestView
+from udfs.core.featurize import AdView, Featurizer, RequestView, attributes_only
 from udfs.core.profile import EventView, ProfileParams, ProfileState, apply, expired, snapshot
 
 # Action kinds in processing order at one timestamp: read first, then writes.
@@ -49,6 +53,7 @@ class _Columns:
     e_cat: np.ndarray
     e_brand: np.ndarray
     e_price: np.ndarray
+    e_query: np.ndarray
     im_ts: np.ndarray
     rq_ts: np.ndarray
     click_ts: np.ndarray
@@ -77,6 +82,7 @@ def _columns(events: pd.DataFrame, impressions: pd.DataFrame) -> _Columns:
         e_cat=events["category_id"].to_numpy() if "category_id" in events else np.full(len(events), None),
         e_brand=events["brand_id"].to_numpy() if "brand_id" in events else np.full(len(events), None),
         e_price=events["price"].to_numpy() if "price" in events else np.full(len(events), None),
+        e_query=events["query"].to_numpy() if "query" in events else np.full(len(events), None),
         im_ts=im_ts, rq_ts=rq_ts, click_ts=click_ts, clicked=np.flatnonzero(clicks > 0),
         i_user=impressions["user_id"].fillna("").astype(str).to_numpy(),
         i_cre=impressions["creative_id"].astype(str).to_numpy(),
@@ -106,8 +112,10 @@ class _Replay:
     """The state folded forward so far: each user's profile and each ad's impression and click counts."""
 
     def __init__(self, c: _Columns, ads: Mapping[str, AdInfo], params: ProfileParams,
-                 fz: Featurizer, prior_ctr: float, prior_strength: float):
+                 fz: Featurizer, prior_ctr: float, prior_strength: float,
+                 attributes: Mapping[str, Mapping] | None = None):
         self.c, self.ads, self.params, self.fz = c, ads, params, fz
+        self.attributes = attributes or {}
         self.prior_ctr, self.prior_strength = prior_ctr, prior_strength
         self.states: dict[str, ProfileState] = {}
         self.snaps: dict[str, dict] = {}     # user -> snapshot, dropped when the state changes
@@ -121,7 +129,8 @@ class _Replay:
         price = c.e_price[r]
         price = None if price is None or (isinstance(price, float) and np.isnan(price)) else float(price)
         apply(self.states.setdefault(u, ProfileState()),
-              EventView(int(c.ev_ts[r]), str(c.e_type[r]), _opt(c.e_cat[r]), _opt(c.e_brand[r]), price),
+              EventView(int(c.ev_ts[r]), str(c.e_type[r]), _opt(c.e_cat[r]), _opt(c.e_brand[r]), price,
+                        _opt(c.e_query[r])),
               self.params)
         self.snaps.pop(u, None)
 
@@ -130,11 +139,12 @@ class _Replay:
         c, params = self.c, self.params
         u = c.i_user[r]
         st = self.states.get(u) if u else None  # "" = anonymous visitor: no profile
-        profile = None
+        attrs = self.attributes.get(u) if u else None
+        profile = attributes_only(attrs)
         if st is not None and not expired(st, int(c.rq_ts[r]), params):
             profile = self.snaps.get(u)
             if profile is None:
-                profile = self.snaps[u] = snapshot(st, params)
+                profile = self.snaps[u] = {**snapshot(st, params), **(attrs or {})}
         cre = c.i_cre[r]
         info = self.ads.get(cre) or AdInfo(None, None, 0.0)
         ad = AdView(cre, info.category_id, info.brand_id, float(info.price),
@@ -146,7 +156,7 @@ class _Replay:
 
 def replay_rows(events: pd.DataFrame, impressions: pd.DataFrame, ads: Mapping[str, AdInfo],
                 params: ProfileParams, prior_ctr: float, prior_strength: float,
-                progress=None) -> np.ndarray:
+                progress=None, attributes: Mapping[str, Mapping] | None = None) -> np.ndarray:
     """Model rows (float32, ``model_feature_names`` order) for ``impressions``, in their row order.
 
     ``events``: user_id, ts, type, category_id, brand_id, price.
@@ -154,12 +164,14 @@ def replay_rows(events: pd.DataFrame, impressions: pd.DataFrame, ads: Mapping[st
     scorer ran, defaults to ts), creative_id, position, device, page_category
     (optional), click (0/1), click_ts (optional; defaults to ts).
     ``progress``: anything with ``update(n)``, told of the events folded in.
+    ``events`` may carry ``query`` (searches: search intent through ``params.keywords``);
+    ``attributes``: user id → the ``user_attributes`` row the scorer would read.
     """
     fz = Featurizer(params.windows_s)
     cols = _columns(events, impressions)
     out = np.zeros((len(impressions), len(fz.names)), dtype=np.float32)
     kind, ref, seq = _timeline(cols)
-    state = _Replay(cols, ads, params, fz, prior_ctr, prior_strength)
+    state = _Replay(cols, ads, params, fz, prior_ctr, prior_strength, attributes)
     done = 0
     for j in seq:
         k, r = kind[j], ref[j]

@@ -26,8 +26,10 @@ from models.datasets.replay import AdInfo, replay_rows
 from models.datasets import world_layout as layout
 from udfs.core.features import model_feature_names
 from udfs.core.profile import ProfileParams
+from udfs.core.users import attribute_rows
+from udfs.io import keyword_map
 
-EVENT_COLS = ["user_id", "ts", "type", "category_id", "brand_id", "price"]
+EVENT_COLS = ["user_id", "ts", "type", "category_id", "brand_id", "price", "query"]
 
 
 def _read(d: Path, name: str, cols: list[str] | None = None) -> pd.DataFrame | None:
@@ -56,12 +58,14 @@ def load_synthetic(path: str | Path, cfg, progress: bool = True) -> Dataset:
                              m.click_window_s, m.conversion_window_s)
     windows = tuple(cfg.profile.windows.count_windows_s)
     names = model_feature_names(windows)
-    params = ProfileParams.from_config(cfg.profile.windows)
+    # search intent through the configured keyword map, as the profile job folds it
+    params = ProfileParams.from_config(cfg.profile.windows, keyword_map.load(cfg.profile.keyword_map))
     ads = {str(r.creative_id): AdInfo(r.category_id, r.brand_id, float(r.price))
            for r in creatives.itertuples(index=False)}
     bar = tqdm(total=len(events), desc="replay", unit="ev", disable=not progress, leave=False)
     X = pd.DataFrame(replay_rows(events.sort_values("ts", kind="stable"), labelled, ads, params,
-                                 cfg.scoring.fallback_prior_ctr, m.prior_strength, bar), columns=names)
+                                 cfg.scoring.fallback_prior_ctr, m.prior_strength, bar,
+                                 attributes=_attributes(d)), columns=names)
     bar.close()
     source = "replay of the clickstream (request-time profile)"
     y = labelled["click"].to_numpy(np.int8)
@@ -79,6 +83,12 @@ def load_synthetic(path: str | Path, cfg, progress: bool = True) -> Dataset:
         meta={"path": str(d), "features_from": source, "rows": len(labelled),
               "conversions": int(labelled["conversion"].sum())},
     )
+
+
+def _attributes(d: Path) -> dict[str, dict] | None:
+    """The world's user table as the rows the scorer reads (None when the world has none)."""
+    df = _read(d, "user_attributes")
+    return None if df is None else attribute_rows(df)
 
 
 def _observable(df: pd.DataFrame) -> np.ndarray | None:

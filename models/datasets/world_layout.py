@@ -15,7 +15,8 @@ CATALOG = "catalog.json"      # the catalogue document (udfs.core.catalog format
 
 #: Parquet tables, by file stem: the static world, then the streams with ground truth.
 TABLES = ("categories", "brands", "users", "items", "advertisers", "campaigns", "creatives",
-          "events", "requests", "impressions", "ad_clicks", "conversions")
+          "events", "requests", "impressions", "ad_clicks", "conversions",
+          "user_attributes")   # the user table `adstream users load` takes (docs/interests.md)
 
 #: Wire streams (one JSONL file each, by stem) -> key of the topic replay publishes them to.
 STREAM_TOPICS = {"events": "clicks", "requests": "ad_requests", "impressions": "impressions",

@@ -25,6 +25,8 @@ COMMANDS = (
     "scripts.cli.experiment",
     "scripts.cli.privacy",
     "scripts.cli.simulate",
+    "scripts.cli.users",
+    "scripts.cli.interests",
     "scripts.cli.k8s",
     "models.cli",
 )

@@ -22,6 +22,7 @@ import typing
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,6 +78,9 @@ SCHEMAS: dict[str, list[tuple[str, pa.DataType]]] = {
                   ("ad_id", _S), ("campaign_id", _S), ("ts", _I)],
     "conversions": [("conversion_id", _S), ("impression_id", _S), ("click_id", _S),
                     ("user_id", _S), ("campaign_id", _S), ("ts", _I), ("value", _F)],
+    # the user table `adstream users load` takes (udfs.core.users; docs/interests.md)
+    "user_attributes": [("user_id", _S), ("age_band", _S), ("gender", _S), ("region", _S),
+                        ("registered_ts", _I), ("membership_tier", _S)],
 }
 
 
@@ -129,7 +133,34 @@ def tables(world) -> dict[str, pd.DataFrame]:
     """Every table of the world, static and streams, by file stem."""
     s = world.streams
     return {**static_tables(world), "events": s.events, "requests": s.requests,
-            "impressions": s.impressions, "ad_clicks": s.ad_clicks, "conversions": s.conversions}
+            "impressions": s.impressions, "ad_clicks": s.ad_clicks, "conversions": s.conversions,
+            "user_attributes": user_attributes_table(world.static)}
+
+
+TIER_SHARES = (("platinum", 0.05), ("gold", 0.15), ("silver", 0.30))   # by activity rank; the rest basic
+MAX_TENURE_DAYS = 3 * 365
+
+
+def user_attributes_table(w) -> pd.DataFrame:
+    """The user table a shop's account database would give: the users' demographics, an
+    account region (their geo), a registration date and a membership tier.
+
+    Drawn without the world's generator (so every other table stays as it was for a seed):
+    the registration is 1..MAX_TENURE_DAYS days before the world starts, from a hash of the
+    seed and user id; the tier follows the user's latent activity rank (the most active 5 %
+    platinum, then 15 % gold, 30 % silver), as a loyalty scheme rewards activity."""
+    import hashlib
+    p = w.params
+    rank = np.argsort(np.argsort([-u.activity for u in w.users], kind="stable"), kind="stable")
+    cuts = np.cumsum([s for _, s in TIER_SHARES]) * len(w.users)
+    tiers = [next((t for (t, _), c in zip(TIER_SHARES, cuts) if r < c), "basic") for r in rank.tolist()]
+    days = [1 + int.from_bytes(hashlib.sha256(f"{p.seed}:{u.user_id}".encode()).digest()[:4], "big")
+            % MAX_TENURE_DAYS for u in w.users]
+    return pd.DataFrame({
+        "user_id": [u.user_id for u in w.users], "age_band": [u.age_band for u in w.users],
+        "gender": [u.gender for u in w.users], "region": [u.geo for u in w.users],
+        "registered_ts": np.array([p.start_ts_ms - d * 86_400_000 for d in days], dtype=np.int64),
+        "membership_tier": tiers})
 
 
 def _arrow(name: str, df: pd.DataFrame) -> pa.Table:

@@ -1,5 +1,6 @@
 """One feature list: the Feast view, the FeatureService, the scorer's featurizer and the model agree."""
 import importlib.util
+import sys
 
 import pytest
 
@@ -24,7 +25,12 @@ def repo(cfg):
     path = feast_store.repo_dir(cfg) / "user_profile.py"
     spec = importlib.util.spec_from_file_location("adstream_feature_repo", path)
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    # user_profile.py imports its sibling user_attributes.py, as Feast does (repo on sys.path)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(path.parent))
     return mod
 
 
@@ -40,13 +46,30 @@ def test_feast_view_schema_is_the_profile_feature_list(cfg, repo):
 def test_feature_service_names_exactly_what_the_model_reads(cfg, repo):
     svc = repo.ctr_model
     assert svc.name == cfg.feast.feature_service
-    (proj,) = svc.feature_view_projections
+    projs = {p.name: p for p in svc.feature_view_projections}
+    assert set(projs) == {F.FEATURE_VIEW, F.ATTRIBUTES_VIEW}
+    proj = projs[F.FEATURE_VIEW]
+    assert [f.name for f in projs[F.ATTRIBUTES_VIEW].features] == F.attribute_feature_names()
     served = [f.name for f in proj.features]
     assert served == F.served_profile_features(cfg.profile.windows.count_windows_s)
     # every model input that is a profile feature is served
     model = set(F.model_feature_names(cfg.profile.windows.count_windows_s))
     profile = set(F.profile_feature_names(cfg.profile.windows.count_windows_s))
     assert (model & profile) <= set(served)
+
+
+def test_attribute_view_is_the_attribute_list_on_the_user_entity(cfg, repo):
+    """user_attributes (features/user_attributes.py): the attribute list, the profile's entity, the
+    configured ttl — so its values share the profile's Redis hash (one HMGET in the scorer)."""
+    view = repo.user_attributes
+    assert view.name == F.ATTRIBUTES_VIEW and view.entities == [F.ENTITY]
+    assert [(f.name, str(f.dtype)) for f in view.features] == [(f.name, FEAST_TYPES[f.dtype])
+                                                               for f in F.ATTRIBUTE_FEATURES]
+    assert view.ttl.total_seconds() == cfg.feast.attributes_ttl_s
+    from udfs.io.online_read import OnlineProfileReader
+    from udfs.io.feast_values import field_name
+    fields = OnlineProfileReader.fields_of(cfg)
+    assert all(field_name(F.ATTRIBUTES_VIEW, n) in fields for n in F.attribute_feature_names())
 
 
 def test_featurizer_produces_the_model_feature_list(cfg):

@@ -75,14 +75,19 @@ def click(uid, i, sec, type_="view", **kw):
 
 
 def expected(events, cfg):
-    p = P.ProfileParams.from_config(cfg.profile.windows)
-    return P.snapshot(P.build([P.EventView(e.ts, e.type, e.category_id, e.brand_id, e.price)
+    from udfs.io import keyword_map
+    p = P.ProfileParams.from_config(cfg.profile.windows, keyword_map.load(cfg.profile.keyword_map))
+    return P.snapshot(P.build([P.EventView(e.ts, e.type, e.category_id, e.brand_id, e.price, e.query)
                                for e in events], p), p)
 
 
 def test_known_sequence_lands_exactly_in_feast_and_bad_input_in_dead_letters(stack, tmp_path):
     from jobs.profile import start
-    cfg, _, tag = job_config(stack, tmp_path)
+    from udfs.core.keywords import KeywordMap
+    from udfs.io import keyword_map
+    kmap = keyword_map.save(KeywordMap({"shoes": (("c_shoes", 0.8), ("c_socks", 0.2))}, {"shoes": 2.0}),
+                            tmp_path / "keywords.json")
+    cfg, _, tag = job_config(stack, tmp_path, **{"profile.keyword_map": f"file://{kmap}"})
     a, b = f"{tag}-a", f"{tag}-b"
     first = [click(a, 1, 0), click(a, 2, 30, "cart", cat="c2"), click(a, 3, 60, "purchase"),
              click(b, 1, 10, "search", query="red shoes", item_id=None, cat=None),
@@ -105,6 +110,10 @@ def test_known_sequence_lands_exactly_in_feast_and_bad_input_in_dead_letters(sta
         assert rows[a]["cnt_cart_1h"] == 1 and rows[a]["cnt_purchase_24h"] == 1
         assert rows[a]["total_spend"] == pytest.approx(13.0) and rows[a]["cart_to_purchase"] == 1.0
         assert rows[b]["cnt_search_10m"] == 1 and rows[b]["top_categories"] == []
+        # the search folded through the map the job loaded (file:// URI) into search intent
+        assert rows[b]["top_search_categories"] == ["c_shoes", "c_socks"]
+        assert rows[b]["top_search_scores"] == pytest.approx([1.6, 0.4])
+        assert rows[b]["top_search_keywords"] == ["red", "shoes"]
         for uid, want in ((a, want_a), (b, want_b)):
             got = {k: v for k, v in rows[uid].items() if k != "user_id"}
             assert _same(got, want), (uid, got, want)

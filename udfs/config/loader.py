@@ -32,7 +32,8 @@ CONF_DIR = ROOT / "conf"
 PATH_KEYS = ("paths.work_dir", "paths.jars_dir", "paths.data_dir", "paths.model_registry",
              "paths.retrain_runs", "jars.kafka_dir", "jars.flink_connector", "flink.checkpoint_dir",
              "feast.repo_dir", "scoring_job.catalog_file", "scoring_job.experiments_file",
-             "feedback.training_log", "ope.openbandit_dir")
+             "feedback.training_log", "ope.openbandit_dir",
+             "profile.keyword_map")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 

@@ -33,6 +33,7 @@ class Profile:
     repair_check_ms: int = 5_000      # how often each shard checks the online store still holds it
     redis_timeout_ms: int = 2_000     # socket timeout of the profile writer and the marker check
     write_retry_ms: int = 60_000      # an online write is retried this long before it fails the task
+    keyword_map: str = ""             # the search keyword → category map (JSON); "": no search intent
 
     def __post_init__(self) -> None:
         if self.writer not in ("feast", "redis"):
@@ -46,3 +47,8 @@ class Feast:
     repo_dir: str
     project: str
     feature_service: str
+    attributes_ttl_s: int = 31_536_000   # the user_attributes view's ttl (Feast's point-in-time joins)
+
+    def __post_init__(self) -> None:
+        if self.attributes_ttl_s < 1:
+            raise ConfigError("feast.attributes_ttl_s", "must be >= 1 (seconds)")

@@ -7,7 +7,8 @@ holds exactly what ``targeting.campaign_exclusion`` reads:
 * the catalogue (object and ``version``, bumped on every change),
 * effective geo (request geo, else the user's), device, age band, gender,
 * the user's top categories *intersected with the categories any campaign targets*
-  (the interest rule can only see that intersection),
+  (the interest rule can only see that intersection), and likewise the user's search
+  keywords intersected with the tokens of any campaign's keywords,
 * the UTC hour (``schedule.hours``) and how many schedule boundaries
   (``start_ts``/``end_ts``) lie at or before now (the date-range rules),
 * the budget view's ``cache_token(now)``; a view without one (or returning None)
@@ -24,7 +25,7 @@ import bisect
 from udfs.core.budget import CatalogBudget, BudgetView, utc_day
 from udfs.core.catalog import Catalog
 from udfs.messages.ad_request import RequestContext
-from udfs.core.targeting import HOUR_MS, Selection, UserAttrs, eligible
+from udfs.core.targeting import HOUR_MS, Selection, UserAttrs, eligible, keyword_tokens
 
 MAX_ENTRIES = 4096
 
@@ -43,6 +44,7 @@ class EligibilityCache:
         self._entries: dict[tuple, Selection] = {}
         self._catalog_key: tuple = ()
         self._interests: frozenset = frozenset()
+        self._words: frozenset = frozenset()
         self._bounds: list[int] = []
         self.hits = self.misses = 0
 
@@ -52,6 +54,7 @@ class EligibilityCache:
             return
         camps = catalog.campaigns()
         self._interests = frozenset(i for c in camps for i in c.targeting.interests)
+        self._words = frozenset(t for c in camps for toks in keyword_tokens(c.targeting.keywords) for t in toks)
         self._bounds = sorted({b for c in camps for b in (c.schedule.start_ts, c.schedule.end_ts)
                                if b is not None})
         self._entries.clear()
@@ -67,6 +70,7 @@ class EligibilityCache:
         u = user or UserAttrs()
         key = (token, ctx.geo or u.geo or None, ctx.device or None, u.age_band, u.gender,
                self._interests.intersection(u.top_categories or ()) if self._interests else None,
+               self._words.intersection(u.search_keywords or ()) if self._words else None,
                now_ms // HOUR_MS, bisect.bisect_right(self._bounds, now_ms))
         hit = self._entries.get(key)
         if hit is not None:

@@ -69,7 +69,7 @@ def profile_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
         Feature("avg_price_purchased", "float", 0.0, "mean price of purchased items"),
         Feature("cart_to_purchase", "float", 0.0, "purchases / carts in the longest window"),
         Feature("view_to_cart", "float", 0.0, "carts / views in the longest window"),
-    )
+    ) + SEARCH_PROFILE_FEATURES
 
 
 def model_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
@@ -98,7 +98,7 @@ def model_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
         Feature("hour_of_day", "float", 0.0, "UTC hour of the request"),
         Feature("page_cat_match", "float", 0.0, "1 when the page's category is the ad's category"),
         Feature("known_user", "float", 0.0, "1 when a profile was found"),
-    )
+    ) + ATTRIBUTE_MODEL_FEATURES + SEARCH_MODEL_FEATURES
 
 
 def profile_feature_names(windows_s: Sequence[int]) -> list[str]:
@@ -113,7 +113,8 @@ def served_profile_features(windows_s: Sequence[int]) -> list[str]:
     """Profile features the model needs: what the FeatureService must name."""
     model = set(model_feature_names(windows_s))
     derived_from = {"top_categories", "top_category_scores", "interest_total", "top_brand",
-                    "last_event_ts", "last_cart_ts", "last_purchase_ts", "session_start_ts"}
+                    "last_event_ts", "last_cart_ts", "last_purchase_ts", "session_start_ts",
+                    *SEARCH_DERIVED_FROM}
     return [f.name for f in profile_features(windows_s) if f.name in model or f.name in derived_from]
 
 
@@ -123,6 +124,57 @@ def feature_set_id(names: Sequence[str]) -> str:
     row's columns are the list it knows (same names, same order) without shipping the names."""
     digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
     return f"fs1-{digest[:16]}"
+
+
+# ---- user attributes and search-keyword interests (issue #18 items 1, 2, 5; docs/interests.md) ----
+# One block, so the segments/affinities work can add its own beside it. The attributes are a
+# view of their own (a user table loaded by `adstream users load`, not the profile job), in
+# the same Redis hash as the profile (same entity), so the scorer reads both in one HMGET.
+ATTRIBUTES_VIEW = "user_attributes"
+# The model's codes: a value's 1-based position (0: unknown or not listed). The synthetic
+# world draws from the same bands (scripts/synth/world.py); a user table may hold others,
+# which targeting matches as text and the model reads as unknown.
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
+GENDERS = ("f", "m", "u")
+MEMBERSHIP_TIERS = ("basic", "silver", "gold", "platinum")
+
+ATTRIBUTE_FEATURES = (
+    Feature("age_band", "string", "", "age band, e.g. '25-34' ('' unknown)"),
+    Feature("gender", "string", "", "f | m | u ('' unknown)"),
+    Feature("region", "string", "", "country/region code of the account, e.g. 'DE'"),
+    Feature("registered_ts", "int64", NEVER, "epoch ms the account was registered"),
+    Feature("membership_tier", "string", "", "basic | silver | gold | platinum ('' unknown)"),
+)
+
+# Search intent: decayed per-category weights from the keyword map (udfs.core.keywords).
+SEARCH_PROFILE_FEATURES = (
+    Feature("top_search_categories", "string_list", [], "categories by decayed search intent, best first"),
+    Feature("top_search_scores", "float_list", [], "decayed search intent of top_search_categories"),
+    Feature("search_intent_total", "float", 0.0, "decayed search intent summed over all categories"),
+    Feature("top_search_keywords", "string_list", [], "search keywords (tokens) by decayed use, best first: "
+                                                      "what keyword targeting matches"),
+)
+SEARCH_DERIVED_FROM = ("top_search_categories", "top_search_scores", "search_intent_total",
+                       "top_search_keywords")
+
+ATTRIBUTE_MODEL_FEATURES = (
+    Feature("age_code", "float", 0.0, "1-based index of age_band in AGE_BANDS (ordinal); 0 unknown"),
+    Feature("gender_f", "float", 0.0, "1 when gender is 'f'"),
+    Feature("gender_m", "float", 0.0, "1 when gender is 'm'"),
+    Feature("tier_code", "float", 0.0, "1-based index of membership_tier in MEMBERSHIP_TIERS; 0 unknown"),
+    Feature("tenure_days", "float", 0.0, "request ts − registered_ts in days; 0 unknown"),
+)
+SEARCH_MODEL_FEATURES = (
+    Feature("search_cat_intent", "float", 0.0, "user's decayed search intent for the ad's category"),
+    Feature("search_cat_share", "float", 0.0, "search_cat_intent / search_intent_total"),
+    Feature("search_intent_total", "float", 0.0, "profile"),
+)
+
+
+def attribute_feature_names() -> list[str]:
+    """Columns of the ``user_attributes`` feature view, in order (all served: the scorer's
+    targeting reads them all, the model its codes of them)."""
+    return [f.name for f in ATTRIBUTE_FEATURES]
 
 
 # What each user has seen, for impression-based frequency caps (udfs.core.seen): the feedback

@@ -11,7 +11,16 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from udfs.core.features import DEVICES, EVENT_TYPES, NEVER, RECENCY_CAP_S, count_feature, model_feature_names
+from udfs.core.features import (AGE_BANDS, DEVICES, EVENT_TYPES, MEMBERSHIP_TIERS, NEVER, RECENCY_CAP_S,
+                                attribute_feature_names, count_feature, model_feature_names)
+
+# The user_attributes view's names: a row whose other values are all None is a user known by the
+# user table alone (no profile yet).
+_ATTRIBUTE_KEYS = frozenset(attribute_feature_names())
+_AGE_CODE = {b: float(i + 1) for i, b in enumerate(AGE_BANDS)}
+_TIER_CODE = {t: float(i + 1) for i, t in enumerate(MEMBERSHIP_TIERS)}
+_DAY_MS = 86_400_000.0
+_N_AD = 12   # the ad and request columns between the user's and the attribute block
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,28 @@ class AdColumns:
 def _num(profile: Mapping, name: str, default: float = 0.0) -> float:
     v = profile.get(name)
     return default if v is None else float(v)
+
+
+def has_profile(row: Mapping | None) -> bool:
+    """True when ``row`` (the scorer's read: profile and attributes) holds a profile: a value
+    that is not an attribute (the read gives an absent view's names as None)."""
+    return bool(row) and any(v is not None for k, v in row.items() if k not in _ATTRIBUTE_KEYS)
+
+
+def attributes_only(row: Mapping | None) -> dict | None:
+    """The user's attributes of ``row`` (None when it holds none): what is left of a read whose
+    profile has expired — the account's attributes do not expire with the behaviour."""
+    out = {k: v for k, v in (row or {}).items() if k in _ATTRIBUTE_KEYS and v is not None}
+    return out or None
+
+
+def attribute_part(row: Mapping, req_ts_ms: int) -> list[float]:
+    """The attribute columns (``features.ATTRIBUTE_MODEL_FEATURES``): codes, one-hots, tenure."""
+    gender = row.get("gender")
+    reg = row.get("registered_ts")
+    return [_AGE_CODE.get(row.get("age_band"), 0.0), 1.0 if gender == "f" else 0.0,
+            1.0 if gender == "m" else 0.0, _TIER_CODE.get(row.get("membership_tier"), 0.0),
+            float(max(req_ts_ms - int(reg), 0) / _DAY_MS) if reg and int(reg) != NEVER else 0.0]
 
 
 def _since(now_ms: int, ts: object) -> float:
@@ -135,8 +166,29 @@ class Featurizer:
         ad[:, 8] = float(req.position)
         ad[:, 9] = float((req.ts_ms // 3_600_000) % 24)
         ad[:, 10] = (cols.category == page) if page is not None else 0.0
-        ad[:, 11] = 1.0 if profile else 0.0
+        ad[:, 11] = 1.0 if has_profile(profile) else 0.0
+        tail = out[:, self._n_user + _N_AD:]
+        tail[:, :5] = np.asarray(attribute_part(p, req.ts_ms), dtype=np.float64)
+        search = _category_values(p, "top_search_categories", "top_search_scores", cols)
+        search_total = _num(p, "search_intent_total")
+        tail[:, 5] = search
+        tail[:, 6] = search / search_total if search_total > 0 else 0.0
+        tail[:, 7] = search_total
         return out
 
     def row(self, profile: Mapping | None, ad: AdView, req: RequestView) -> dict[str, float]:
         return dict(zip(self.names, self.matrix(profile, [ad], req)[0].tolist()))
+
+
+def _category_values(p: Mapping, cats_key: str, scores_key: str, cols: AdColumns) -> np.ndarray:
+    """Each ad's category's score in ``p[scores_key]`` (aligned with ``p[cats_key]``; the first
+    occurrence counts), 0 where absent."""
+    value_of = np.zeros(len(cols.cat_vocab), dtype=np.float64)
+    seen = np.zeros(len(cols.cat_vocab), dtype=bool)
+    scores = list(p.get(scores_key) or [])
+    for k, cat in enumerate(p.get(cats_key) or []):
+        code = cols.cat_vocab.get(cat)
+        if code is not None and not seen[code]:
+            seen[code] = True
+            value_of[code] = float(scores[k]) if k < len(scores) else 0.0
+    return value_of[cols.category]

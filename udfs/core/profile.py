@@ -13,15 +13,24 @@ makes replays and checkpoint restarts land on identical stored values.
   decays nothing; the anchor moves forward in whole half-lives (an exact ×2^-k),
   and ``snapshot`` scales to ``T`` once.
 - Session: the run of events ending at ``T`` whose gaps are ≤ ``session_gap``.
+- Search intent: a search's query, through the keyword map (``udfs.core.keywords``, given in
+  ``ProfileParams.keywords``; None: searches add no intent), adds ``weight × w`` to each
+  category the map gives it, decayed and stored exactly as the category interest is; each
+  distinct token of the query (``udfs.core.keywords.tokenise``) adds ``weight`` to the search
+  keywords, whose top k are what keyword targeting matches (with or without a map).
 """
 from __future__ import annotations
 
 import bisect
 import functools
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import TYPE_CHECKING, Mapping, Protocol
 
 from udfs.core.features import EVENT_TYPES, NEVER, count_feature
+from udfs.core.keywords import tokenise
+
+if TYPE_CHECKING:
+    from udfs.core.keywords import KeywordMap   # noqa: F401  (annotations only)
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 
@@ -33,12 +42,14 @@ class ProfileParams:
     top_k: int = 10
     session_gap_s: int = 1800
     ttl_s: int = 172800
+    keywords: "KeywordMap | None" = None   # search → category intent; None: no search intent
 
     @classmethod
-    def from_config(cls, windows) -> "ProfileParams":
-        """From ``cfg.profile.windows`` (a ``udfs.config.Windows``)."""
+    def from_config(cls, windows, keywords: "KeywordMap | None" = None) -> "ProfileParams":
+        """From ``cfg.profile.windows`` (a ``udfs.config.Windows``) and the loaded keyword map
+        (``udfs.io.keyword_map.load`` of ``profile.keyword_map``)."""
         return cls(tuple(windows.count_windows_s), windows.decay_half_life_s,
-                   windows.top_k_categories, windows.session_gap_s, windows.state_ttl_s)
+                   windows.top_k_categories, windows.session_gap_s, windows.state_ttl_s, keywords)
 
     @property
     def horizon_ms(self) -> int:
@@ -61,6 +72,8 @@ class ProfileState:
     viewed_price_n: int = 0
     purchased_price_sum: float = 0.0
     purchased_n: int = 0
+    search: dict[str, float] = field(default_factory=dict)  # search intent, scaled to anchor_ts
+    keywords: dict[str, float] = field(default_factory=dict)  # search keywords, scaled to anchor_ts
 
 
 class EventLike(Protocol):
@@ -70,6 +83,7 @@ class EventLike(Protocol):
     category_id: str | None
     brand_id: str | None
     price: float | None
+    query: str | None
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,7 @@ class EventView:
     category_id: str | None = None
     brand_id: str | None = None
     price: float | None = None
+    query: str | None = None
 
 
 _REANCHOR_HALF_LIVES = 64   # weights stay below 2^64: far from overflow, exact to rescale
@@ -101,10 +116,16 @@ def apply(state: ProfileState, ev: EventLike, p: ProfileParams) -> None:
         scale = 2.0 ** -k
         state.cat = {c: v * scale for c, v in state.cat.items()}
         state.brand = {b: v * scale for b, v in state.brand.items()}
+        if state.search:
+            state.search = {c: v * scale for c, v in state.search.items()}
+        if state.keywords:
+            state.keywords = {t: v * scale for t, v in state.keywords.items()}
         state.anchor_ts += k * hl_ms
     weight = 2.0 ** ((t - state.anchor_ts) / hl_ms)
     _bump(state.cat, ev.category_id, weight)
     _bump(state.brand, ev.brand_id, weight)
+    if ev.type == "search":
+        _search_event(state, ev.query, weight, p)
 
     i = bisect.bisect_right(state.ts, t)
     state.ts.insert(i, t)
@@ -124,6 +145,20 @@ def apply(state: ProfileState, ev: EventLike, p: ProfileParams) -> None:
     _evict(state, p)
 
 
+def _search_event(state: ProfileState, query: str | None, weight: float, p: ProfileParams) -> None:
+    for tok in _distinct_tokens(query):
+        state.keywords[tok] = state.keywords.get(tok, 0.0) + weight
+    if p.keywords is not None:
+        for c, w in p.keywords.intent(query):
+            state.search[c] = state.search.get(c, 0.0) + weight * w
+
+
+@functools.lru_cache(maxsize=65_536)
+def _distinct_tokens(query: str | None) -> tuple[str, ...]:
+    # queries repeat a lot: tokenise each distinct one once
+    return tuple(dict.fromkeys(tokenise(query)))
+
+
 def _evict(state: ProfileState, p: ProfileParams) -> None:
     cut = bisect.bisect_right(state.ts, state.last_event_ts - p.horizon_ms)
     if cut:
@@ -134,6 +169,10 @@ def _evict(state: ProfileState, p: ProfileParams) -> None:
         state.cat = dict(sorted(state.cat.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
     if len(state.brand) > 4 * p.top_k:
         state.brand = dict(sorted(state.brand.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
+    if len(state.search) > 4 * p.top_k:
+        state.search = dict(sorted(state.search.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
+    if len(state.keywords) > 4 * p.top_k:
+        state.keywords = dict(sorted(state.keywords.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * p.top_k])
 
 
 def expired(state: ProfileState, now_ms: int, p: ProfileParams) -> bool:
@@ -199,7 +238,22 @@ def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
         "avg_price_purchased": round(state.purchased_price_sum / state.purchased_n, 4) if state.purchased_n else 0.0,
         "cart_to_purchase": round(buys / carts, 6) if carts else 0.0,
         "view_to_cart": round(carts / views, 6) if views else 0.0,
+        **_search(state, p),
     }
+
+
+def _search(state: ProfileState, p: ProfileParams) -> dict[str, object]:
+    """The search-intent features (``features.SEARCH_PROFILE_FEATURES``), scaled to ``T``."""
+    words = [t for t, _ in _top(state.keywords, p.top_k)]
+    if not state.search:
+        return {"top_search_categories": [], "top_search_scores": [], "search_intent_total": 0.0,
+                "top_search_keywords": words}
+    to_T = 2.0 ** (-(state.last_event_ts - state.anchor_ts) / (p.half_life_s * 1000))
+    top = _top(state.search, p.top_k)
+    return {"top_search_categories": [c for c, _ in top],
+            "top_search_scores": [round(s * to_T, 6) for _, s in top],
+            "search_intent_total": round(sum(state.search.values()) * to_T, 6),
+            "top_search_keywords": words}
 
 
 def build(events, p: ProfileParams) -> ProfileState:

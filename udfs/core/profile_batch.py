@@ -74,7 +74,10 @@ class UserState:
 astuple_shallow = operator.attrgetter(*(f.name for f in fields(P.ProfileState)))
 
 
-STATE_FORMAT = 1   # bump when UserState's or ProfileState's fields change (order included)
+STATE_FORMAT = 2   # bump when UserState's or ProfileState's fields change (order included)
+# Format 1 is format 2 without ProfileState.search and .keywords (search intent and keywords,
+# added last): a checkpoint written before keyword folding is read with both empty, not refused.
+_READS = {1: lambda fields: (*fields, {}, {}), 2: lambda fields: fields}
 
 
 def to_state(st: UserState) -> tuple:
@@ -88,11 +91,11 @@ def to_state(st: UserState) -> tuple:
 
 
 def from_state(t: tuple) -> UserState:
-    if not isinstance(t, tuple) or not t or t[0] != STATE_FORMAT:
+    if not isinstance(t, tuple) or not t or t[0] not in _READS:
         raise ValueError(f"profile state of an unknown format {t[:1] if isinstance(t, tuple) else type(t)} "
-                         f"(this code reads format {STATE_FORMAT})")
-    _, profile_fields, seen, revision, applied, written_ms = t
-    return UserState(P.ProfileState(*profile_fields), seen, revision, applied, written_ms)
+                         f"(this code reads formats {sorted(_READS)})")
+    fmt, profile_fields, seen, revision, applied, written_ms = t
+    return UserState(P.ProfileState(*_READS[fmt](profile_fields)), seen, revision, applied, written_ms)
 
 
 @dataclass(frozen=True)

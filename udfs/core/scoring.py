@@ -7,7 +7,7 @@ and clocks are passed in (protocols in ``udfs/core/scoring_env.py``), so the Fli
 (``udfs/flink/scoring.py``) supplies Feast, onnxruntime and keyed state, and unit
 tests supply fakes. Consent (docs/privacy.md): a request without personalisation consent
 (``udfs.core.consent`` under the job's ``privacy.consent``) is ranked as an anonymous one —
-no profile read, no caps read or kept for its user — and flagged ``no_consent``; its
+no profile or attribute read, no caps read or kept for its user — and flagged ``no_consent``; its
 served log says whether it may be measured. The one promise kept here is *never unanswered*: every request
 that carries a request id gets a response — personal when possible, otherwise a
 flagged contextual one — and a malformed one also goes to the dead-letter topic.
@@ -30,7 +30,7 @@ from udfs.core import consent as consent_rules
 from udfs.core.eligibility_cache import EligibilityCache
 from udfs.core.experiments import Arm
 from udfs.errors import MessageError
-from udfs.core.featurize import AdColumns, AdView, Featurizer, RequestView
+from udfs.core.featurize import AdColumns, AdView, Featurizer, RequestView, attributes_only, has_profile
 from udfs.core import served_log
 from udfs.core.ranking import ocpa_factor
 from udfs.messages import AdRequest, DeadLetter, RankedAds, ServedLog
@@ -157,7 +157,7 @@ class RequestScorer:
             profile = None
             reasons.append(NO_CONSENT if req.user_id else ANONYMOUS)
         if profile is not None and self.expired(profile, now):
-            profile = None
+            profile = attributes_only(profile)   # the user table's attributes outlive the behaviour
             reasons.append(PROFILE_EXPIRED)
         kept, capped, paced = self.candidates(req, profile, deps, arm, user, timings)
         ads, version, terms, rows, explored = self._auction(req, kept, profile, deps, reasons, timings, arm)
@@ -223,8 +223,8 @@ class RequestScorer:
             return None
         t = self.clock()
         try:
-            profile = source.read(user_id) if source is not None else None
-            if profile is None:
+            profile = source.read(user_id) if source is not None else None   # profile and attributes
+            if not has_profile(profile):
                 reasons.append(UNKNOWN_USER if source is not None else PROFILE_SKIPPED)
             return profile
         except ProfileUnavailable as e:

@@ -7,17 +7,23 @@ and the campaign has budget left. Each excluded creative is counted once, under 
 first rule it fails (order of :data:`REASONS`).
 
 Unknown user attributes (``None``; an empty request geo) match only campaigns that do
-not target that dimension. Interests match when the user's top categories intersect
+not target that dimension. Age band, gender and region come from the ``user_attributes``
+view (a user table, ``adstream users load``; docs/interests.md), read with the profile;
+the request's geo wins over the account's region. Keywords match when every token of one of
+the campaign's keywords (tokenised as queries are, ``udfs.core.keywords``) is among the user's
+recent search keywords (the profile's ``top_search_keywords``). Interests match when the user's top categories intersect
 the campaign's interest categories.
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 from udfs.core.budget import BudgetView
 from udfs.core.catalog import Campaign, Catalog, Creative
+from udfs.core.keywords import tokenise
 from udfs.messages.ad_request import RequestContext
 
 HOUR_MS = 3_600_000
@@ -35,9 +41,10 @@ DEVICE = "device"
 AGE = "age"
 GENDER = "gender"
 INTEREST = "interest"
+KEYWORD = "keyword"
 BUDGET = "budget"
 REASONS = (NOT_APPROVED, NO_CAMPAIGN, ADVERTISER_INACTIVE, CAMPAIGN_PAUSED, CAMPAIGN_ENDED,
-           BEFORE_START, AFTER_END, OFF_SCHEDULE, GEO, DEVICE, AGE, GENDER, INTEREST, BUDGET)
+           BEFORE_START, AFTER_END, OFF_SCHEDULE, GEO, DEVICE, AGE, GENDER, INTEREST, KEYWORD, BUDGET)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +54,7 @@ class UserAttrs:
     gender: str | None = None
     top_categories: tuple[str, ...] | None = None
     geo: str | None = None   # used when the request carries no geo
+    search_keywords: tuple[str, ...] | None = None   # the profile's top_search_keywords
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "UserAttrs":
@@ -56,8 +64,12 @@ class UserAttrs:
         cats = m.get("top_categories")
         if isinstance(cats, str):
             cats = [c for c in cats.split(",") if c]
+        words = m.get("top_search_keywords")
+        # ``region`` is the user table's (user_attributes view): the account's country/region
         return cls(age_band=m.get("age_band") or None, gender=m.get("gender") or None,
-                   top_categories=tuple(cats) if cats else None, geo=m.get("geo") or None)
+                   top_categories=tuple(cats) if cats else None,
+                   geo=m.get("geo") or m.get("region") or None,
+                   search_keywords=tuple(words) if words else None)
 
 
 ANONYMOUS = UserAttrs()
@@ -75,6 +87,20 @@ def hour_of_day(now_ms: int) -> int:
 
 def _match(wanted: tuple[str, ...], have: str | None) -> bool:
     return not wanted or (have is not None and have in wanted)
+
+
+@functools.lru_cache(maxsize=4096)
+def keyword_tokens(keywords: tuple[str, ...]) -> tuple[frozenset, ...]:
+    """A campaign's keywords tokenised as queries are (once per distinct rule)."""
+    return tuple(frozenset(t) for t in map(tokenise, keywords) if t)
+
+
+def keyword_match(keywords: tuple[str, ...], user_words: tuple[str, ...] | None) -> bool:
+    """True when every token of one of ``keywords`` is among ``user_words``."""
+    if not user_words:
+        return False
+    have = set(user_words)
+    return any(toks <= have for toks in keyword_tokens(keywords))
 
 
 def campaign_exclusion(catalog: Catalog, campaign: Campaign | None, ctx: RequestContext,
@@ -105,6 +131,8 @@ def campaign_exclusion(catalog: Catalog, campaign: Campaign | None, ctx: Request
         return GENDER
     if t.interests and not set(t.interests).intersection(user.top_categories or ()):
         return INTEREST
+    if t.keywords and not keyword_match(t.keywords, user.search_keywords):
+        return KEYWORD
     if budget.remaining(campaign.campaign_id, now_ms) <= 0:
         return BUDGET
     return None

@@ -22,7 +22,7 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
 
 from udfs import config
-from udfs.io import job_logs
+from udfs.io import job_logs, keyword_map
 from udfs.core import profile_batch
 from udfs.core import profile as P
 from udfs.messages.bounds import TimeBounds
@@ -121,7 +121,8 @@ class ProfileFunction(KeyedProcessFunction):
         cfg = config.from_dict(self.cfg_dict)
         self.cfg = cfg
         job_logs.job_logger(cfg, self.job, log.name)
-        self.params = ProfileParams.from_config(cfg.profile.windows)
+        # the keyword map: read once per task at start, looked up per search token
+        self.params = ProfileParams.from_config(cfg.profile.windows, keyword_map.load(cfg.profile.keyword_map))
         self.bounds = TimeBounds.from_config(cfg.messages)
         desc = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
         # Idle users cost nothing: their state expires after the TTL without an event.

@@ -5,7 +5,8 @@ request (registry look-ups, feature-reference resolution, response protobufs,
 ``to_dict``) rather than in Redis. This reader does what Feast's Redis online
 store does underneath — same key (``_redis_key``, serialisation v3) and field names
 (``mmh3("<view>:<feature>")`` plus ``_ts:<view>``), both from ``udfs.io.feast_values``,
-one ``HMGET``, the same values (``feast_values.decode`` reads the ``ValueProto`` layouts
+one ``HMGET`` (the profile, the caps state and the ``user_attributes`` view's fields: the
+three views share the user's hash), the same values (``feast_values.decode`` reads the ``ValueProto`` layouts
 the profile writer produces; anything else goes through protobuf and Feast's
 ``feast_value_type_to_python_type``) — and nothing else, so the scoring job does not
 import Feast at all. ``tests/integration/test_online_read.py`` checks that it returns
@@ -26,7 +27,8 @@ from typing import Callable
 from udfs.core.breaker import CircuitBreaker, GuardedProfiles
 from udfs.config import Config
 from udfs.io.feast_values import FALLBACK, decode, field_name, redis_key
-from udfs.core.features import ENTITY_KEY, FEATURE_VIEW, SEEN_FEATURE, SEEN_VIEW, served_profile_features
+from udfs.core.features import (ATTRIBUTES_VIEW, ENTITY_KEY, FEATURE_VIEW, SEEN_FEATURE, SEEN_VIEW,
+                                attribute_feature_names, served_profile_features)
 
 
 class OnlineProfileReader:
@@ -34,36 +36,41 @@ class OnlineProfileReader:
         import redis
         self.project = cfg.feast.project
         self.names = served_profile_features(cfg.profile.windows.count_windows_s)
-        # The profile's fields and timestamp, then what the user has seen (the feedback job's
-        # caps state, same hash): one HMGET for both.
-        self.fields = [field_name(FEATURE_VIEW, n) for n in self.names] + [f"_ts:{FEATURE_VIEW}".encode(),
-                                                                          field_name(SEEN_VIEW, SEEN_FEATURE.name)]
+        self.attr_names = attribute_feature_names()
+        self.fields = self.fields_of(cfg)
         self.n = len(self.names)
         self.seen: tuple[str, list] | None = None   # (user id, stored seen entries) of the last read
         t = None if socket_timeout_ms is None else socket_timeout_ms / 1000
         self.conn = redis.Connection(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
                                      socket_timeout=t, socket_connect_timeout=t)
 
+    @staticmethod
+    def fields_of(cfg: Config) -> list[bytes]:
+        """The profile's fields and timestamp, what the user has seen (the feedback job's caps
+        state), then the user's attributes (``adstream users load``): one HMGET for all three."""
+        names = served_profile_features(cfg.profile.windows.count_windows_s)
+        return ([field_name(FEATURE_VIEW, n) for n in names]
+                + [f"_ts:{FEATURE_VIEW}".encode(), field_name(SEEN_VIEW, SEEN_FEATURE.name)]
+                + [field_name(ATTRIBUTES_VIEW, n) for n in attribute_feature_names()])
+
     def key(self, user_id: str) -> bytes:
         return redis_key(self.project, ENTITY_KEY, user_id)
 
     def read(self, user_id: str) -> dict | None:
-        """Feature name → value as Feast returns it; None when the user has no stored profile.
-        What the user has seen is kept for :meth:`seen_of`."""
+        """Feature name → value as Feast returns it for the FeatureService (the profile's and the
+        user's attributes; an absent value None); None when the store holds neither. A user
+        with attributes but no profile gets the profile's names as None (``featurize.has_profile``
+        tells). What the user has seen is kept for :meth:`seen_of`."""
         self.seen = None
         raw = self._hmget(self.key(user_id))
         seen = raw[self.n + 1]
         self.seen = (user_id, [] if seen is None else _string_list(seen))
-        if all(b is None for b in raw[:self.n]):
+        attrs = raw[self.n + 2:]
+        if all(b is None for b in raw[:self.n]) and all(b is None for b in attrs):
             return None
         out: dict = {}
-        for name, b in zip(self.names, raw):
-            if b is None:
-                out[name] = None
-            elif (v := decode(b)) is not FALLBACK:
-                out[name] = v
-            else:
-                out[name] = _protobuf_value(b)
+        _decode_into(out, self.names, raw)
+        _decode_into(out, self.attr_names, attrs)
         return out
 
     def seen_of(self, user_id: str) -> list | None:
@@ -97,6 +104,16 @@ def guarded_reader(cfg: Config, clock_ms: Callable[[], float],
     reader = OnlineProfileReader(cfg, socket_timeout_ms=job.profile_timeout_ms)
     breaker = CircuitBreaker(job.breaker_failures, job.breaker_cooldown_ms, clock_ms)
     return GuardedProfiles(reader.read, breaker, log), reader
+
+
+def _decode_into(out: dict, names, raw) -> None:
+    for name, b in zip(names, raw):
+        if b is None:
+            out[name] = None
+        elif (v := decode(b)) is not FALLBACK:
+            out[name] = v
+        else:
+            out[name] = _protobuf_value(b)
 
 
 def _string_list(b: bytes) -> list:

@@ -97,9 +97,11 @@ class Targeting(_Entity):
     age_bands: tuple[str, ...] = spec(default=())
     genders: tuple[str, ...] = spec(default=())
     interests: tuple[str, ...] = spec(default=(), doc="category ids")
+    keywords: tuple[str, ...] = spec(default=(), doc="search keywords: matched when every token of one "
+                                                     "is among the user's recent search keywords")
 
     def check(self) -> None:
-        for name in ("geos", "age_bands", "genders", "interests"):
+        for name in ("geos", "age_bands", "genders", "interests", "keywords"):
             for i, v in enumerate(getattr(self, name)):
                 if not v:
                     raise self.error(f"{name}[{i}]", "must be a non-empty string, got ''")
