@@ -26,6 +26,8 @@ def flink_settings(cfg: Config, job_name: str) -> dict[str, str]:
         "pipeline.name": job_name,
         "pipeline.jars": jar.resolve().as_uri(),
         "parallelism.default": str(f.parallelism),
+        # Explicit, not derived from the parallelism: a restore needs the same key groups.
+        "pipeline.max-parallelism": str(f.max_parallelism),
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         "python.execution-mode": f.python_execution_mode,

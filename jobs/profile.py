@@ -2,7 +2,8 @@
 
 JVM (SQL): read raw records, pull ``user_id``/``ts`` out with JSON_VALUE for keying
 and event time, flag records behind the watermark by more than the allowed
-lateness, and cut the stream into short processing-time slices per shard.
+lateness, and cut the stream into short processing-time slices per shard (one of
+``profile.shards`` virtual shards of the user id, independent of the parallelism).
 Python (one call per shard and slice): validate, dedupe, fold into keyed state,
 write the users' new profiles to Feast; invalid/late/duplicate → dead-letter topic.
 See docs/profile-job.md for why the work is split this way.
@@ -13,7 +14,7 @@ import argparse
 
 from jobs.common import add_restore_args, kafka_table_options, restore_path, run_until_interrupted, table_env
 from udfs import config
-from udfs.core import profile_batch
+from udfs.core import profile_batch, shards
 from udfs.config import Config
 from udfs.io import keyword_map
 
@@ -62,8 +63,12 @@ def slices(tenv, cfg: Config, source: str):
     late_s = cfg.profile.allowed_lateness_ms / 1000
     slice_s = cfg.profile.batch_interval_ms / 1000
     f = profile_batch   # the record flags: one owner, the step that reads them
+    n = cfg.profile.shards
+    shards.check_layout(n, cfg.flink.parallelism, cfg.flink.max_parallelism)
+    # Virtual shards, never the parallelism: a rescale then moves whole shards (key groups)
+    # and no user changes shard. ABS after MOD: in [0, n) even for HASH_CODE = MIN_VALUE.
     tenv.create_temporary_view("profile_flagged", tenv.sql_query(f"""
-SELECT MOD(ABS(HASH_CODE(uid)), {cfg.flink.parallelism}) AS shard,
+SELECT ABS(MOD(HASH_CODE(uid), {n})) AS shard,
        CASE WHEN `value` IS NULL THEN '{f.NULL_FLAG}'
             ELSE CONCAT(CASE WHEN ahead THEN '{f.FUTURE_FLAG}'
                              WHEN rt < CURRENT_WATERMARK(rt) - INTERVAL '{late_s:.3f}' SECOND

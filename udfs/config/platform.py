@@ -92,6 +92,8 @@ class Flink:
     restart_delay_ms: int = 2000            # fixed delay; the first backoff when exponential
     restart_max_delay_ms: int = 30000       # exponential-delay: the longest backoff
     status_poll_ms: int = 1000              # how often the CLI asks the job for its status
+    # Key groups: fixed, because a checkpoint restores only into the same number (docs/profile-job.md).
+    max_parallelism: int = 128
 
     def __post_init__(self) -> None:
         if self.python_execution_mode not in ("thread", "process"):
@@ -106,6 +108,8 @@ class Flink:
             raise ConfigError("flink.restart_delay_ms", "need 0 <= restart_delay_ms <= restart_max_delay_ms")
         if self.status_poll_ms < 1:
             raise ConfigError("flink.status_poll_ms", "must be >= 1")
+        if not self.parallelism <= self.max_parallelism <= 32768:   # 32768: Flink's own ceiling
+            raise ConfigError("flink.max_parallelism", "need flink.parallelism <= max_parallelism <= 32768")
 
 @dataclass(frozen=True)
 class DeadLetters:

@@ -34,6 +34,8 @@ class Profile:
     redis_timeout_ms: int = 2_000     # socket timeout of the profile writer and the marker check
     write_retry_ms: int = 60_000      # an online write is retried this long before it fails the task
     keyword_map: str = ""             # the search keyword → category map (JSON); "": no search intent
+    # Virtual shards the state is keyed by; changing it orphans every user's state (docs/profile-job.md).
+    shards: int = 32
 
     def __post_init__(self) -> None:
         if self.writer not in ("feast", "redis"):
@@ -41,6 +43,8 @@ class Profile:
         for name in ("repair_check_ms", "redis_timeout_ms", "write_retry_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"profile.{name}", "must be >= 1 (milliseconds)")
+        if self.shards < 1:
+            raise ConfigError("profile.shards", "must be >= 1")
 
 @dataclass(frozen=True)
 class Feast:

@@ -2,7 +2,9 @@
 
 Holds no business rules: ``udfs.core.profile_batch.process`` does the work. One call per
 (shard, time slice) row from the JVM: one MapState read and write per user in it,
-one Feast write for all of them. Writing inside the element's processing means a
+one Feast write for all of them. The key is a virtual shard (``udfs.core.shards``): the
+number of shards each shard's state was written with is kept beside it and checked on the
+shard's first element after every (re)start. Writing inside the element's processing means a
 checkpoint barrier never passes an update that has not reached the online store,
 and a replay after a restart rewrites the same versions, which Feast skips.
 
@@ -19,11 +21,11 @@ import logging
 
 from pyflink.common import Time, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
 from udfs import config
 from udfs.io import job_logs, keyword_map
-from udfs.core import profile_batch
+from udfs.core import profile_batch, shards
 from udfs.core import profile as P
 from udfs.messages.bounds import TimeBounds
 from udfs.core.profile import ProfileParams
@@ -134,6 +136,9 @@ class ProfileFunction(KeyedProcessFunction):
             .build())
         self.store = _CachedMapState(ctx.get_map_state(desc), cfg.profile.windows.state_ttl_s * 1000,
                                      cfg.profile.state_cache_users)
+        # The number of shards each shard's state was written with (no TTL: it outlives idle users).
+        self.layout = ctx.get_state(ValueStateDescriptor("shards", Types.INT()))
+        self.checked: set = set()       # shards whose recorded number was read since this open
         group = ctx.get_metrics_group().add_group("adstream")
         self.counters = {k: group.counter(k) for k in COUNTERS}
         self.writer = self.marker = None
@@ -176,6 +181,8 @@ class ProfileFunction(KeyedProcessFunction):
             every = self.cfg.profile.repair_check_ms
             ctx.timer_service().register_processing_time_timer((now_ms // every + 1) * every)
         self.store.shard, self.store.now_ms = ctx.get_current_key(), now_ms
+        if self.store.shard not in self.checked:
+            self._check_shards(self.store.shard)
         res = self._process(row, now_ms)
         self.store.flush()
         if self.writer is not None and res.erasures:
@@ -198,6 +205,19 @@ class ProfileFunction(KeyedProcessFunction):
             for u in res.updates:
                 yield PROFILE + json.dumps({"user_id": u.user_id, "version_us": u.version_us,
                                             "profile": u.snapshot}, separators=(",", ":"))
+
+    def _check_shards(self, shard) -> None:
+        """Once per shard and open: refuse state written under another ``profile.shards``
+        (``ShardsChanged`` fails the task with what to do), record the number where none is."""
+        n = self.cfg.profile.shards
+        found = shards.check_recorded(self.layout.value(), n,
+                                      has_state=not self.store.state.is_empty())
+        if found == "legacy":
+            log.warning("shard %s holds state written before profile.shards was recorded: if it came "
+                        "from a job keyed another way, users of other shards lost theirs", shard)
+        if found != "ok":
+            self.layout.update(n)
+        self.checked.add(shard)
 
     def _write(self, updates) -> int:
         from udfs.io.feast_store import version_timestamp
