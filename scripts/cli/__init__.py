@@ -26,6 +26,7 @@ COMMANDS = (
     "scripts.cli.privacy",
     "scripts.cli.simulate",
     "models.cli",
+    "models.interests.cli",
 )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from udfs.config.experiment_report import ExperimentReport
 from udfs.config.feedback import Feedback
+from udfs.config.interests import Interests
 from udfs.config.model import Model
 from udfs.config.ope import Ope
 from udfs.config.platform import (DeadLetters, Flink, Jars, Kafka, Logs, Messages, Paths, Redis, Topic,
@@ -29,7 +30,7 @@ from udfs.config.synth import Generator, Simulation, Site
 from udfs.errors import ConfigError
 
 __all__ = ["CapRule", "Config", "ConfigError", "ConsentPolicy", "DeadLetters", "ExperimentReport", "Exploration",
-           "Feast", "Feedback", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
+           "Feast", "Feedback", "Interests", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
            "Paths", "Privacy", "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Simulation", "Site", "Topic", "Topics", "Windows"]
 
@@ -57,6 +58,7 @@ class Config:
     privacy: Privacy = Privacy()
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
+    interests: Interests = Interests()
 
     def log_dir(self, job: str) -> Path:
         """Where one job's log files live (the JVM's, its Python workers', its stderr)."""

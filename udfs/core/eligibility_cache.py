@@ -8,6 +8,7 @@ holds exactly what ``targeting.campaign_exclusion`` reads:
 * effective geo (request geo, else the user's), device, age band, gender,
 * the user's top categories *intersected with the categories any campaign targets*
   (the interest rule can only see that intersection),
+* the user's segment id when any campaign targets segments,
 * the UTC hour (``schedule.hours``) and how many schedule boundaries
   (``start_ts``/``end_ts``) lie at or before now (the date-range rules),
 * the budget view's ``cache_token(now)``; a view without one (or returning None)
@@ -43,6 +44,7 @@ class EligibilityCache:
         self._entries: dict[tuple, Selection] = {}
         self._catalog_key: tuple = ()
         self._interests: frozenset = frozenset()
+        self._segments = False      # does any campaign target segments
         self._bounds: list[int] = []
         self.hits = self.misses = 0
 
@@ -52,6 +54,7 @@ class EligibilityCache:
             return
         camps = catalog.campaigns()
         self._interests = frozenset(i for c in camps for i in c.targeting.interests)
+        self._segments = any(c.targeting.segments for c in camps)
         self._bounds = sorted({b for c in camps for b in (c.schedule.start_ts, c.schedule.end_ts)
                                if b is not None})
         self._entries.clear()
@@ -67,6 +70,7 @@ class EligibilityCache:
         u = user or UserAttrs()
         key = (token, ctx.geo or u.geo or None, ctx.device or None, u.age_band, u.gender,
                self._interests.intersection(u.top_categories or ()) if self._interests else None,
+               u.segment_id if self._segments else None,
                now_ms // HOUR_MS, bisect.bisect_right(self._bounds, now_ms))
         hit = self._entries.get(key)
         if hit is not None:

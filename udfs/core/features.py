@@ -69,7 +69,17 @@ def profile_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
         Feature("avg_price_purchased", "float", 0.0, "mean price of purchased items"),
         Feature("cart_to_purchase", "float", 0.0, "purchases / carts in the longest window"),
         Feature("view_to_cart", "float", 0.0, "carts / views in the longest window"),
-    )
+    ) + SEGMENT_PROFILE_FEATURES
+
+
+# --- interests: segments (udfs/core/segments.py, docs/interests.md) -------------------------
+# The profile job's nearest-centroid segment of the profile (-1: no centroids loaded). Not a
+# model input: the synthetic world gives it no signal (docs/interests.md, "Evaluation").
+SEGMENT_PROFILE_FEATURES = (
+    Feature("segment_id", "int64", -1, "nearest segment centroid of the profile (-1: none)"),
+)
+SEGMENT_SERVED = ("segment_id",)   # read by the scorer for segment targeting (udfs/core/targeting.py)
+# --- end of interests: segments ----------------------------------------------------------
 
 
 def model_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
@@ -113,7 +123,8 @@ def served_profile_features(windows_s: Sequence[int]) -> list[str]:
     """Profile features the model needs: what the FeatureService must name."""
     model = set(model_feature_names(windows_s))
     derived_from = {"top_categories", "top_category_scores", "interest_total", "top_brand",
-                    "last_event_ts", "last_cart_ts", "last_purchase_ts", "session_start_ts"}
+                    "last_event_ts", "last_cart_ts", "last_purchase_ts", "session_start_ts",
+                    *SEGMENT_SERVED}
     return [f.name for f in profile_features(windows_s) if f.name in model or f.name in derived_from]
 
 

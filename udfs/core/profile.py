@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
 from udfs.core.features import EVENT_TYPES, NEVER, count_feature
+from udfs.core.segments import SegmentModel, segment_of
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 
@@ -33,6 +34,9 @@ class ProfileParams:
     top_k: int = 10
     session_gap_s: int = 1800
     ttl_s: int = 172800
+    # Segment centroids (``interests.segments.centroids_uri``): the snapshot's segment_id is its
+    # nearest centroid; None = no segments (-1). Not compared: a model is data, not a parameter.
+    segments: SegmentModel | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, windows) -> "ProfileParams":
@@ -182,7 +186,7 @@ def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
     brands = _top(state.brand, 1)
     brand_total = sum(state.brand.values())
     session_start, session_events = _session(state, p)
-    return {
+    out: dict[str, object] = {
         **counts,
         "top_categories": [c for c, _ in top_cats],
         "top_category_scores": [round(s * to_T, 6) for _, s in top_cats],
@@ -200,6 +204,8 @@ def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
         "cart_to_purchase": round(buys / carts, 6) if carts else 0.0,
         "view_to_cart": round(carts / views, 6) if views else 0.0,
     }
+    out["segment_id"] = segment_of(out, p.segments)   # from the features above: as offline
+    return out
 
 
 def build(events, p: ProfileParams) -> ProfileState:

@@ -8,7 +8,8 @@ first rule it fails (order of :data:`REASONS`).
 
 Unknown user attributes (``None``; an empty request geo) match only campaigns that do
 not target that dimension. Interests match when the user's top categories intersect
-the campaign's interest categories.
+the campaign's interest categories; segments when the profile's ``segment_id`` (the profile
+job's nearest centroid, udfs/core/segments.py) is one the campaign lists.
 """
 from __future__ import annotations
 
@@ -35,9 +36,10 @@ DEVICE = "device"
 AGE = "age"
 GENDER = "gender"
 INTEREST = "interest"
+SEGMENT = "segment"
 BUDGET = "budget"
 REASONS = (NOT_APPROVED, NO_CAMPAIGN, ADVERTISER_INACTIVE, CAMPAIGN_PAUSED, CAMPAIGN_ENDED,
-           BEFORE_START, AFTER_END, OFF_SCHEDULE, GEO, DEVICE, AGE, GENDER, INTEREST, BUDGET)
+           BEFORE_START, AFTER_END, OFF_SCHEDULE, GEO, DEVICE, AGE, GENDER, INTEREST, SEGMENT, BUDGET)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +49,7 @@ class UserAttrs:
     gender: str | None = None
     top_categories: tuple[str, ...] | None = None
     geo: str | None = None   # used when the request carries no geo
+    segment_id: int | None = None   # the profile's segment; None: unknown (no profile, no centroids)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "UserAttrs":
@@ -56,8 +59,10 @@ class UserAttrs:
         cats = m.get("top_categories")
         if isinstance(cats, str):
             cats = [c for c in cats.split(",") if c]
+        seg = m.get("segment_id")
         return cls(age_band=m.get("age_band") or None, gender=m.get("gender") or None,
-                   top_categories=tuple(cats) if cats else None, geo=m.get("geo") or None)
+                   top_categories=tuple(cats) if cats else None, geo=m.get("geo") or None,
+                   segment_id=int(seg) if seg is not None and int(seg) >= 0 else None)
 
 
 ANONYMOUS = UserAttrs()
@@ -105,6 +110,8 @@ def campaign_exclusion(catalog: Catalog, campaign: Campaign | None, ctx: Request
         return GENDER
     if t.interests and not set(t.interests).intersection(user.top_categories or ()):
         return INTEREST
+    if t.segments and user.segment_id not in t.segments:
+        return SEGMENT
     if budget.remaining(campaign.campaign_id, now_ms) <= 0:
         return BUDGET
     return None

@@ -14,6 +14,7 @@ state, the Feast write): that is for the bounded restart strategy, not a dead le
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -122,6 +123,9 @@ class ProfileFunction(KeyedProcessFunction):
         self.cfg = cfg
         job_logs.job_logger(cfg, self.job, log.name)
         self.params = ProfileParams.from_config(cfg.profile.windows)
+        # segments: the nearest centroid of each snapshot (udfs/core/segments.py), when configured
+        from udfs.io import segment_store
+        self.params = dataclasses.replace(self.params, segments=segment_store.load(cfg.interests.segments.centroids_uri))
         self.bounds = TimeBounds.from_config(cfg.messages)
         desc = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
         # Idle users cost nothing: their state expires after the TTL without an event.
