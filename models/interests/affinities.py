@@ -47,9 +47,12 @@ def fit_als(x: Interactions, cfg):
     """The ALS model of ``x`` (``cfg``: ``interests.affinities``); one thread: the box is shared,
     and the result does not depend on the thread count."""
     from implicit.cpu.als import AlternatingLeastSquares
-    model = AlternatingLeastSquares(factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
-                                    iterations=cfg.iterations, random_state=cfg.seed, num_threads=1)
-    model.fit(x.matrix, show_progress=False)
+    from threadpoolctl import threadpool_limits
+    # implicit parallelises itself; a BLAS thread pool under it only contends (its own warning)
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
+                                        iterations=cfg.iterations, random_state=cfg.seed, num_threads=1)
+        model.fit(x.matrix, show_progress=False)
     return model
 
 

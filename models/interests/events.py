@@ -17,8 +17,8 @@ from models.datasets import world_layout as layout
 from udfs.core import profile as P
 
 COLUMNS = ["user_id", "ts", "type", "category_id", "brand_id", "price"]
-# Taobao's behaviour types as the clickstream's (fav: an intent short of a cart)
-TAOBAO_TYPES = {"pv": "view", "fav": "cart", "cart": "cart", "buy": "purchase"}
+# Taobao's behaviour types as the clickstream's (udfs.messages.clickstream.EVENT_TYPES)
+TAOBAO_TYPES = {"pv": "view", "fav": "fav", "cart": "cart", "buy": "purchase"}
 
 
 def world_events(world_dir: str | Path) -> pd.DataFrame:

@@ -42,7 +42,7 @@ class Affinities:
     top_k: int = 10              # affinities kept per user, per kind (category, brand)
     seed: int = 7
     # An event's weight in the interaction count, by type: intent counts more than a view.
-    weights: dict[str, float] = field(default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0})
+    weights: dict[str, float] = field(default_factory=lambda: {"view": 1.0, "fav": 2.0, "cart": 3.0, "purchase": 5.0})
 
     def weight(self, event_type: str) -> float:
         return self.weights.get(event_type, 0.0)

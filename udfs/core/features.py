@@ -82,6 +82,21 @@ SEGMENT_SERVED = ("segment_id",)   # read by the scorer for segment targeting (u
 # --- end of interests: segments ----------------------------------------------------------
 
 
+# --- interests: affinities and rules (models/interests/affinities.py, docs/interests.md) ---
+# Written offline by `adstream interests affinities`, published by `adstream interests publish`
+# into their own Feast view (features/user_affinities.py), same entity as the profile.
+AFFINITY_VIEW = "user_affinities"
+AFFINITY_FEATURES = (
+    Feature("aff_categories", "string_list", [], "ALS: categories the user has not touched, best first"),
+    Feature("aff_category_scores", "float_list", [], "ALS scores of aff_categories"),
+    Feature("aff_brands", "string_list", [], "ALS: brands the user has not touched, best first"),
+    Feature("aff_brand_scores", "float_list", [], "ALS scores of aff_brands"),
+    Feature("rule_categories", "string_list", [], "association rules: categories bought-X-show-Y recommends"),
+    Feature("rule_category_scores", "float_list", [], "best confidence of a rule recommending each"),
+)
+# --- end of interests: affinities and rules -----------------------------------------------
+
+
 def model_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
     """The CTR model's inputs, in the order of the ONNX input tensor's columns."""
     counts = tuple(Feature(count_feature(t, w), "float", 0.0, "profile count")
