@@ -54,8 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pub.set_defaults(func=_publish)
     ev = s.add_parser("evaluate", help="CTR AUC with/without the new features (synthetic world); "
                                        "next-category hit-rate@10 on the Taobao sample")
-    ev.add_argument("--world", metavar="DIR", help="a synthetic world (default: a fresh one, "
-                                                  "'adstream generate' with the configured seed, in a temp folder)")
+    ev.add_argument("--world", metavar="DIR", required=True,
+                    help="a synthetic world ('adstream generate --out DIR'): its impressions are the CTR rows")
     ev.add_argument("--taobao", metavar="CSV", help="default: interests.evaluate.taobao_path")
     ev.add_argument("--out", metavar="FILE.json", required=True)
     ev.set_defaults(func=_evaluate)

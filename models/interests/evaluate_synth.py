@@ -31,10 +31,12 @@ from models.datasets.synthetic import load_synthetic
 from models.interests import affinities as A
 from models.interests import events as E
 from models.interests import segments as G
+from models import metrics
 from models.pipeline import run_train, split_of
 from udfs.core import features as F
 from udfs.core import profile as P
 from udfs.errors import ModelError
+from udfs.io.onnx_scorer import OnnxScorer
 
 NEW_COLUMNS = ("segment_id", "aff_cat_score", "aff_brand_score", "rule_confidence")
 
@@ -107,6 +109,13 @@ def with_columns(ds: Dataset, extra: pd.DataFrame) -> Dataset:
                                defaults={**ds.defaults, **{c: None for c in extra.columns}})
 
 
+def _holdout_scores(run_dir: Path) -> np.ndarray:
+    """The exported model's (ONNX, as served) scores of the run's own test rows."""
+    sc = OnnxScorer(run_dir)
+    hold = pd.read_parquet(run_dir / "holdout.parquet")
+    return sc.score(hold[sc.features].to_numpy(np.float32))
+
+
 def evaluate(world: Path, cfg, say) -> dict:
     """``synthetic.*`` of the evaluation file (see the module docstring)."""
     ds = load_synthetic(world, cfg, progress=False)
@@ -114,19 +123,23 @@ def evaluate(world: Path, cfg, say) -> dict:
     cut = int(ds.ts[split.test].min())
     extra = interest_columns(world, ds, cut, cfg, say)
     budget, seed = cfg.interests.evaluate.budget, cfg.model.seed
-    out = {}
+    out, p_test = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in (("without", ds), ("with", with_columns(ds, extra))):
             say(f"training the CTR model {name} the interest features (budget {budget}) …")
-            rep = run_train(cfg, data, Path(tmp) / name, seed=seed, budget=budget, progress=False,
-                            candidates=("xgboost",))
-            out[name] = rep
+            out[name] = run_train(cfg, data, Path(tmp) / name, seed=seed, budget=budget, progress=False,
+                                  candidates=("xgboost",))
+            p_test[name] = _holdout_scores(Path(tmp) / name)
     w, wo = out["with"], out["without"]
+    y_test = ds.y[split.test]
+    paired = metrics.bootstrap_pair(y_test, p_test["with"], p_test["without"], 500, seed)
     return {"auc_without": round(wo["auc"], 5), "auc_with": round(w["auc"], 5),
             "oracle_auc": round(wo["oracle"]["auc"], 5),
             "observable_oracle_auc": round(wo["oracle_observable"]["auc"], 5),
             "gap_to_oracle_without": round(wo["oracle"]["auc"] - wo["auc"], 5),
             "gap_to_oracle_with": round(w["oracle"]["auc"] - w["auc"], 5),
+            "auc_with_minus_without": {k: round(v, 5) for k, v in paired["auc"].items()},
+            "logloss_with_minus_without": {k: round(v, 6) for k, v in paired["logloss"].items()},
             "n_train": wo["n_train"], "n_test": wo["n_test"], "test_clicks": int(ds.y[split.test].sum()),
             "new_columns": list(NEW_COLUMNS), "budget": budget, "seed": seed, "world": str(world),
             "gain_share_with": {d["feature"]: round(d["gain_share"], 5) for d in w.get("feature_importance") or []

@@ -104,3 +104,18 @@ def test_without_a_model_the_segment_is_minus_one_and_the_file_round_trips():
     assert back.ids == model.ids and np.array_equal(back.centroids, model.centroids)
     with pytest.raises(ValueError, match="not a segments file"):
         S.SegmentModel.from_json('{"format": "other"}')
+
+
+def test_the_profile_job_loads_centroids_from_a_path_or_file_uri_and_says_what_to_do(tmp_path):
+    from udfs.errors import ConfigError
+    from udfs.io import segment_store
+    model = G.fit(_planted(), CFG, COUNTS).model
+    path = tmp_path / "segments.json"
+    path.write_text(model.to_json())
+    assert segment_store.load("") is None
+    assert segment_store.load(str(path)).ids == model.ids
+    assert segment_store.load(f"file://{path}").ids == model.ids
+    with pytest.raises(ConfigError, match="only a local path"):
+        segment_store.load("s3://bucket/segments.json")
+    with pytest.raises(ConfigError, match="adstream interests segments"):
+        segment_store.load(str(tmp_path / "missing.json"))

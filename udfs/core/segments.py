@@ -36,6 +36,10 @@ class SegmentModel:
     next_id: int                       # the id a new segment of the next retrain gets
     meta: Mapping = None               # how it was trained (k tried, silhouettes, source): for people
 
+    def __post_init__(self) -> None:
+        # the ids as an array once: the profile job assigns one snapshot at a time
+        object.__setattr__(self, "_id_array", np.asarray(self.ids, dtype=np.int64))
+
     @property
     def columns(self) -> list[str]:
         return ([f"log1p_{c}" for c in self.count_features] + ["log1p_avg_price_viewed"]
@@ -95,9 +99,10 @@ def nearest(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 
 def assign(raw: np.ndarray, model: SegmentModel) -> np.ndarray:
     """Segment ids of raw vectors (rows of :func:`profile_vector`): the offline and online rule."""
-    raw = np.atleast_2d(np.asarray(raw, dtype=np.float64))
-    return np.asarray(model.ids, dtype=np.int64)[nearest(standardise(raw, model.mean, model.scale),
-                                                         model.centroids)]
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim == 1:
+        raw = raw[None, :]
+    return model._id_array[nearest((raw - model.mean) / model.scale, model.centroids)]
 
 
 def segment_of(profile: Mapping | None, model: SegmentModel | None) -> int:
