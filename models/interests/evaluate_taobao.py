@@ -12,7 +12,9 @@ fold, ``udfs.core.profile``) from every event of theirs strictly before it. Thre
 - ``rules``: the top ``10 − 2·slots`` interests, ``slots`` ALS affinities, then the categories the
   rules recommend for the user's basket (best confidence first), then the rest in that order.
 
-A hit is the target category in the list; the hit-rate is over targets. ``slots`` is
+``hit_rate_at_10_fill_only`` is the same with the collaborative lists only filling the slots
+the user's interests leave empty (fewer than 10 categories). A hit is the target category in
+the list; the hit-rate is over targets. ``slots`` is
 ``SLOTS`` (3): enough for the collaborative lists to matter without crowding out the profile.
 """
 from __future__ import annotations
@@ -60,6 +62,10 @@ def _histories(events: pd.DataFrame, tg: pd.DataFrame, params: P.ProfileParams) 
     return {u: list(s["top_categories"]) for u, s in snaps.items()}
 
 
+def _rates(hits: dict[str, list[bool]]) -> dict[str, float | None]:
+    return {k: round(float(np.mean(v)), 4) if v else None for k, v in hits.items()}
+
+
 def evaluate(csv_path, cfg, say) -> dict:
     """``taobao.*`` of the evaluation file (see the module docstring)."""
     events = E.taobao_events(csv_path)
@@ -77,6 +83,7 @@ def evaluate(csv_path, cfg, say) -> dict:
     basket = {u: set(onehot.columns[r]) for u, r in zip(onehot.index, onehot.to_numpy())}
     hist = _histories(events, tg, P.ProfileParams.from_config(cfg.profile.windows))
     hits = {"interests": [], "als": [], "rules": []}
+    fill = {"als": [], "rules": []}
     for u, cat in zip(tg["user_id"], tg["category_id"]):
         mine = hist.get(u, [])
         aff = [c for c, _ in als.get(u, [])]
@@ -86,7 +93,9 @@ def evaluate(csv_path, cfg, say) -> dict:
                  "rules": _merge((mine, K - 2 * SLOTS), (aff, SLOTS), (by_rule, SLOTS))}
         for name, got in lists.items():
             hits[name].append(cat in got)
-    return {"hit_rate_at_10": {k: round(float(np.mean(v)), 4) if v else None for k, v in hits.items()},
+        fill["als"].append(cat in _merge((mine, K), (aff, K)))
+        fill["rules"].append(cat in _merge((mine, K), (aff, SLOTS), (by_rule, K)))
+    return {"hit_rate_at_10": _rates(hits), "hit_rate_at_10_fill_only": _rates(fill),
             "targets": len(tg), "users": int(events["user_id"].nunique()), "rules": len(rules),
             "split_ts": split_ts, "slots": SLOTS, "path": str(csv_path),
             "targets_with_history": int(sum(1 for u in tg["user_id"] if hist.get(u)))}

@@ -119,3 +119,17 @@ def test_the_profile_job_loads_centroids_from_a_path_or_file_uri_and_says_what_t
         segment_store.load("s3://bucket/segments.json")
     with pytest.raises(ConfigError, match="adstream interests segments"):
         segment_store.load(str(tmp_path / "missing.json"))
+
+
+def test_profile_snapshots_from_parquet_keep_each_users_newest_row(tmp_path):
+    import pandas as pd
+    rows = [dict(user_id="a", event_timestamp=pd.Timestamp(2, unit="s"), cnt_view_24h=9,
+                 top_categories=["c2"], top_category_scores=[1.0], interest_total=1.0),
+            dict(user_id="a", event_timestamp=pd.Timestamp(1, unit="s"), cnt_view_24h=1,
+                 top_categories=["c1"], top_category_scores=[1.0], interest_total=1.0),
+            dict(user_id="b", event_timestamp=pd.Timestamp(1, unit="s"), cnt_view_24h=3,
+                 top_categories=[], top_category_scores=[], interest_total=0.0)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "p.parquet")
+    prof = E.read_profiles(tmp_path / "p.parquet")
+    assert set(prof) == {"a", "b"} and prof["a"]["cnt_view_24h"] == 9 and prof["a"]["top_categories"] == ["c2"]
+    assert S.profile_vector(prof["a"], ("cnt_view_24h",), ("c2", "c1"))[2:] == [1.0, 0.0]
