@@ -21,8 +21,8 @@ from udfs.core import segments as S
 
 
 def summarise(fit: G.Fit, ctr: pd.DataFrame | None) -> list[dict]:
-    """One dict per segment id: size, share, top categories by mean interest share, means of the
-    raw columns, and impressions/clicks/CTR of its users when ``ctr`` (user_id, clicked) is given."""
+    """One dict per segment id: size, share, top categories by mean interest share, the typical
+    (geometric mean: expm1 of the mean of the log1p columns) counts and price, and impressions/clicks/CTR of its users when ``ctr`` (user_id, clicked) is given."""
     m = fit.model
     cols = m.columns
     labels = pd.Series(fit.labels, index=fit.users)
@@ -61,7 +61,7 @@ def _plots(summary: list[dict], silhouettes: dict[int, float]) -> str:
 def page(fit: G.Fit, summary: list[dict], source: str) -> str:
     has_ctr = "ctr" in summary[0]
     head = ("<tr><th>segment</th><th>users</th><th>share</th><th>top categories (mean interest share)</th>"
-            + "".join(f"<th>mean {html.escape(k)}</th>" for k in summary[0]["mean"])
+            + "".join(f"<th>typical {html.escape(k)}</th>" for k in summary[0]["mean"])
             + ("<th>impressions</th><th>clicks</th><th>CTR</th>" if has_ctr else "") + "</tr>")
     rows = []
     for s in summary:
@@ -76,7 +76,8 @@ def page(fit: G.Fit, summary: list[dict], source: str) -> str:
             f"<style>{STYLE}</style></head><body><h1>User segments</h1>"
             f"<p>{len(fit.users)} users from {html.escape(source)}, grouped into {meta['k']} segments by "
             "their behaviour (event counts over the longest window, price level, and interest share per "
-            "category). Segment ids are kept from the previous run where a segment matches one of it"
+            "category). \"Typical\" is the geometric mean (the exponential of the mean log), which "
+            "heavy users do not dominate. Segment ids are kept from the previous run where a segment matches one of it"
             f"{' (this run was matched)' if meta['matched_to_previous'] else ' (first run)'}. Campaigns can "
             "target segments by id (docs/ranking.md).</p>"
             f"<table>{head}{''.join(rows)}</table>{_plots(summary, fit.silhouettes)}</body></html>")
