@@ -2,21 +2,23 @@
 
 One SQL Kafka source over the four topics (raw values, the topic as metadata, event time
 from each record's ``ts`` with a watermark) → two keyed joins in Python, each keyed in
-the JVM on a key SQL computes (``keyed_by_first_column``):
+the JVM on a key SQL computes (``keyed_by_first_column``), then two stages that write the
+online store, each called once per key and processing-time slice (``slices``):
 
 1. ``feedback.pricing.v1`` keyed by request id: served log ⨝ impressions. An impression
    is priced from the served log (never from the ad server's event).
 2. ``feedback.attribution.v1`` keyed by impression id: priced impressions ⨝ clicks ⨝
    conversions, within the attribution windows; each impression's labelled training row
    (and its corrections) goes to the ``training_log`` topic.
-3. ``feedback.seen.v1`` keyed by user id: each priced impression counted into what the user
-   has seen (frequency caps on impressions), written beside the user's profile.
-4. ``feedback.stats.v1`` keyed by campaign id: every attributed event folded into the
+3. ``feedback.seen.v2`` keyed by a fixed shard of the user id: a slice of priced impressions
+   counted into what their users have seen (frequency caps on impressions), written beside
+   the users' profiles.
+4. ``feedback.stats.v1`` keyed by campaign id: a slice of attributed events folded into the
    campaign's and its creatives' statistics and spend, written to the online store.
 
-Both de-duplicate by event id in keyed state and reject, with a reason, what they cannot
-attribute (dead letters). Their ``Attributed`` records, keyed by campaign, are the job's
-``attributed`` output. See docs/feedback-job.md.
+The joins de-duplicate by event id in keyed state and reject, with a reason, what they
+cannot attribute (dead letters). Their ``Attributed`` records, keyed by campaign, are the
+job's ``attributed`` output. See docs/feedback-job.md.
 
 Shape (as the scoring job): ``build`` is the whole graph from a source table to the
 outputs, over any source with the columns of ``SOURCE_COLUMNS``; ``start`` adds Kafka.
@@ -75,11 +77,47 @@ def _in(cfg: Config, keys: tuple[str, ...]) -> str:
     return ", ".join(f"'{topics.name_of(cfg, k)}'" for k in keys)
 
 
-def _join(tenv, fn, pairs, uid: str):
+def _stage(tenv, fn, pairs, uid: str, key_type=None):
+    """Table(key, value STRING) → ``fn`` keyed in the JVM by the key → DataStream of OUTPUT_TYPE rows."""
     from pyflink.common import Types
     from udfs.flink.feedback import OUTPUT_TYPE
-    keyed = keyed_by_first_column(tenv, pairs, Types.STRING(), Types.STRING())
+    keyed = keyed_by_first_column(tenv, pairs, key_type or Types.STRING(), Types.STRING())
     return keyed.process(fn, output_type=OUTPUT_TYPE).name(uid.rsplit(".", 1)[0]).uid(uid)
+
+
+def slices(tenv, name: str, rows_sql: str, slice_ms: int):
+    """``rows_sql`` (columns key, v, pt: a processing-time attribute) → Table(key, lines STRING:
+    JSON array of the key's values), one row per key and processing-time slice of ``slice_ms``.
+
+    Processing time, so a quiet stream still flushes within one slice; a finished in-memory
+    source never fires its last slice (tests feed the stages slices of their own)."""
+    tenv.create_temporary_view(name, tenv.sql_query(rows_sql))
+    # JSON_ARRAYAGG, not ARRAY_AGG: PyFlink cannot hand ARRAY columns to Python (2.2.1).
+    return tenv.sql_query(f"""
+SELECT key, JSON_ARRAYAGG(v) AS lines
+FROM TABLE(TUMBLE(TABLE {name}, DESCRIPTOR(pt), INTERVAL '{slice_ms / 1000:.3f}' SECOND))
+GROUP BY key, window_start, window_end""")
+
+
+def _store_stages(tenv, cfg: Config, fns: dict, cfg_dict: dict) -> None:
+    """The seen and statistics stages (udfs/flink/feedback_slices.py) over the priced and
+    attributed views; their dead letters as views ``feedback_seen`` and ``feedback_stats``.
+
+    Seen: ``Priced[2]`` is the user id (Priced is an array on the wire); anonymous impressions
+    cap nobody; users hashed onto ``feedback.seen_shards`` fixed keys, never the parallelism."""
+    from pyflink.common import Types
+    from udfs.flink.feedback import ATTRIBUTED, PRICED
+    f, user = cfg.feedback, "JSON_VALUE(v, '$[2]')"
+    seen = slices(tenv, "feedback_seen_in", f"""
+SELECT MOD(ABS(HASH_CODE({user})), {f.seen_shards}) AS key, v, pt FROM feedback_priced
+WHERE kind = '{PRICED}' AND {user} IS NOT NULL""", f.seen_slice_ms)
+    tenv.create_temporary_view("feedback_seen", tenv.from_data_stream(
+        _stage(tenv, fns["seen"](cfg_dict, JOB), seen, "feedback.seen.v2", Types.INT())))
+    stats = slices(tenv, "feedback_stats_in", f"""
+SELECT k AS key, v, pt FROM feedback_priced WHERE kind = '{ATTRIBUTED}' UNION ALL
+SELECT k AS key, v, pt FROM feedback_attributed WHERE kind = '{ATTRIBUTED}'""", f.write_interval_ms)
+    tenv.create_temporary_view("feedback_stats", tenv.from_data_stream(
+        _stage(tenv, fns["stats"](cfg_dict, JOB), stats, "feedback.stats.v1")))
 
 
 def build(tenv, cfg: Config, source: str, functions: dict | None = None) -> dict:
@@ -87,35 +125,29 @@ def build(tenv, cfg: Config, source: str, functions: dict | None = None) -> dict
     v: Attributed), ``training_log`` (k: impression id, v: TrainingRow) and ``dead_letter``
     (k, v) Tables. ``functions`` replaces a join's class
     (tests: one that fails on purpose)."""
-    from udfs.flink.feedback import (ATTRIBUTED, DEAD, PRICED, TRAINING, AttributionFunction, PricingFunction,
-                                     SeenFunction, StatsFunction)
+    from pyflink.table import Schema
+    from udfs.flink.feedback import ATTRIBUTED, DEAD, PRICED, TRAINING, AttributionFunction, PricingFunction
+    from udfs.flink.feedback_slices import SeenFunction, StatsFunction
     fns = {"pricing": PricingFunction, "attribution": AttributionFunction, "seen": SeenFunction,
            "stats": StatsFunction, **(functions or {})}
     cfg_dict = config.to_dict(cfg)
     first = tenv.sql_query(f"""
 SELECT COALESCE(JSON_VALUE(v, '$.request_id'), '') AS k, {_tagged(cfg, INPUTS[:2])} AS v
 FROM {source} WHERE topic IN ({_in(cfg, INPUTS[:2])})""")
-    priced = _join(tenv, fns["pricing"](cfg_dict, JOB), first, "feedback.pricing.v1")
-    tenv.create_temporary_view("feedback_priced", tenv.from_data_stream(priced))
+    priced = _stage(tenv, fns["pricing"](cfg_dict, JOB), first, "feedback.pricing.v1")
+    pt = Schema.new_builder().column_by_expression("pt", "PROCTIME()").build()   # the store stages' slices
+    tenv.create_temporary_view("feedback_priced", tenv.from_data_stream(priced, pt))
     second = tenv.sql_query(f"""
 SELECT k, CONCAT('{PRICED}1', v) AS v FROM feedback_priced WHERE kind = '{PRICED}'
 UNION ALL
 SELECT COALESCE(JSON_VALUE(v, '$.impression_id'), '') AS k, {_tagged(cfg, INPUTS[2:])} AS v
 FROM {source} WHERE topic IN ({_in(cfg, INPUTS[2:])})""")
-    attributed = _join(tenv, fns["attribution"](cfg_dict, JOB), second, "feedback.attribution.v1")
-    tenv.create_temporary_view("feedback_attributed", tenv.from_data_stream(attributed))
-    # Priced[2] is the user id (Priced is an array on the wire); anonymous impressions cap nobody.
-    by_user = tenv.sql_query(f"""
-SELECT JSON_VALUE(v, '$[2]') AS k, CONCAT('{PRICED}1', v) AS v FROM feedback_priced
-WHERE kind = '{PRICED}' AND JSON_VALUE(v, '$[2]') IS NOT NULL""")
-    tenv.create_temporary_view("feedback_seen", tenv.from_data_stream(
-        _join(tenv, fns["seen"](cfg_dict, JOB), by_user, "feedback.seen.v1")))
+    attributed = _stage(tenv, fns["attribution"](cfg_dict, JOB), second, "feedback.attribution.v1")
+    tenv.create_temporary_view("feedback_attributed", tenv.from_data_stream(attributed, pt))
+    _store_stages(tenv, cfg, fns, cfg_dict)
     both = "SELECT k, v FROM feedback_priced WHERE kind = '{0}' UNION ALL " \
            "SELECT k, v FROM feedback_attributed WHERE kind = '{0}'"
-    attributed_rows = tenv.sql_query(both.format(ATTRIBUTED))
-    tenv.create_temporary_view("feedback_stats", tenv.from_data_stream(
-        _join(tenv, fns["stats"](cfg_dict, JOB), attributed_rows, "feedback.stats.v1")))
-    return {"attributed": attributed_rows,
+    return {"attributed": tenv.sql_query(both.format(ATTRIBUTED)),
             "training_log": tenv.sql_query(f"SELECT k, v FROM feedback_attributed WHERE kind = '{TRAINING}'"),
             "dead_letter": tenv.sql_query(both.format(DEAD) + " UNION ALL SELECT k, v FROM feedback_seen"
                                           " UNION ALL SELECT k, v FROM feedback_stats")}

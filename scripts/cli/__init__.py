@@ -25,6 +25,7 @@ COMMANDS = (
     "scripts.cli.experiment",
     "scripts.cli.privacy",
     "scripts.cli.simulate",
+    "scripts.cli.k8s",
     "models.cli",
     "models.interests.cli",
 )

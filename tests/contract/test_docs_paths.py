@@ -61,7 +61,7 @@ def _cli_ok(words: list[str]) -> str | None:
     parser = build_parser()
     for w in words:
         subs = _subcommands(parser) if parser is not None else {}
-        if not subs or w.startswith("-") or not re.fullmatch(r"[a-z][a-z|-]*", w):
+        if not subs or w.startswith("-") or not re.fullmatch(r"[a-z][a-z0-9|-]*", w):
             return None                                    # reached options or arguments
         for alt in w.split("|"):
             if alt not in subs:
@@ -91,7 +91,7 @@ def test_every_named_make_target_exists():
 def test_every_named_cli_command_exists():
     named = []
     for doc, s in _all():
-        for m in re.finditer(r"(?:^|\s|/)adstream ((?:[a-z][a-z|-]*\s*)+)", s):
+        for m in re.finditer(r"(?:^|\s|/)adstream ((?:[a-z][a-z0-9|-]*\s*)+)", s):
             named.append((doc, m.group(1).split()))
     assert len(named) > 10, "the README's command list must be found"
     bad = [f"{doc}: adstream {' '.join(w)}: {why}" for doc, w in named if (why := _cli_ok(w))]

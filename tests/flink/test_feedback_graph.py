@@ -85,7 +85,7 @@ class _Rows:
 
 
 def _seen_into(path):
-    from udfs.flink.feedback import SeenFunction
+    from udfs.flink.feedback_slices import SeenFunction
 
     class Seen(SeenFunction):
         def make_writer(self, cfg):
@@ -94,10 +94,8 @@ def _seen_into(path):
 
 
 def _stats_into(path):
-    """The statistics stage with its writes kept in a file. Its writes wait for a processing-time
-    timer, which a bounded job may end before: the figures are the integration test's
-    (tests/integration/test_feedback_job.py); here the stage only has to run."""
-    from udfs.flink.feedback import StatsFunction
+    """The statistics stage with its writes kept in a file."""
+    from udfs.flink.feedback_slices import StatsFunction
 
     class Writer(_Rows):
         def write(self, campaigns, creatives, ts_ms):
@@ -139,15 +137,67 @@ def test_scripted_sequence_gives_exact_counts_and_charges(tmp_path):
     assert all(d.reason and d.source_topic for d in letters), letters
     by_reason = {d.kind: d for d in letters if d.kind in ("orphan",) and "k9" in d.original}
     assert by_reason["orphan"].source_topic.startswith("clicks-on-ads")
+    # The seen stage's slices run on processing time, which a finished in-memory source never
+    # fires: that stage is tested on its own below, and on Kafka in tests/integration.
+
+
+def _run_stage(tmp_path, fn_class, key_type, slices):
+    """One store stage (udfs/flink/feedback_slices.py) on (key, JSON array) slices, keyed in the
+    JVM as the job keys them; its dead letters."""
+    from pyflink.common import Types
+    from pyflink.table import DataTypes
+    from jobs.common import keyed_by_first_column, table_env
+    from jobs.feedback import JOB
+    from tests.flink.helpers import collect
+    from udfs.flink.feedback import OUTPUT_TYPE
+    cfg = config.load("test", overrides=[f"flink.checkpoint_dir={tmp_path}/ckpt"])
+    env, tenv = table_env(cfg, "test-feedback-stage")
+    dtype = DataTypes.INT() if key_type == "int" else DataTypes.STRING()
+    table = tenv.from_elements(slices, DataTypes.ROW([DataTypes.FIELD("key", dtype),
+                                                      DataTypes.FIELD("lines", DataTypes.STRING())]))
+    keyed = keyed_by_first_column(tenv, table, Types.INT() if key_type == "int" else Types.STRING(),
+                                  Types.STRING())
+    out = collect(keyed.process(fn_class(config.to_dict(cfg), JOB), output_type=OUTPUT_TYPE))
+    return [DeadLetter.decode(r[2]) for r in out]
+
+
+def test_seen_stage_folds_a_slice_per_user_and_writes_each_user_once(tmp_path):
     import json
     from udfs.core import seen
-    written = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]
-    assert [(u, ts) for u, _, ts in written] == [("u1", T0 + 10)] * 3   # one write per impression
-    final = seen.decode(written[-1][1])
-    assert final == {"campaign|u1|cm-cpm": [T0 + 10], "campaign|u1|cm-cpc": [T0 + 10],
-                     "campaign|u1|cm-cpa": [T0 + 10], "creative|u1|cpm": [T0 + 10],
-                     "creative|u1|cpc": [T0 + 10], "creative|u1|cpa": [T0 + 10]}
+    from udfs.core.pricing import Priced
 
+    def priced(iid, user, creative, ts, personalised=True):
+        return Priced(impression_id=iid, request_id="r", user_id=user, ts=ts, campaign_id=f"cm-{creative}",
+                      creative_id=creative, bid_type="CPM", charge=0.001, model_version="v1", variant="",
+                      personalised=personalised).encode()
+    u1 = [priced(f"i{k}", "u1", c, T0 + 10 * k) for k, c in enumerate(("cpm", "cpc", "cpm"))]
+    slices = [(3, json.dumps([*u1[:2], priced("j1", "u2", "cpm", T0), "[not priced", 7])),
+              (3, json.dumps([u1[2], priced("j2", "u3", "cpm", T0, personalised=False)])),
+              (5, "{not an array")]
+    letters = _run_stage(tmp_path, _seen_into(str(tmp_path / "seen.jsonl")), "int", slices)
+    assert [d.stage for d in letters] == ["feedback.seen.v2"] * 3 and all(d.kind == "error" for d in letters)
+    written = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]
+    # one write per user and slice (u1 twice: once per slice), none for the unconsented u3
+    assert [(u, ts) for u, _, ts in written] == [("u1", T0 + 10), ("u2", T0), ("u1", T0 + 20)]
+    assert seen.decode(written[-1][1]) == {"campaign|u1|cm-cpm": [T0, T0 + 20], "campaign|u1|cm-cpc": [T0 + 10],
+                                           "creative|u1|cpm": [T0, T0 + 20], "creative|u1|cpc": [T0 + 10]}
+
+
+def test_stats_stage_writes_a_campaign_once_a_slice_with_every_event_counted(tmp_path):
+    import json
+    ev = [Attributed(kind=k, event_id=f"e{i}", ts=T0 + i, campaign_id="cm", creative_id=cr, bid_type="CPC",
+                     charge=0.5 if k == "click" else 0.0).encode()
+          for i, (k, cr) in enumerate((("impression", "a"), ("impression", "b"), ("click", "a"), ("impression", "a")))]
+    slices = [("cm", json.dumps([ev[0], ev[1], ev[2], "[broken"])), ("cm", json.dumps([ev[3]]))]
+    letters = _run_stage(tmp_path, _stats_into(str(tmp_path / "stats.jsonl")), "str", slices)
+    assert [(d.stage, d.kind) for d in letters] == [("feedback.stats.v1", "error")]
+    written = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert len(written) == 2                       # one write per slice
+    (camp1, crs1, ts1), (camp2, crs2, ts2) = written
+    assert (camp1["cm"]["impressions_total"], camp1["cm"]["clicks_total"], ts1) == (2, 1, T0 + 2)
+    assert sorted(crs1) == ["a", "b"] and sorted(crs2) == ["a"]   # only the creatives a slice changed
+    assert (camp2["cm"]["impressions_total"], crs2["a"]["impressions_total"], ts2) == (3, 2, T0 + 3)
+    assert camp2["cm"]["spend_today"] == 0.5
 
 
 def test_every_attributed_impression_gets_one_training_row_with_the_scored_features(tmp_path):

@@ -25,6 +25,8 @@ class Feedback:
     write_interval_ms: int = 500         # statistics are written to the online store at most this often
     redis_timeout_ms: int = 2000         # socket timeout of the job's online writes (a paused Redis)
     write_retry_ms: int = 60000          # an online write is retried this long before it fails the task
+    seen_shards: int = 32                # users are spread over this many keys of the seen stage (fixed: see docs)
+    seen_slice_ms: int = 200             # the seen stage folds and writes each shard's impressions once a slice
     training_log: str = ""               # parquet store of the training log: a path (absolute) or a URI
     training_log_group: str = "adstream-training-log"
 
@@ -39,7 +41,8 @@ class Feedback:
 
     def __post_init__(self) -> None:
         for name in ("impression_window_s", "join_wait_s", "stats_buckets", "write_interval_ms",
-                     "redis_timeout_ms", "write_retry_ms"):
+                     "redis_timeout_ms", "write_retry_ms", "seen_shards",
+                     "seen_slice_ms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"feedback.{name}", "must be >= 1")
         for name in ("max_out_of_orderness_ms", "allowed_lateness_ms"):

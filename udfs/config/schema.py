@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from udfs.config.deploy import Deploy, JobParallelism, Resources
 from udfs.config.experiment_report import ExperimentReport
 from udfs.config.feedback import Feedback
 from udfs.config.interests import Interests
@@ -30,9 +31,11 @@ from udfs.config.synth import Generator, Simulation, Site
 from udfs.errors import ConfigError
 
 __all__ = ["CapRule", "Config", "ConfigError", "ConsentPolicy", "DeadLetters", "ExperimentReport", "Exploration",
-           "Feast", "Feedback", "Interests", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
+           "Feast", "Feedback", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
            "Paths", "Privacy", "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Simulation", "Site", "Topic", "Topics", "Windows"]
+__all__ += ["Deploy", "JobParallelism", "Resources"]   # the Kubernetes deployment (udfs/config/deploy.py)
+__all__ += ["Interests"]   # segments, affinities, rules (udfs/config/interests.py)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Config:
     privacy: Privacy = Privacy()
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
+    deploy: Deploy = dataclasses.field(default_factory=Deploy)   # read by `adstream k8s render` only
     interests: Interests = Interests()
 
     def log_dir(self, job: str) -> Path:

@@ -125,7 +125,6 @@ class CampaignStats:
     spend_today: float = 0.0                          # the campaign's spend on spend_day
     stale: int = 0                                    # events older than the longest window
     dirty: set = field(default_factory=set)           # creatives changed since the last snapshot
-    pending: bool = False                             # the adapter's: a write is scheduled
 
 
 def apply(st: CampaignStats, ev: Attributed, p: StatsParams) -> None:

@@ -41,7 +41,7 @@ RECORD_TAGS = {"impression": "I", "click": "C", "conversion": "V"}   # a timer's
 log = logging.getLogger("adstream.feedback")
 
 
-def _wall_ms() -> int:
+def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
@@ -85,7 +85,7 @@ class _Join(KeyedProcessFunction):
                 raise ValueError(f"record of unknown kind {tag!r} reached {self.STAGE}")
             topic = self.topics.get(tag, "")
             if line[1:2] != "1":
-                yield self._dead(null_letter(topic, _wall_ms(), self.STAGE), ctx.get_current_key())
+                yield self._dead(null_letter(topic, wall_ms(), self.STAGE), ctx.get_current_key())
                 return
             raw = line[2:]
             rows = list(self._handle(tag, raw, topic, ctx))
@@ -93,7 +93,7 @@ class _Join(KeyedProcessFunction):
             self.counters["errors"].inc()
             log.warning("%s: record failed, dead-lettered: %s", self.STAGE, describe(e), exc_info=True)
             rows = [self._dead(error_letter(line[2:] if line else value, e, self.STAGE,
-                                            self.topics.get(tag, ""), _wall_ms(), self.STAGE),
+                                            self.topics.get(tag, ""), wall_ms(), self.STAGE),
                                ctx.get_current_key())]
         yield from rows
 
@@ -103,14 +103,14 @@ class _Join(KeyedProcessFunction):
             msg = pricing.Priced.decode(raw)
         else:
             try:
-                msg = TAGS[tag][1].decode(raw, bounds=self.bounds, now_ms=_wall_ms())
+                msg = TAGS[tag][1].decode(raw, bounds=self.bounds, now_ms=wall_ms())
             except MessageError as e:
-                yield self._dead(DeadLetter.of(raw, str(e), e.kind, topic, _wall_ms(), stage=self.STAGE,
+                yield self._dead(DeadLetter.of(raw, str(e), e.kind, topic, wall_ms(), stage=self.STAGE,
                                                field=e.field), ctx.get_current_key())
                 return
             why = pricing.late(msg.ts, wm, self.lateness)
             if why is not None:
-                yield self._dead(DeadLetter.of(raw, why, "late", topic, _wall_ms(), stage=self.STAGE,
+                yield self._dead(DeadLetter.of(raw, why, "late", topic, wall_ms(), stage=self.STAGE,
                                                field="ts"), ctx.get_current_key())
                 return
         st = self.state.value() or self.new_state()
@@ -131,7 +131,7 @@ class _Join(KeyedProcessFunction):
             self.counters["errors"].inc()
             log.warning("%s: timer failed for key %r, its state dead-lettered and cleared: %s",
                         self.STAGE, ctx.get_current_key(), describe(e), exc_info=True)
-            yield self._dead(error_letter(repr(st)[:100_000], e, f"{self.STAGE} timer", "", _wall_ms(), self.STAGE),
+            yield self._dead(error_letter(repr(st)[:100_000], e, f"{self.STAGE} timer", "", wall_ms(), self.STAGE),
                              ctx.get_current_key())
             self.state.clear()
             return
@@ -158,7 +158,7 @@ class _Join(KeyedProcessFunction):
             yield Row(TRAINING, t.impression_id, t.encode().decode())
         for r in out.rejected:
             topic = self.topics.get(tag) or self.topics.get(RECORD_TAGS.get(r.record, ""), "")
-            yield self._dead(DeadLetter.of(r.raw, r.reason, r.kind, topic, _wall_ms(), stage=self.STAGE,
+            yield self._dead(DeadLetter.of(r.raw, r.reason, r.kind, topic, wall_ms(), stage=self.STAGE,
                                            field=r.field), ctx.get_current_key())
 
     def _dead(self, dl: DeadLetter, key) -> Row:
@@ -218,155 +218,3 @@ class AttributionFunction(_Join):
 
     def wake(self, st):
         return st.wake(self.w)
-
-
-class SeenFunction(KeyedProcessFunction):
-    """Keyed by user id: each attributed impression (a Priced row) folded into the user's caps
-    state (``udfs.core.seen``), which is written to the online store at once.
-
-    At once, not batched: PyFlink gives a process function no hook at checkpoint time, so a
-    batch held in memory across a checkpoint would be lost by a crash (the state has the
-    impression, the store would not, and nothing replays it). Each write is the whole
-    state, so a replay after a restart rewrites the same value."""
-    STAGE = "feedback.seen.v1"
-
-    def __init__(self, cfg_dict: dict, job: str):
-        self.cfg_dict, self.job = cfg_dict, job
-
-    def open(self, ctx: RuntimeContext):
-        from pyflink.common import Time
-        from pyflink.datastream.state import StateTtlConfig
-
-        from udfs.core.caps import FrequencyCaps
-        cfg = self.cfg = config.from_dict(self.cfg_dict)
-        job_logs.job_logger(cfg, self.job, log.name)
-        self.caps = FrequencyCaps.from_config(cfg.scoring)
-        self.max_dead_bytes = cfg.dead_letter.max_bytes
-        desc = ValueStateDescriptor("seen", Types.PICKLED_BYTE_ARRAY())
-        rules = cfg.scoring.campaign_caps + cfg.scoring.creative_caps
-        if rules:   # a user's counts are useless once the longest window has passed
-            desc.enable_time_to_live(
-                StateTtlConfig.new_builder(Time.seconds(max(r.window_s for r in rules)))
-                .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .cleanup_full_snapshot().build())
-        self.state = ctx.get_state(desc)
-        self.writer = self.make_writer(cfg)
-        group = ctx.get_metrics_group().add_group("adstream")
-        self.counters = {k: group.counter(k) for k in ("seen_written", "seen_write_retries", "errors")}
-
-    def make_writer(self, cfg):
-        """The online writer (a seam: the flink-tier test hands in one that keeps the rows)."""
-        from udfs.io.seen_store import SeenWriter
-        return SeenWriter(cfg)
-
-    def close(self):
-        writer = getattr(self, "writer", None)
-        if writer is not None:
-            writer.close()
-
-    def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
-        from udfs.core import seen
-        from udfs.io.retry import retry_for
-        user_id = ctx.get_current_key()
-        try:
-            p = pricing.Priced.decode(value[2:])
-            if not p.personalised:   # no personalisation consent: no caps state for the user
-                return
-            st = self.state.value() or {}
-            seen.fold(st, self.caps, user_id, p)
-        except Exception as e:   # a record this stage cannot read is a bug upstream: say so, go on
-            self.counters["errors"].inc()
-            log.warning("%s: record failed, dead-lettered: %s", self.STAGE, describe(e), exc_info=True)
-            dl = error_letter(value, e, self.STAGE, "", _wall_ms(), self.STAGE)
-            yield Row(DEAD, user_id, dl.to_bounded_json(self.max_dead_bytes))
-            return
-        self.state.update(st)
-        if not self.caps.rules["campaign"] and not self.caps.rules["creative"]:
-            return
-        rows = [(user_id, seen.encode(st), p.ts)]
-
-        def told(delay, e):
-            self.counters["seen_write_retries"].inc()
-            log.warning("seen write failed, retrying in %.2f s: %s", delay, describe(e))
-        # Store failures are the infrastructure's: after the retries they fail the task (restart).
-        retry_for(lambda: self.writer.write(rows), self.cfg.feedback.write_retry_ms / 1000, told)
-        self.counters["seen_written"].inc()
-
-
-class StatsFunction(KeyedProcessFunction):
-    """Keyed by campaign id: attributed events folded into the campaign's statistics
-    (``udfs.core.ad_stats``), written to the online store at most every
-    ``feedback.write_interval_ms`` per campaign.
-
-    The write is scheduled with a processing-time timer when a campaign first changes; timers
-    are part of the checkpoint, so a write due when the job crashed is made after the
-    restore (the state then holds what the timer will write). Values are absolute."""
-    STAGE = "feedback.stats.v1"
-
-    def __init__(self, cfg_dict: dict, job: str):
-        self.cfg_dict, self.job = cfg_dict, job
-
-    def open(self, ctx: RuntimeContext):
-        from udfs.core.ad_stats import StatsParams
-        cfg = self.cfg = config.from_dict(self.cfg_dict)
-        job_logs.job_logger(cfg, self.job, log.name)
-        self.params = StatsParams.from_config(cfg)
-        self.max_dead_bytes = cfg.dead_letter.max_bytes
-        self.state = ctx.get_state(ValueStateDescriptor("stats", Types.PICKLED_BYTE_ARRAY()))
-        self.writer = self.make_writer(cfg)
-        group = ctx.get_metrics_group().add_group("adstream")
-        self.counters = {k: group.counter(k) for k in ("stats_events", "stats_written", "stats_stale",
-                                                       "stats_write_retries", "errors")}
-
-    def make_writer(self, cfg):
-        """The online writer (a seam: the flink-tier test hands in one that keeps the rows)."""
-        from udfs.io.ad_stats_store import AdStatsWriter
-        return AdStatsWriter(cfg)
-
-    def close(self):
-        writer = getattr(self, "writer", None)
-        if writer is not None:
-            writer.close()
-
-    def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
-        from udfs.core import ad_stats
-        from udfs.core.attributed import Attributed
-        try:
-            ev = Attributed.decode(value)
-            st = self.state.value() or ad_stats.CampaignStats()
-            stale = st.stale
-            ad_stats.apply(st, ev, self.params)
-        except Exception as e:   # a record this stage cannot read is a bug upstream: say so, go on
-            self.counters["errors"].inc()
-            log.warning("%s: record failed, dead-lettered: %s", self.STAGE, describe(e), exc_info=True)
-            dl = error_letter(value, e, self.STAGE, "", _wall_ms(), self.STAGE)
-            yield Row(DEAD, ctx.get_current_key(), dl.to_bounded_json(self.max_dead_bytes))
-            return
-        self.counters["stats_events"].inc()
-        if st.stale > stale:
-            self.counters["stats_stale"].inc()
-        if not st.pending:
-            st.pending = True
-            ctx.timer_service().register_processing_time_timer(
-                ctx.timer_service().current_processing_time() + self.cfg.feedback.write_interval_ms)
-        self.state.update(st)
-
-    def on_timer(self, timestamp: int, ctx: "KeyedProcessFunction.OnTimerContext"):
-        from udfs.core import ad_stats
-        from udfs.io.retry import retry_for
-        st = self.state.value()
-        if st is None or not st.pending:
-            return
-        camp, crs = ad_stats.snapshot(st, self.params)
-
-        def told(delay, e):
-            self.counters["stats_write_retries"].inc()
-            log.warning("ad statistics write failed, retrying in %.2f s: %s", delay, describe(e))
-        # Store failures are the infrastructure's: after the retries they fail the task (restart).
-        retry_for(lambda: self.writer.write({st.campaign_id: camp}, crs, st.latest),
-                  self.cfg.feedback.write_retry_ms / 1000, told)
-        self.counters["stats_written"].inc()
-        st.pending = False
-        self.state.update(st)
-        yield from ()
