@@ -29,6 +29,7 @@ COMMANDS = (
     "scripts.cli.interests",
     "scripts.cli.k8s",
     "models.cli",
+    "models.interests.cli",
 )
 
 

@@ -41,3 +41,29 @@ def test_batches_become_profiles_and_dead_letters():
     # versions only grow per user
     va = [p["version_us"] for p in profiles if p["user_id"] == "a"]
     assert va == sorted(va) and len(set(va)) == len(va)
+
+
+def test_with_centroids_configured_each_profile_carries_its_offline_segment(tmp_path):
+    """interests.segments.centroids_uri reaches the workers: segment_id is the offline rule's."""
+    import numpy as np
+    from pyflink.common import Row, Types
+    from jobs.common import table_env
+    from jobs.profile import apply
+    from tests.flink.helpers import collect
+    from udfs.core import segments as S
+    cols = ("cnt_view_24h", "cnt_search_24h", "cnt_cart_24h", "cnt_fav_24h", "cnt_purchase_24h")
+    width = len(cols) + 2
+    centroids = np.zeros((2, width))
+    centroids[1, 0] = 5.0                                   # segment 9: many views
+    model = S.SegmentModel(cols, ("c1",), np.zeros(width), np.ones(width), centroids, (4, 9), 10)
+    path = tmp_path / "segments.json"
+    path.write_text(model.to_json())
+    cfg = config.load("test", overrides=[f"interests.segments.centroids_uri={path}"])
+    env, _ = table_env(cfg, "test-profile-graph-segments")
+    batches = [Row(0, json.dumps([ev(i, "heavy", i) for i in range(1, 200)] + [ev(500, "light", 3)]))]
+    stream = env.from_collection(batches, type_info=Types.ROW([Types.INT(), Types.STRING()]))
+    out = [json.loads(o[1:]) for o in collect(apply(stream, cfg, write_feast=False, emit_profiles=True))
+           if o[0] == "P"]
+    got = {p["user_id"]: p["profile"] for p in out}
+    assert got["heavy"]["segment_id"] == 9 and got["light"]["segment_id"] == 4
+    assert all(p["profile"]["segment_id"] == S.segment_of(p["profile"], model) for p in out)

@@ -221,7 +221,8 @@ def _random_catalog(rng: random.Random):
                          status=rng.choice(["active"] * 5 + ["paused"]), bid_type="CPM", bid=1.0,
                          targeting=Targeting(geos=pick(["DE", "FR"]), devices=pick(["mobile", "app"]),
                                              age_bands=pick(["18-24", "25-34"]), genders=pick(["f", "m"]),
-                                             interests=pick(["k1", "k2", "k3"])),
+                                             interests=pick(["k1", "k2", "k3"]),
+                                             segments=tuple(pick([0, 1, 2]))),
                          schedule=Schedule(hours=tuple(sorted(rng.sample(range(24), 8))) if rng.random() < 0.3
                                            else (), start_ts=start, end_ts=end)))
         cat.put(Creative(creative_id=f"x{c}", ad_id=f"x{c}", campaign_id=f"c{c}", advertiser_id=f"a{c % 4}",
@@ -247,7 +248,8 @@ def test_eligibility_cache_equals_direct_selection():
             user = rng.choice([None, UserAttrs(age_band=rng.choice([None, "18-24", "25-34"]),
                                                gender=rng.choice([None, "f", "m"]),
                                                top_categories=rng.choice([None, ("k1",), ("k2", "k9"), ("k9",)]),
-                                               geo=rng.choice([None, "DE", "FR"]))])
+                                               geo=rng.choice([None, "DE", "FR"]),
+                                               segment_id=rng.choice([None, 0, 1, 3]))])
             now = T0 + rng.randint(-6 * HOUR, 30 * HOUR)
             got = cache.select(cat, ctx, user, now, budget)
             want = eligible(cat, ctx, user, now, budget)

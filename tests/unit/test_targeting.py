@@ -58,6 +58,7 @@ def test_untargeted_campaign_is_eligible_for_anyone():
     (Targeting(genders=("f",)), "gender", CTX, USER, CTX, UserAttrs(gender="m")),
     (Targeting(interests=("cat_2", "cat_9")), "interest", CTX, USER, CTX,
      UserAttrs(top_categories=("cat_1", "cat_3"))),
+    (Targeting(segments=(2, 5)), "segment", CTX, UserAttrs(segment_id=5), CTX, UserAttrs(segment_id=0)),
 ])
 def test_each_targeting_dimension_includes_and_excludes(targeting, reason, ok_ctx, ok_user, bad_ctx, bad_user):
     cat = world(targeting=targeting)
@@ -70,6 +71,7 @@ def test_each_targeting_dimension_includes_and_excludes(targeting, reason, ok_ct
     (Targeting(age_bands=("25-34",)), "age"),
     (Targeting(genders=("f",)), "gender"),
     (Targeting(interests=("cat_1",)), "interest"),
+    (Targeting(segments=(0,)), "segment"),
 ])
 def test_unknown_user_attribute_only_matches_untargeted(targeting, reason):
     assert_out(run(world(targeting=targeting), ctx=RequestContext(geo=""), user=ANONYMOUS), reason)
@@ -201,3 +203,10 @@ def test_user_attrs_from_mapping():
     u = UserAttrs.from_mapping({"age_band": "", "gender": "m", "top_categories": "cat_1,cat_2"})
     assert u == UserAttrs(gender="m", top_categories=("cat_1", "cat_2"))
     assert UserAttrs.from_mapping({"top_categories": []}).top_categories is None
+
+
+def test_segment_id_is_read_from_the_profile_and_minus_one_is_unknown():
+    assert UserAttrs.from_mapping({"segment_id": 3, "top_categories": ["c"]}).segment_id == 3
+    assert UserAttrs.from_mapping({"segment_id": -1, "top_categories": ["c"]}).segment_id is None
+    with pytest.raises(Exception, match=r"segments\[0\]"):
+        Targeting(segments=(-2,))

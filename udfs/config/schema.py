@@ -19,6 +19,7 @@ from pathlib import Path
 from udfs.config.deploy import Deploy, JobParallelism, Resources
 from udfs.config.experiment_report import ExperimentReport
 from udfs.config.feedback import Feedback
+from udfs.config.interests import Interests
 from udfs.config.model import Model
 from udfs.config.ope import Ope
 from udfs.config.platform import (DeadLetters, Flink, Jars, Kafka, Logs, Messages, Paths, Redis, Topic,
@@ -34,6 +35,7 @@ __all__ = ["CapRule", "Config", "ConfigError", "ConsentPolicy", "DeadLetters", "
            "Paths", "Privacy", "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Simulation", "Site", "Topic", "Topics", "Windows"]
 __all__ += ["Deploy", "JobParallelism", "Resources"]   # the Kubernetes deployment (udfs/config/deploy.py)
+__all__ += ["Interests"]   # segments, affinities, rules (udfs/config/interests.py)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Config:
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
     deploy: Deploy = dataclasses.field(default_factory=Deploy)   # read by `adstream k8s render` only
+    interests: Interests = Interests()
 
     def log_dir(self, job: str) -> Path:
         """Where one job's log files live (the JVM's, its Python workers', its stderr)."""

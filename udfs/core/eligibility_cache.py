@@ -9,6 +9,7 @@ holds exactly what ``targeting.campaign_exclusion`` reads:
 * the user's top categories *intersected with the categories any campaign targets*
   (the interest rule can only see that intersection), and likewise the user's search
   keywords intersected with the tokens of any campaign's keywords,
+* the user's segment id when any campaign targets segments,
 * the UTC hour (``schedule.hours``) and how many schedule boundaries
   (``start_ts``/``end_ts``) lie at or before now (the date-range rules),
 * the budget view's ``cache_token(now)``; a view without one (or returning None)
@@ -45,6 +46,7 @@ class EligibilityCache:
         self._catalog_key: tuple = ()
         self._interests: frozenset = frozenset()
         self._words: frozenset = frozenset()
+        self._segments = False      # does any campaign target segments
         self._bounds: list[int] = []
         self.hits = self.misses = 0
 
@@ -55,6 +57,7 @@ class EligibilityCache:
         camps = catalog.campaigns()
         self._interests = frozenset(i for c in camps for i in c.targeting.interests)
         self._words = frozenset(t for c in camps for toks in keyword_tokens(c.targeting.keywords) for t in toks)
+        self._segments = any(c.targeting.segments for c in camps)
         self._bounds = sorted({b for c in camps for b in (c.schedule.start_ts, c.schedule.end_ts)
                                if b is not None})
         self._entries.clear()
@@ -71,6 +74,7 @@ class EligibilityCache:
         key = (token, ctx.geo or u.geo or None, ctx.device or None, u.age_band, u.gender,
                self._interests.intersection(u.top_categories or ()) if self._interests else None,
                self._words.intersection(u.search_keywords or ()) if self._words else None,
+               u.segment_id if self._segments else None,
                now_ms // HOUR_MS, bisect.bisect_right(self._bounds, now_ms))
         hit = self._entries.get(key)
         if hit is not None:

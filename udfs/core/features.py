@@ -69,7 +69,32 @@ def profile_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
         Feature("avg_price_purchased", "float", 0.0, "mean price of purchased items"),
         Feature("cart_to_purchase", "float", 0.0, "purchases / carts in the longest window"),
         Feature("view_to_cart", "float", 0.0, "carts / views in the longest window"),
-    ) + SEARCH_PROFILE_FEATURES
+    ) + SEARCH_PROFILE_FEATURES + SEGMENT_PROFILE_FEATURES
+
+
+# --- interests: segments (udfs/core/segments.py, docs/interests.md) -------------------------
+# The profile job's nearest-centroid segment of the profile (-1: no centroids loaded). Not a
+# model input: the synthetic world gives it no signal (docs/interests.md, "Evaluation").
+SEGMENT_PROFILE_FEATURES = (
+    Feature("segment_id", "int64", -1, "nearest segment centroid of the profile (-1: none)"),
+)
+SEGMENT_SERVED = ("segment_id",)   # read by the scorer for segment targeting (udfs/core/targeting.py)
+# --- end of interests: segments ----------------------------------------------------------
+
+
+# --- interests: affinities and rules (models/interests/affinities.py, docs/interests.md) ---
+# Written offline by `adstream interests affinities`, published by `adstream interests publish`
+# into their own Feast view (features/user_affinities.py), same entity as the profile.
+AFFINITY_VIEW = "user_affinities"
+AFFINITY_FEATURES = (
+    Feature("aff_categories", "string_list", [], "ALS: categories the user has not touched, best first"),
+    Feature("aff_category_scores", "float_list", [], "ALS scores of aff_categories"),
+    Feature("aff_brands", "string_list", [], "ALS: brands the user has not touched, best first"),
+    Feature("aff_brand_scores", "float_list", [], "ALS scores of aff_brands"),
+    Feature("rule_categories", "string_list", [], "association rules: categories bought-X-show-Y recommends"),
+    Feature("rule_category_scores", "float_list", [], "best confidence of a rule recommending each"),
+)
+# --- end of interests: affinities and rules -----------------------------------------------
 
 
 def model_features(windows_s: Sequence[int]) -> tuple[Feature, ...]:
@@ -114,7 +139,8 @@ def served_profile_features(windows_s: Sequence[int]) -> list[str]:
     model = set(model_feature_names(windows_s))
     derived_from = {"top_categories", "top_category_scores", "interest_total", "top_brand",
                     "last_event_ts", "last_cart_ts", "last_purchase_ts", "session_start_ts",
-                    *SEARCH_DERIVED_FROM}
+                    *SEARCH_DERIVED_FROM,
+                    *SEGMENT_SERVED}
     return [f.name for f in profile_features(windows_s) if f.name in model or f.name in derived_from]
 
 

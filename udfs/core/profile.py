@@ -31,6 +31,7 @@ from udfs.core.keywords import tokenise
 
 if TYPE_CHECKING:
     from udfs.core.keywords import KeywordMap   # noqa: F401  (annotations only)
+from udfs.core.segments import SegmentModel, segment_of
 
 _TYPE_INDEX = {t: i for i, t in enumerate(EVENT_TYPES)}
 
@@ -43,6 +44,9 @@ class ProfileParams:
     session_gap_s: int = 1800
     ttl_s: int = 172800
     keywords: "KeywordMap | None" = None   # search → category intent; None: no search intent
+    # Segment centroids (``interests.segments.centroids_uri``): the snapshot's segment_id is its
+    # nearest centroid; None = no segments (-1). Not compared: a model is data, not a parameter.
+    segments: SegmentModel | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, windows, keywords: "KeywordMap | None" = None) -> "ProfileParams":
@@ -221,7 +225,7 @@ def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
     brands = _top(state.brand, 1)
     brand_total = sum(state.brand.values())
     session_start, session_events = _session(state, p)
-    return {
+    out: dict[str, object] = {
         **counts,
         "top_categories": [c for c, _ in top_cats],
         "top_category_scores": [round(s * to_T, 6) for _, s in top_cats],
@@ -240,6 +244,8 @@ def snapshot(state: ProfileState, p: ProfileParams) -> dict[str, object]:
         "view_to_cart": round(carts / views, 6) if views else 0.0,
         **_search(state, p),
     }
+    out["segment_id"] = segment_of(out, p.segments)   # from the features above: as offline
+    return out
 
 
 def _search(state: ProfileState, p: ProfileParams) -> dict[str, object]:

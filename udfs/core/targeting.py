@@ -12,7 +12,8 @@ view (a user table, ``adstream users load``; docs/interests.md), read with the p
 the request's geo wins over the account's region. Keywords match when every token of one of
 the campaign's keywords (tokenised as queries are, ``udfs.core.keywords``) is among the user's
 recent search keywords (the profile's ``top_search_keywords``). Interests match when the user's top categories intersect
-the campaign's interest categories.
+the campaign's interest categories; segments when the profile's ``segment_id`` (the profile
+job's nearest centroid, udfs/core/segments.py) is one the campaign lists.
 """
 from __future__ import annotations
 
@@ -42,9 +43,10 @@ AGE = "age"
 GENDER = "gender"
 INTEREST = "interest"
 KEYWORD = "keyword"
+SEGMENT = "segment"
 BUDGET = "budget"
 REASONS = (NOT_APPROVED, NO_CAMPAIGN, ADVERTISER_INACTIVE, CAMPAIGN_PAUSED, CAMPAIGN_ENDED,
-           BEFORE_START, AFTER_END, OFF_SCHEDULE, GEO, DEVICE, AGE, GENDER, INTEREST, KEYWORD, BUDGET)
+           BEFORE_START, AFTER_END, OFF_SCHEDULE, GEO, DEVICE, AGE, GENDER, INTEREST, KEYWORD, SEGMENT, BUDGET)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +57,7 @@ class UserAttrs:
     top_categories: tuple[str, ...] | None = None
     geo: str | None = None   # used when the request carries no geo
     search_keywords: tuple[str, ...] | None = None   # the profile's top_search_keywords
+    segment_id: int | None = None   # the profile's segment; None: unknown (no profile, no centroids)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "UserAttrs":
@@ -65,11 +68,13 @@ class UserAttrs:
         if isinstance(cats, str):
             cats = [c for c in cats.split(",") if c]
         words = m.get("top_search_keywords")
+        seg = m.get("segment_id")
         # ``region`` is the user table's (user_attributes view): the account's country/region
         return cls(age_band=m.get("age_band") or None, gender=m.get("gender") or None,
                    top_categories=tuple(cats) if cats else None,
                    geo=m.get("geo") or m.get("region") or None,
-                   search_keywords=tuple(words) if words else None)
+                   search_keywords=tuple(words) if words else None,
+                   segment_id=int(seg) if seg is not None and int(seg) >= 0 else None)
 
 
 ANONYMOUS = UserAttrs()
@@ -133,6 +138,8 @@ def campaign_exclusion(catalog: Catalog, campaign: Campaign | None, ctx: Request
         return INTEREST
     if t.keywords and not keyword_match(t.keywords, user.search_keywords):
         return KEYWORD
+    if t.segments and user.segment_id not in t.segments:
+        return SEGMENT
     if budget.remaining(campaign.campaign_id, now_ms) <= 0:
         return BUDGET
     return None

@@ -16,6 +16,7 @@ state, the Feast write): that is for the bounded restart strategy, not a dead le
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -125,6 +126,9 @@ class ProfileFunction(KeyedProcessFunction):
         job_logs.job_logger(cfg, self.job, log.name)
         # the keyword map: read once per task at start, looked up per search token
         self.params = ProfileParams.from_config(cfg.profile.windows, keyword_map.load(cfg.profile.keyword_map))
+        # segments: the nearest centroid of each snapshot (udfs/core/segments.py), when configured
+        from udfs.io import segment_store
+        self.params = dataclasses.replace(self.params, segments=segment_store.load(cfg.interests.segments.centroids_uri))
         self.bounds = TimeBounds.from_config(cfg.messages)
         desc = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
         # Idle users cost nothing: their state expires after the TTL without an event.

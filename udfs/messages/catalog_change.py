@@ -99,12 +99,16 @@ class Targeting(_Entity):
     interests: tuple[str, ...] = spec(default=(), doc="category ids")
     keywords: tuple[str, ...] = spec(default=(), doc="search keywords: matched when every token of one "
                                                      "is among the user's recent search keywords")
+    segments: tuple[int, ...] = spec(default=(), doc="segment ids (adstream interests segments)")
 
     def check(self) -> None:
         for name in ("geos", "age_bands", "genders", "interests", "keywords"):
             for i, v in enumerate(getattr(self, name)):
                 if not v:
                     raise self.error(f"{name}[{i}]", "must be a non-empty string, got ''")
+        for i, v in enumerate(self.segments):
+            if v < 0:
+                raise self.error(f"segments[{i}]", f"must be a segment id >= 0, got {v}")
 
 
 class Schedule(_Entity):
