@@ -1,4 +1,6 @@
-"""``adstream interests segments|affinities|publish|evaluate``: who the user is, offline (docs/interests.md)."""
+"""``adstream interests segments|affinities|publish|evaluate``: who the user is, offline (docs/interests.md).
+
+The steps only; the ``interests`` command group is scripts/cli/interests.py's (it adds ``keywords``)."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +11,7 @@ from pathlib import Path
 _EPILOG = """\
 examples:
   adstream generate --out .work/data/world
+  adstream interests keywords --data .work/data/world --out .work/interests/keywords.json
   adstream interests segments --data .work/data/world --out .work/interests/segments
   adstream --set interests.segments.centroids_uri=.work/interests/segments/segments.json job profile
   adstream interests affinities --data .work/data/world --out .work/interests/affinities
@@ -29,13 +32,12 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", required=True, help="folder the results are written to")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("interests", help="user segments, collaborative affinities, association rules; "
-                                         "publish them to Feast; evaluate them",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
-                       description="Offline jobs over users' behaviour: segments the profile job assigns "
-                                   "online, ALS affinities and FP-growth rules published as Feast features.")
-    s = p.add_subparsers(dest="interests_command", metavar="STEP", required=True)
+EPILOG = _EPILOG
+
+
+def add_steps(s: argparse._SubParsersAction) -> None:
+    """The ``segments``, ``affinities``, ``publish`` and ``evaluate`` steps of ``adstream interests``
+    (the group itself is scripts/cli/interests.py's, which adds ``keywords``)."""
     seg = s.add_parser("segments", help="profile vectors → mini-batch K-means (k by silhouette), stable ids, "
                                         "segments.json + report.html")
     g = seg.add_mutually_exclusive_group(required=True)

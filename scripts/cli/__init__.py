@@ -29,7 +29,6 @@ COMMANDS = (
     "scripts.cli.interests",
     "scripts.cli.k8s",
     "models.cli",
-    "models.interests.cli",
 )
 
 

@@ -1,4 +1,6 @@
-"""``adstream interests keywords --data WORLD --out FILE``: learn the search keyword → category map.
+"""``adstream interests``: the command group; its ``keywords`` step learns the search keyword → category map.
+
+The other steps (segments, affinities, publish, evaluate) are models/interests/cli.py's.
 
 The map (``udfs.core.keywords``) is learnt from the world's clickstream: each search and the
 category views that follow it in the same session. Its quality is measured on the newest
@@ -24,25 +26,34 @@ class InterestsError(AdstreamError):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from models.interests import cli as steps
     p = sub.add_parser(
-        "interests", help="learn the search keyword → category map the profile job folds searches with",
-        description="keywords: learn the keyword → category map from a clickstream (a synthetic world's "
+        "interests", help="search keywords, user segments, collaborative affinities, association rules; "
+                          "publish them to Feast; evaluate them",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=steps.EPILOG,
+        description="Offline jobs over users' behaviour: the search keyword → category map the profile job "
+                    "folds searches with, segments the profile job assigns online, ALS affinities and "
+                    "FP-growth rules published as Feast features (docs/interests.md).")
+    s = p.add_subparsers(dest="interests_command", metavar="STEP", required=True)
+    k = s.add_parser(
+        "keywords", help="learn the search keyword → category map the profile job folds searches with",
+        description="Learn the keyword → category map from a clickstream (a synthetic world's "
                     "events.parquet, or any parquet with session_id, ts, type, query, category_id): "
                     "co-occurrence of a search with the views after it in its session, TF-IDF weighted "
                     "(docs/interests.md). Prints coverage and hit rate on the newest sessions held out. "
                     "Then run the profile job with --set profile.keyword_map=FILE.")
-    p.add_argument("action", choices=["keywords"])
-    p.add_argument("--data", required=True, type=Path, help="a synthetic world folder, or an events parquet")
-    p.add_argument("--out", required=True, type=Path, help="the map to write (JSON)")
-    p.add_argument("--follow-views", type=int, default=K.LearnParams.follow_views,
+    k.add_argument("--data", required=True, type=Path, help="a synthetic world folder, or an events parquet")
+    k.add_argument("--out", required=True, type=Path, help="the map to write (JSON)")
+    k.add_argument("--follow-views", type=int, default=K.LearnParams.follow_views,
                    help="views after a search that count as its outcome (default %(default)s)")
-    p.add_argument("--min-count", type=int, default=K.LearnParams.min_count,
+    k.add_argument("--min-count", type=int, default=K.LearnParams.min_count,
                    help="searches a (keyword, category) pair needs to be kept (default %(default)s)")
-    p.add_argument("--top-k", type=int, default=K.LearnParams.top_k,
+    k.add_argument("--top-k", type=int, default=K.LearnParams.top_k,
                    help="categories kept per keyword (default %(default)s)")
-    p.add_argument("--holdout", type=float, default=0.2,
+    k.add_argument("--holdout", type=float, default=0.2,
                    help="newest share of sessions held out for the printed measure (default %(default)s)")
-    p.set_defaults(func=run)
+    k.set_defaults(func=run)
+    steps.add_steps(s)
 
 
 COLUMNS = ["session_id", "ts", "type", "query", "category_id"]
