@@ -18,6 +18,7 @@ COMMANDS = (
     "scripts.cli.stack",
     "scripts.cli.features",
     "jobs.cli",
+    "scripts.cli.flink",
     "scripts.cli.generate",
     "scripts.cli.replay",
     "scripts.cli.site",

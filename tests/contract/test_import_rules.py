@@ -77,7 +77,7 @@ RULES = (
          "models/ never imports the scripts or the jobs"),
     Rule("feast-definitions", ("features.*",), ("models", "scripts", "jobs"),
          "the Feast definitions read udfs/ only"),
-    Rule("libraries-not-entry-points", tuple(f"scripts.{d}.*" for d in ("cli", "stack", "bench", "drill", "synth", "sim")),
+    Rule("libraries-not-entry-points", tuple(f"scripts.{d}.*" for d in ("cli", "stack", "flinkctl", "bench", "drill", "synth", "sim")),
          tuple(f"scripts.{m}" for m in ENTRY_POINTS),
          "scripts/' subfolders are libraries: they never import the entry points on top"),
     Rule("code-not-tests", tuple(f"{d}.*" for d in SCANNED), ("tests",),

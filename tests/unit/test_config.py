@@ -97,8 +97,12 @@ def test_paths_are_made_absolute_once_by_the_loader_and_uris_are_kept():
     # what a worker receives names the same files, whatever its working directory
     assert config.from_dict(config.to_dict(cfg)) == cfg
     for dotted in PATH_KEYS:                                       # every listed key exists
-        section, key = dotted.split(".")
-        assert hasattr(getattr(cfg, section), key), dotted
+        *sections, key = dotted.split(".")
+        node = cfg
+        for section in sections:                                   # nested: flink.cluster.savepoint_dir
+            node = getattr(node, section)
+        assert hasattr(node, key), dotted
+    assert cfg.flink.cluster.savepoint_dir == str(ROOT / ".work/test/savepoints")
 
 
 # ------------------------------------------------------------------ error paths

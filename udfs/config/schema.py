@@ -20,7 +20,7 @@ from udfs.config.experiment_report import ExperimentReport
 from udfs.config.feedback import Feedback
 from udfs.config.model import Model
 from udfs.config.ope import Ope
-from udfs.config.platform import (DeadLetters, Flink, Jars, Kafka, Logs, Messages, Paths, Redis, Topic,
+from udfs.config.platform import (DeadLetters, Flink, FlinkCluster, Jars, Kafka, Logs, Messages, Paths, Redis, Topic,
                                   Topics)
 from udfs.config.privacy import ConsentPolicy, Privacy
 from udfs.config.profile import Feast, Profile, Windows
@@ -29,7 +29,7 @@ from udfs.config.synth import Generator, Simulation, Site
 from udfs.errors import ConfigError
 
 __all__ = ["CapRule", "Config", "ConfigError", "ConsentPolicy", "DeadLetters", "ExperimentReport", "Exploration",
-           "Feast", "Feedback", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
+           "Feast", "Feedback", "Flink", "FlinkCluster", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
            "Paths", "Privacy", "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Simulation", "Site", "Topic", "Topics", "Windows"]
 

@@ -234,8 +234,7 @@ class SeenFunction(KeyedProcessFunction):
         self.cfg_dict, self.job = cfg_dict, job
 
     def open(self, ctx: RuntimeContext):
-        from pyflink.common import Time
-        from pyflink.datastream.state import StateTtlConfig
+        from udfs.flink.ttl import ttl_config
 
         from udfs.core.caps import FrequencyCaps
         cfg = self.cfg = config.from_dict(self.cfg_dict)
@@ -245,11 +244,7 @@ class SeenFunction(KeyedProcessFunction):
         desc = ValueStateDescriptor("seen", Types.PICKLED_BYTE_ARRAY())
         rules = cfg.scoring.campaign_caps + cfg.scoring.creative_caps
         if rules:   # a user's counts are useless once the longest window has passed
-            desc.enable_time_to_live(
-                StateTtlConfig.new_builder(Time.seconds(max(r.window_s for r in rules)))
-                .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .cleanup_full_snapshot().build())
+            desc.enable_time_to_live(ttl_config(max(r.window_s for r in rules)))
         self.state = ctx.get_state(desc)
         self.writer = self.make_writer(cfg)
         group = ctx.get_metrics_group().add_group("adstream")
