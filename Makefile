@@ -38,7 +38,7 @@ submit: ## submit a job to the Flink cluster: make submit JOB=profile|scoring|fe
 demo: up ## end to end on the local stack: generate a synthetic world, replay it, summarise
 	@bash scripts/demo.sh
 
-test: setup ## every test tier (unit, contract, flink, integration, e2e); starts its own stack
+test: setup ## every test tier (unit, contract, flink, integration, e2e, cluster); starts its own stack
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-unit: setup ## only the fast tiers (unit + contract), no services

@@ -168,7 +168,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _main(cfg: Config, a) -> int:
     restore_from = restore_path(cfg, JOB, a)
     if a.target == "cluster":
-        return submit.submit(cfg, "jobs.feedback", JOB, ["--from", a.start_at], restore_from)
+        return submit.submit(cfg, "jobs.feedback", JOB, ["--from", a.start_at], restore_from, a.follow)
     start_at = "latest-offset" if a.start_at == "latest" else "group-offsets"
     client = start(cfg, restore_from=restore_from, start_at=start_at, cluster=a.in_cluster)
     return submit.submitted(client) if a.in_cluster else run_until_interrupted(client, "feedback", cfg, JOB)

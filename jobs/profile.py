@@ -147,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _main(cfg: Config, a) -> int:
     restore_from = restore_path(cfg, JOB, a)
     if a.target == "cluster":
-        return submit.submit(cfg, "jobs.profile", JOB, [], restore_from)
+        return submit.submit(cfg, "jobs.profile", JOB, [], restore_from, a.follow)
     client = start(cfg, restore_from=restore_from, cluster=a.in_cluster)
     return submit.submitted(client) if a.in_cluster else run_until_interrupted(client, "profile", cfg, JOB)
 

@@ -163,7 +163,7 @@ def _main(cfg: Config, a) -> int:
     if a.target == "cluster":
         # The catalogue path as resolved here (absolute): the driver's working directory differs.
         args = [] if a.catalog is None else ["--catalog", catalog_path(cfg, a.catalog) or ""]
-        return submit.submit(cfg, "jobs.scoring", JOB, args, restore_from)
+        return submit.submit(cfg, "jobs.scoring", JOB, args, restore_from, a.follow)
     client = start(cfg, restore_from=restore_from, catalog_file=a.catalog, cluster=a.in_cluster)
     return submit.submitted(client) if a.in_cluster else run_until_interrupted(client, "scoring", cfg, JOB)
 

@@ -40,6 +40,9 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
                    help="local: Flink's embedded mini-cluster in this process (default); cluster: "
                         "submit with `flink run -d` to the session cluster at flink.cluster.rest_host:"
                         "rest_port (`adstream flink up`) and return once the job runs")
+    p.add_argument("--follow", action="store_true",
+                   help="with --target cluster: keep watching the job until it ends; exit 1 if it "
+                        "fails (after flink.restart_attempts restarts). Ctrl-C leaves it running")
     p.set_defaults(in_cluster=False)
 
 
@@ -76,8 +79,9 @@ def flink_run_command(cfg: Config, module: str, config_json: Path, job_name: str
 
 
 def submit(cfg: Config, module: str, job_name: str, job_args: list[str], restore_from: str | None,
-           wait: bool = True) -> int:
-    """Submit through ``flink run -d``; with ``wait``, follow the job until it runs (0) or fails (1)."""
+           until_end: bool = False) -> int:
+    """Submit through ``flink run -d``; follow the job until it runs (0) or fails (1), or with
+    ``until_end`` until it ends (``follow``)."""
     from jobs.cluster_files import flink_env, layout, write_conf
     lay = layout(cfg)
     rest = FlinkRest(cfg.flink.cluster.rest_url)
@@ -104,7 +108,7 @@ def submit(cfg: Config, module: str, job_name: str, job_args: list[str], restore
         raise StackError(f"flink run failed (exit {run.returncode}):\n{_cause(run.stdout + run.stderr)}")
     job_id = found.group(1)
     print(f"{job_name} submitted as job {job_id} in {time.monotonic() - t0:.0f}s", flush=True)
-    return follow(rest, job_id, job_name, cfg.flink.cluster.submit_timeout_s) if wait else 0
+    return follow(rest, job_id, job_name, cfg.flink.cluster.submit_timeout_s, until_end)
 
 
 def _cause(output: str, n: int = 12) -> str:
@@ -114,26 +118,45 @@ def _cause(output: str, n: int = 12) -> str:
     return "\n".join((causes or lines)[-n:])
 
 
-def follow(rest: FlinkRest, job_id: str, label: str, timeout_s: float, sleep=time.sleep) -> int:
-    """Wait until every task of the job runs (0) or the job gave up (1, with its root cause)."""
+def root_cause(rest: FlinkRest, job_id: str) -> str:
+    """The newest failure, for a person: its first line and its innermost causes (the REST
+    API's exception history)."""
+    entries = rest.exceptions(job_id).get("exceptionHistory", {}).get("entries", [])
+    if not entries:
+        return "(no exception recorded; see the TaskManager log)"
+    lines = entries[0].get("stacktrace", "").splitlines()
+    causes = [ln.strip() for ln in lines[1:] if ln.startswith("Caused by")]
+    return " ← ".join(lines[:1] + causes[-2:])[:1500]
+
+
+def follow(rest: FlinkRest, job_id: str, label: str, timeout_s: float, until_end: bool = False,
+           sleep=time.sleep) -> int:
+    """Wait until every task of the job runs (0) or the job gave up (1, with its root cause).
+
+    ``until_end``: then go on watching (saying so when it restarts) until it ends: 0 when it
+    FINISHED (stop-with-savepoint), 1 when it FAILED or was cancelled. Ctrl-C stops watching;
+    the job keeps running on the cluster."""
     deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
+    last, running = None, False
+    while until_end or time.monotonic() < deadline:
         job = rest.job(job_id)
         state = job.get("state")
         if state != last:
-            print(f"{label} job {job_id} {state}", file=sys.stderr if state in GAVE_UP else sys.stdout,
-                  flush=True)
+            print(f"{label} job {job_id} {state}", file=sys.stderr if state in GAVE_UP + ("RESTARTING",)
+                  else sys.stdout, flush=True)
             last = state
         if state in GAVE_UP:
-            root = rest.exceptions(job_id).get("root-exception") or "(no exception recorded)"
-            print(f"{label} job {state}: {_cause(root, 6)}", file=sys.stderr, flush=True)
+            print(f"{label} job {state}: {root_cause(rest, job_id)}", file=sys.stderr, flush=True)
             return 1
+        if state == "FINISHED" and (running or until_end):
+            return 0
         tasks = [v.get("status") for v in job.get("vertices", [])]
-        if state in STARTED and tasks and all(t in STARTED for t in tasks):
+        if not running and state in STARTED and tasks and all(t in STARTED for t in tasks):
+            running = True
             print(f"{label} job {job_id} running on the cluster; `adstream flink status`, "
                   f"`adstream job savepoint|stop {label.removeprefix('adstream-')}`", flush=True)
-            return 0
+            if not until_end:
+                return 0
         sleep(1.0)
     raise StackError(f"job {job_id} not running within {timeout_s:.0f}s (last state {last}); "
                      "see `adstream flink status` and the TaskManager log")

@@ -18,6 +18,8 @@ from udfs.config import Config
 from udfs.errors import StackError
 from udfs.io.flink_rest import FlinkRest
 
+METRIC_GROUP = "adstream"   # the group every job function registers its counters under
+
 
 def _start(lay: Layout, daemon: str) -> subprocess.Popen:
     script = "jobmanager.sh" if daemon == JOBMANAGER else "taskmanager.sh"
@@ -87,13 +89,37 @@ def down(cfg: Config) -> list[str]:
     """Stop the daemons ``up`` recorded, TaskManagers first, each by its pid."""
     lay = layout(cfg)
     names = sorted(p.stem for p in lay.root.glob("taskmanager-*.pid")) if lay.root.is_dir() else []
-    return [_stop(lay.pidfile(n), str(lay.conf), n) for n in [*names, JOBMANAGER]]
+    out = [_stop(lay.pidfile(n), str(lay.conf), n) for n in [*names, JOBMANAGER]]
+    for own in lay.root.glob("flink-*.pid"):   # flink-console.sh's own records of the same pids
+        own.unlink()
+    return out
 
 
 def status(cfg: Config) -> dict:
-    """What the REST API says: the overview, each TaskManager, each job (empty when it does not answer)."""
+    """What the REST API says: the overview, each TaskManager, each job (with a running job's
+    own counters); only the pids when it does not answer."""
     rest = FlinkRest(cfg.flink.cluster.rest_url)
     if not rest.answers():
         return {"answers": False, "pids": running(cfg)}
+    jobs = rest.jobs()
+    for job in jobs:
+        if job.get("state") == "RUNNING":
+            job["metrics"] = job_counters(rest, job["jid"])
     return {"answers": True, "pids": running(cfg), "overview": rest.overview(),
-            "taskmanagers": rest.taskmanagers(), "jobs": rest.jobs()}
+            "taskmanagers": rest.taskmanagers(), "jobs": jobs}
+
+
+def job_counters(rest: FlinkRest, job_id: str) -> dict[str, str]:
+    """The jobs' own metrics (the ``adstream`` group: applied, dead letters by reason, fallbacks,
+    …), summed over each operator's subtasks by the REST API; ``operator.adstream.name`` → value."""
+    out: dict[str, str] = {}
+    for v in rest.job(job_id).get("vertices", []):
+        names = [n for n in rest.vertex_metrics(job_id, v["id"]) if f".{METRIC_GROUP}." in n]
+        if names:
+            got = rest.vertex_metrics(job_id, v["id"], names)
+            out.update((n, _number(got[n])) for n in sorted(got))
+    return out
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

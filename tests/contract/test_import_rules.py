@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("udfs", "jobs", "models", "features", "scripts")
 TESTS = ROOT / "tests"
-TIERS = ("unit", "contract", "flink", "integration", "e2e")
+TIERS = ("unit", "contract", "flink", "integration", "e2e", "cluster")
 
 # ------------------------------------------------------------------ the rule table
 
