@@ -5,7 +5,9 @@ was not running before, by its pids only): status shows the TaskManager and its 
 profile job is submitted with ``adstream job profile --target cluster`` against the test
 stack → a small stream is replayed → every profile in Redis equals the pure fold of its
 events (``udfs.core.profile``, the same fold the MiniCluster tests compare with) → the job is
-stopped with a savepoint through the REST API. Each test has its own topics and users.
+stopped with a savepoint through the REST API → resubmitted from it, it reads only what is
+new (its ``applied`` counter, read through the REST API) and keeps what it had. Each test has
+its own topics and users.
 """
 from __future__ import annotations
 
@@ -141,6 +143,27 @@ def test_status_submit_replay_profiles_equal_the_fold_then_stop_with_savepoint(c
     while rest.job(job_id)["state"] != "FINISHED" and time.monotonic() < end:
         time.sleep(0.5)
     assert rest.job(job_id)["state"] == "FINISHED"
+
+    # resumed from that savepoint: only the new event is read (the offsets came back with the
+    # state), and the user's profile holds the events before the stop too
+    again = adstream(sets, "job", "profile", "--target", "cluster", "--from-savepoint", location)
+    assert again.returncode == 0, again.stdout + again.stderr
+    new_id = again.stdout.split("submitted as job ")[1].split()[0]
+    u = users[-1]
+    more = click(u, 99, 400, "purchase", "c1")
+    publish(cfg, [more])
+    want_u = folded(events[u] + [more], cfg)
+    end = time.monotonic() + 120
+    while time.monotonic() < end and reader.read_all([u])[0].get("last_event_ts") != want_u["last_event_ts"]:
+        time.sleep(0.5)
+    assert not same(reader.read_all([u])[0], want_u)
+    applied, end = {}, time.monotonic() + 30   # the REST API refreshes metrics every ~10 s
+    while time.monotonic() < end and list(applied.values()) != ["1"]:
+        applied = {k: v for k, v in control.job_counters(rest, new_id).items() if k.endswith(".adstream.applied")}
+        time.sleep(1)
+    assert list(applied.values()) == ["1"], applied
+    stop = adstream(sets, "job", "stop", new_id, "--dir", str(tmp_path / "sp"))
+    assert stop.returncode == 0, stop.stdout + stop.stderr
     print(f"submission took {submit_s:.0f}s")
 
 

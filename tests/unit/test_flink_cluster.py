@@ -120,3 +120,47 @@ def test_state_ttl_is_converted_without_a_py4j_gateway(monkeypatch):
     assert strategies.get_incremental_cleanup_strategy().get_cleanup_size() == INCREMENTAL_KEYS
     assert (strategies.get_rocksdb_compact_filter_cleanup_strategy().get_query_time_after_num_entries()
             == ROCKSDB_QUERY_EVERY)
+
+
+class FakeRest:
+    """Answers like the REST API, one job state per poll (the last one repeats)."""
+
+    def __init__(self, states, jobs=()):
+        self.states, self.base, self._jobs = list(states), "http://fake", list(jobs)
+
+    def job(self, _jid):
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"state": state, "vertices": [{"status": "RUNNING" if state == "RUNNING" else "CREATED"}]}
+
+    def exceptions(self, _jid):
+        trace = ("org.apache.flink.runtime.JobException: Recovery is suppressed\n\tat x\n"
+                 "Caused by: java.lang.RuntimeException: outer\n\tat y\nCaused by: Kafka: inner\n")
+        return {"exceptionHistory": {"entries": [{"stacktrace": trace}]}}
+
+    def jobs(self):
+        return self._jobs
+
+
+def test_follow_returns_once_running_or_fails_with_the_root_cause(capsys):
+    assert submit.follow(FakeRest(["CREATED", "RUNNING"]), "j", "p", 60, sleep=lambda s: None) == 0
+    assert "running on the cluster" in capsys.readouterr().out
+    assert submit.follow(FakeRest(["RUNNING", "RESTARTING", "FAILED"]), "j", "p", 60, until_end=True,
+                         sleep=lambda s: None) == 1
+    err = capsys.readouterr().err
+    assert "RESTARTING" in err
+    assert "FAILED: org.apache.flink.runtime.JobException: Recovery is suppressed ← Caused by: " \
+           "java.lang.RuntimeException: outer ← Caused by: Kafka: inner" in err
+    assert submit.follow(FakeRest(["RUNNING", "FINISHED"]), "j", "p", 60, until_end=True,
+                         sleep=lambda s: None) == 0
+    with pytest.raises(StackError, match="not running within 0s"):
+        submit.follow(FakeRest(["CREATED"]), "j", "p", 0, sleep=lambda s: None)
+
+
+def test_a_job_is_found_by_its_name_among_the_running_ones():
+    from jobs.savepoints import find_job
+    rest = FakeRest(["RUNNING"], jobs=[{"jid": "a" * 32, "name": "adstream-profile", "state": "FINISHED"},
+                                       {"jid": "b" * 32, "name": "adstream-profile", "state": "RUNNING"}])
+    assert find_job(rest, "profile") == "b" * 32
+    assert find_job(rest, "c" * 32) == "c" * 32
+    with pytest.raises(StackError, match="no running job named adstream-scoring"):
+        find_job(rest, "scoring")
