@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status demo test test-unit bench clean
+.PHONY: help setup up down status demo test test-unit bench clean flink-up flink-down submit
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,10 +24,21 @@ down: ## stop the local stack (only the processes `make up` started)
 status: ## show the local stack and message counts per topic
 	@$(ADS) stack status; $(ADS) stack topics
 
+flink-up: setup ## start the local standalone Flink session cluster (docs/cluster.md)
+	@$(ADS) flink up
+
+flink-down: ## stop the Flink cluster (only the processes `make flink-up` started)
+	@$(ADS) flink down
+
+# The job to submit: profile, scoring or feedback.
+JOB ?= profile
+submit: ## submit a job to the Flink cluster: make submit JOB=profile|scoring|feedback
+	@$(ADS) job $(JOB) --target cluster
+
 demo: up ## end to end on the local stack: generate a synthetic world, replay it, summarise
 	@bash scripts/demo.sh
 
-test: setup ## every test tier (unit, contract, flink, integration, e2e); starts its own stack
+test: setup ## every test tier (unit, contract, flink, integration, e2e, cluster); starts its own stack
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-unit: setup ## only the fast tiers (unit + contract), no services

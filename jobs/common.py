@@ -1,9 +1,10 @@
 """Flink environment from configuration: jars, Python workers, checkpointing, latency knobs.
 
 Everything comes from ``cfg.flink`` / ``cfg.jars``; nothing here names a host, port
-or path. ``table_env(cfg)`` is what every job starts from. Jobs run on Flink's embedded
-local mini-cluster inside this process; submission to a Flink cluster with
-``flink run`` is planned (issue: real Flink cluster), not built.
+or path. ``table_env(cfg)`` is what every job starts from. A job runs on Flink's embedded
+local mini-cluster inside this process, or — started by ``flink run`` (``jobs/submit.py``,
+``cluster=True``) — on a session cluster, where the cluster owns its jars, state backend and
+memory and the workers' Python comes from the submission (docs/cluster.md).
 """
 from __future__ import annotations
 
@@ -14,31 +15,39 @@ from udfs.config import ROOT, Config
 from udfs.errors import StackError
 
 
-def flink_settings(cfg: Config, job_name: str) -> dict[str, str]:
+def uri(path_or_uri: str) -> str:
+    """A directory setting as Flink wants it: a URI (``s3://…``, ``file:///…``) as written, an
+    (absolute: the loader resolved it) path as ``file://``."""
+    p = path_or_uri.rstrip("/")
+    return p if "://" in p else Path(p).as_uri()
+
+
+def flink_settings(cfg: Config, job_name: str, cluster: bool = False) -> dict[str, str]:
+    """The job's Flink settings. ``cluster``: started by ``flink run`` on a session cluster, which
+    has the connector in its lib/ (in ``pipeline.jars`` too it would be loaded twice), its own
+    state backend (RocksDB) and memory, and gets the workers' Python from the submission."""
     f = cfg.flink
     jar = cfg.jar_path("flink_connector")
-    if not jar.exists():
+    if not jar.exists() and not cluster:
         raise StackError(f"Flink Kafka connector jar missing: {jar} — run `make setup`")
-    # absolute or a URI (the loader resolved it); a URI (s3://, hdfs://) is Flink's to read
-    ckpt = f.checkpoint_dir.rstrip("/")
-    ckpt_uri = f"{ckpt}/{job_name}" if "://" in ckpt else (Path(ckpt) / job_name).as_uri()
+    local = {"pipeline.jars": jar.resolve().as_uri(),
+             "python.executable": sys.executable,
+             "python.client.executable": sys.executable,
+             "state.backend.type": f.state_backend,
+             "taskmanager.memory.managed.size": f"{f.managed_memory_mb}m"}
     return {
         "pipeline.name": job_name,
-        "pipeline.jars": jar.resolve().as_uri(),
+        **({} if cluster else local),
         "parallelism.default": str(f.parallelism),
         # Explicit, not derived from the parallelism: a restore needs the same key groups.
         "pipeline.max-parallelism": str(f.max_parallelism),
-        "python.executable": sys.executable,
-        "python.client.executable": sys.executable,
         "python.execution-mode": f.python_execution_mode,
         "python.fn-execution.bundle.size": str(f.bundle_size),
         "python.fn-execution.bundle.time": str(f.bundle_time_ms),
         "execution.buffer-timeout.interval": f"{f.buffer_timeout_ms} ms",
         "execution.checkpointing.interval": f"{f.checkpoint_interval_ms} ms",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-        "state.backend.type": f.state_backend,
-        "execution.checkpointing.dir": ckpt_uri,
-        "taskmanager.memory.managed.size": f"{f.managed_memory_mb}m",
+        "execution.checkpointing.dir": f"{uri(f.checkpoint_dir)}/{job_name}",
         # An idle partition must not hold back event time for everyone else.
         "table.exec.source.idle-timeout": f"{cfg.profile.idle_timeout_ms} ms",
         **restart_settings(cfg),
@@ -73,17 +82,20 @@ def _prepare_thread_mode() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([site, str(ROOT), *paths])
 
 
-def table_env(cfg: Config, job_name: str, extra: dict[str, str] | None = None):
-    """A ``StreamTableEnvironment`` (and its ``StreamExecutionEnvironment``) set up from config."""
-    _prepare_thread_mode()
-    from jobs.logs import launch_gateway
-    launch_gateway(cfg, job_name)   # before PyFlink starts it with stderr on a pipe
+def table_env(cfg: Config, job_name: str, extra: dict[str, str] | None = None, cluster: bool = False):
+    """A ``StreamTableEnvironment`` (and its ``StreamExecutionEnvironment``) set up from config.
+
+    ``cluster``: inside ``flink run``, whose PythonDriver already runs the gateway JVM."""
+    if not cluster:
+        _prepare_thread_mode()
+        from jobs.logs import launch_gateway
+        launch_gateway(cfg, job_name)   # before PyFlink starts it with stderr on a pipe
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import EnvironmentSettings, StreamTableEnvironment
 
     conf = Configuration()
-    for k, v in {**flink_settings(cfg, job_name), **(extra or {})}.items():
+    for k, v in {**flink_settings(cfg, job_name, cluster), **(extra or {})}.items():
         conf.set_string(k, v)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build()
@@ -133,8 +145,16 @@ def kafka_table_options(cfg: Config, topic: str, *, group: str | None = None,
 
 
 def latest_checkpoint(cfg: Config, job_name: str) -> str | None:
-    """Newest retained checkpoint of a job (``<checkpoint_dir>/<job>/<job-id>/chk-N``), or None."""
-    root = Path(cfg.flink.checkpoint_dir.removeprefix("file://")) / job_name
+    """Newest retained checkpoint of a job (``<checkpoint_dir>/<job>/<job-id>/chk-N``), or None.
+
+    Only a local directory (a path or ``file://``) can be scanned; for an object store
+    (``s3://…``) the path must be given (``--from-checkpoint``/``--from-savepoint``)."""
+    ckpt = cfg.flink.checkpoint_dir
+    if "://" in ckpt and not ckpt.startswith("file://"):
+        raise StackError(f"--resume scans for the newest checkpoint only in a local directory (file://); "
+                         f"flink.checkpoint_dir is {ckpt}: pass --from-checkpoint URI (a chk-N directory "
+                         f"there) or --from-savepoint URI instead")
+    root = Path(ckpt.removeprefix("file://")) / job_name
     found = [p for p in root.glob("*/chk-*") if (p / "_metadata").exists()]
     return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
 
@@ -145,10 +165,13 @@ def add_restore_args(p) -> None:
     g.add_argument("--resume", action="store_true",
                    help="restore from the newest retained checkpoint, if there is one")
     g.add_argument("--from-checkpoint", metavar="PATH", help="restore from this checkpoint (chk-N dir)")
+    g.add_argument("--from-savepoint", metavar="PATH",
+                   help="restore from this savepoint (what `adstream job savepoint|stop` printed)")
 
 
 def restore_path(cfg: Config, job_name: str, args) -> str | None:
-    restore = args.from_checkpoint or (latest_checkpoint(cfg, job_name) if args.resume else None)
+    restore = (args.from_checkpoint or args.from_savepoint
+               or (latest_checkpoint(cfg, job_name) if args.resume else None))
     if restore:
         print(f"restoring from {restore}", flush=True)
     return restore

@@ -26,7 +26,9 @@ outputs, over any source with the columns of ``SOURCE_COLUMNS``; ``start`` adds 
 from __future__ import annotations
 
 import argparse
+import sys
 
+from jobs import submit
 from jobs.common import (add_restore_args, kafka_table_options, keyed_by_first_column, restore_path,
                          run_until_interrupted, table_env)
 from udfs import config
@@ -163,12 +165,12 @@ def sink_ddl(cfg: Config, name: str, topic: str) -> str:
 
 
 def start(cfg: Config, *, restore_from: str | None = None, functions: dict | None = None,
-          start_at: str = "group-offsets"):
-    """Submit the job to the embedded local mini-cluster; returns its JobClient."""
+          start_at: str = "group-offsets", cluster: bool = False):
+    """Submit the job (embedded local mini-cluster, or ``cluster``: inside ``flink run``); its JobClient."""
     extra = {"table.exec.uid.generation": "ALWAYS"}   # SQL operators keep their state across restarts
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from
-    env, tenv = table_env(cfg, JOB, extra)
+    env, tenv = table_env(cfg, JOB, extra, cluster)
     tenv.execute_sql(source_ddl(cfg, "feedback_raw", start_at))
     outputs = build(tenv, cfg, "feedback_raw", functions)
     tenv.execute_sql(sink_ddl(cfg, "feedback_dlq_sink", cfg.kafka.topics.dead_letter.name))
@@ -191,10 +193,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where a start without a checkpoint begins: the consumer group's offsets "
                         "(else the beginning; nothing skipped), or only records from now on")
     add_restore_args(p)
+    submit.add_target_args(p)
     p.set_defaults(func=_main)
 
 
 def _main(cfg: Config, a) -> int:
     restore_from = restore_path(cfg, JOB, a)
+    if a.target == "cluster":
+        return submit.submit(cfg, "jobs.feedback", JOB, ["--from", a.start_at], restore_from, a.follow)
     start_at = "latest-offset" if a.start_at == "latest" else "group-offsets"
-    return run_until_interrupted(start(cfg, restore_from=restore_from, start_at=start_at), "feedback", cfg, JOB)
+    client = start(cfg, restore_from=restore_from, start_at=start_at, cluster=a.in_cluster)
+    return submit.submitted(client) if a.in_cluster else run_until_interrupted(client, "feedback", cfg, JOB)
+
+
+if __name__ == "__main__":   # `flink run -pym jobs.feedback` (jobs/submit.py)
+    sys.exit(submit.job_main(register, sys.argv[1:]))

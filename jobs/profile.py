@@ -11,7 +11,9 @@ See docs/profile-job.md for why the work is split this way.
 from __future__ import annotations
 
 import argparse
+import sys
 
+from jobs import submit
 from jobs.common import add_restore_args, kafka_table_options, restore_path, run_until_interrupted, table_env
 from udfs import config
 from udfs.core import profile_batch, shards
@@ -125,15 +127,16 @@ def kafka_sink(cfg: Config, topic: str):
             .build())
 
 
-def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = True, function=None):
-    """Submit the job to the embedded local mini-cluster; returns its JobClient."""
+def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = True, function=None,
+          cluster: bool = False):
+    """Submit the job (embedded local mini-cluster, or ``cluster``: inside ``flink run``); its JobClient."""
     # A missing or broken keyword map is refused here, with its reason, before any worker
     # starts (each task loads it again at open).
     kmap = keyword_map.load(cfg.profile.keyword_map)
     if kmap is not None:
         print(f"keyword map {cfg.profile.keyword_map}: {len(kmap.rows):,} keywords (search intent on)")
     extra = {"execution.state-recovery.path": restore_from} if restore_from else None
-    env, tenv = table_env(cfg, JOB, extra)
+    env, tenv = table_env(cfg, JOB, extra, cluster)
     tenv.execute_sql(source_ddl(cfg, "clicks_raw", kafka_table_options(
         cfg, cfg.kafka.topics.clicks.name, group="adstream-profile")))
     tagged = build(tenv, cfg, "clicks_raw", write_feast=write_feast, function=function)
@@ -148,9 +151,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "state and write them to the Feast online store (Redis); invalid, "
                                    "late and duplicate events go to the dead-letter topic.")
     add_restore_args(p)
+    submit.add_target_args(p)
     p.set_defaults(func=_main)
 
 
 def _main(cfg: Config, a) -> int:
     restore_from = restore_path(cfg, JOB, a)
-    return run_until_interrupted(start(cfg, restore_from=restore_from), "profile", cfg, JOB)
+    if a.target == "cluster":
+        return submit.submit(cfg, "jobs.profile", JOB, [], restore_from, a.follow)
+    client = start(cfg, restore_from=restore_from, cluster=a.in_cluster)
+    return submit.submitted(client) if a.in_cluster else run_until_interrupted(client, "profile", cfg, JOB)
+
+
+if __name__ == "__main__":   # `flink run -pym jobs.profile` (jobs/submit.py)
+    sys.exit(submit.job_main(register, sys.argv[1:]))

@@ -16,8 +16,10 @@ runs ``build`` on an in-memory table.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from jobs import submit
 from jobs.common import (add_restore_args, kafka_table_options, keyed_by_first_column, restore_path,
                          run_until_interrupted, table_env)
 from udfs import config
@@ -124,15 +126,16 @@ def add_sinks(tenv, outputs: dict, cfg: Config):
     stmts.attach_as_datastream()
 
 
-def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | None = None, function=None):
-    """Submit the job to the embedded local mini-cluster; returns its JobClient."""
+def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | None = None, function=None,
+          cluster: bool = False):
+    """Submit the job (embedded local mini-cluster, or ``cluster``: inside ``flink run``); its JobClient."""
     # A broken experiments file stops the start with its reason (ConfigError); once running,
     # the job refuses a broken edit and keeps the last good file instead.
     config.load_experiments(cfg.scoring_job.experiments_file)
     extra = latency_settings(cfg)
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from
-    env, tenv = table_env(cfg, JOB, extra)
+    env, tenv = table_env(cfg, JOB, extra, cluster)
     outputs = build(tenv, request_table(tenv, cfg), cfg, catalog_path(cfg, catalog_file), function)
     add_sinks(tenv, outputs, cfg)
     return env.execute_async(JOB)
@@ -151,9 +154,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--catalog", metavar="FILE", default=None,
                    help="initial catalogue JSON (default: scoring_job.catalog_file; '' = topic only)")
     add_restore_args(p)
+    submit.add_target_args(p)
     p.set_defaults(func=_main)
 
 
 def _main(cfg: Config, a) -> int:
     restore_from = restore_path(cfg, JOB, a)
-    return run_until_interrupted(start(cfg, restore_from=restore_from, catalog_file=a.catalog), "scoring", cfg, JOB)
+    if a.target == "cluster":
+        # The catalogue path as resolved here (absolute): the driver's working directory differs.
+        args = [] if a.catalog is None else ["--catalog", catalog_path(cfg, a.catalog) or ""]
+        return submit.submit(cfg, "jobs.scoring", JOB, args, restore_from, a.follow)
+    client = start(cfg, restore_from=restore_from, catalog_file=a.catalog, cluster=a.in_cluster)
+    return submit.submitted(client) if a.in_cluster else run_until_interrupted(client, "scoring", cfg, JOB)
+
+
+if __name__ == "__main__":   # `flink run -pym jobs.scoring` (jobs/submit.py)
+    sys.exit(submit.job_main(register, sys.argv[1:]))

@@ -2,7 +2,8 @@
 
 The stack fixture starts Kafka and Redis only if they are not already up on those
 ports, and at the end stops only what it started (scripts.stack.control keeps pids).
-Ports move with ADSTREAM_TEST_KAFKA_PORT / ADSTREAM_TEST_REDIS_PORT / ..._CONTROLLER_PORT.
+Ports move with ADSTREAM_TEST_KAFKA_PORT / ADSTREAM_TEST_REDIS_PORT / ..._CONTROLLER_PORT;
+the cluster tier's Flink session cluster with ADSTREAM_TEST_FLINK_REST_PORT / ..._RPC_PORT.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from udfs import config
 
 TESTS = Path(__file__).resolve().parent
 # A test's tier is its folder, so no test can go unmarked (and be skipped by `-m`).
-TIERS = ("unit", "contract", "flink", "integration", "e2e")
+TIERS = ("unit", "contract", "flink", "integration", "e2e", "cluster")
 
 
 def pytest_collection_modifyitems(config, items):

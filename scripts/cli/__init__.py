@@ -18,6 +18,7 @@ COMMANDS = (
     "scripts.cli.stack",
     "scripts.cli.features",
     "jobs.cli",
+    "scripts.cli.flink",
     "scripts.cli.generate",
     "scripts.cli.replay",
     "scripts.cli.site",
@@ -27,7 +28,6 @@ COMMANDS = (
     "scripts.cli.simulate",
     "scripts.cli.users",
     "scripts.cli.interests",
-    "scripts.cli.k8s",
     "models.cli",
 )
 

@@ -1,4 +1,4 @@
-"""``adstream k8s render``: the Dockerfile and the Flink Kubernetes Operator manifests, from the config.
+"""``adstream flink k8s render``: the Dockerfile and the Flink Kubernetes Operator manifests, from the config.
 
 Thin: the rendering is scripts/k8s/render.py. ``add_render_parser(subparsers)`` builds the
 ``render`` parser alone, so another command group (``adstream flink k8s``) can carry it too.
@@ -20,9 +20,9 @@ JOBS = ("profile", "scoring", "feedback")
 
 _EPILOG = """\
 examples:
-  adstream k8s render --out build/k8s
-  adstream k8s render --out build/k8s --job scoring --image registry.example/adstream-flink:0.2.0
-  adstream k8s render --out build/k8s --crd tests/k8s/flinkdeployments.flink.apache.org-v1.yml
+  adstream flink k8s render --out build/k8s
+  adstream flink k8s render --out build/k8s --job scoring --image registry.example/adstream-flink:0.2.0
+  adstream flink k8s render --out build/k8s --crd tests/k8s/flinkdeployments.flink.apache.org-v1.yml
 Settings: the deploy: section of conf/base.yaml (image, namespace, service account, Secret,
 storage URIs, resources, parallelism per job); inside the pods the jobs load conf/k8s.yaml.
 Walk-through: docs/deploy.md."""

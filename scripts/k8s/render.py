@@ -106,7 +106,7 @@ def dockerfile(cfg: Config, version: str, image: str) -> str:
         for p in plugins(cfg))
     code = "".join(f"COPY {c} {IMAGE_ROOT}/{c}\n" for c in CODE)
     return f"""\
-# Rendered by `adstream k8s render` (scripts/k8s/render.py) from conf/; edit the config, not this file.
+# Rendered by `adstream flink k8s render` (scripts/k8s/render.py) from conf/; edit the config, not this file.
 # Build from the repository root, which is the build context:
 #   docker build -f {{this file}} -t {image} .
 FROM flink:{version}-java17
@@ -222,7 +222,9 @@ def deployment(cfg: Config, job: str, image: str, version: str) -> dict:
             "job": {
                 "jarURI": f"local://{FLINK_HOME}/opt/flink-python-{version}.jar",
                 "entryClass": "org.apache.flink.client.python.PythonDriver",
-                "args": ["-pym", f"jobs.{job}"],
+                # jobs/<job>.py's __main__ (jobs/submit.py job_main): its own subcommand; the config
+                # comes from ADSTREAM_ENV (conf/k8s.yaml) in the pod's environment
+                "args": ["-pym", f"jobs.{job}", job],
                 "parallelism": getattr(d.parallelism, job),
                 "upgradeMode": "savepoint",
                 "state": "running",
@@ -232,7 +234,7 @@ def deployment(cfg: Config, job: str, image: str, version: str) -> dict:
 
 
 def manifest_text(cfg: Config, doc: dict) -> str:
-    head = ("# Rendered by `adstream k8s render` from conf/ (deploy section); edit the config, not this file.\n"
+    head = ("# Rendered by `adstream flink k8s render` from conf/ (deploy section); edit the config, not this file.\n"
             f"# Needs the Secret {cfg.deploy.secret!r} in namespace {cfg.deploy.namespace!r} first (docs/deploy.md).\n")
     return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 

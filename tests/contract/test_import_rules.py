@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("udfs", "jobs", "models", "features", "scripts")
 TESTS = ROOT / "tests"
-TIERS = ("unit", "contract", "flink", "integration", "e2e")
+TIERS = ("unit", "contract", "flink", "integration", "e2e", "cluster")
 
 # ------------------------------------------------------------------ the rule table
 
@@ -77,7 +77,7 @@ RULES = (
          "models/ never imports the scripts or the jobs"),
     Rule("feast-definitions", ("features.*",), ("models", "scripts", "jobs"),
          "the Feast definitions read udfs/ only"),
-    Rule("libraries-not-entry-points", tuple(f"scripts.{d}.*" for d in ("cli", "stack", "bench", "drill", "synth", "sim", "k8s")),
+    Rule("libraries-not-entry-points", tuple(f"scripts.{d}.*" for d in ("cli", "stack", "flinkctl", "bench", "drill", "synth", "sim", "k8s")),
          tuple(f"scripts.{m}" for m in ENTRY_POINTS),
          "scripts/' subfolders are libraries: they never import the entry points on top"),
     Rule("code-not-tests", tuple(f"{d}.*" for d in SCANNED), ("tests",),

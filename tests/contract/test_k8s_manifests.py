@@ -1,4 +1,4 @@
-"""What `adstream k8s render` writes holds to the Flink Kubernetes Operator's published CRD
+"""What `adstream flink k8s render` writes holds to the Flink Kubernetes Operator's published CRD
 (vendored: tests/k8s/flinkdeployments.flink.apache.org-v1.yml, operator 1.15.0), to the pinned
 Flink, to the repository (what the Dockerfile copies exists) and to the rule that no address or
 secret is written into a manifest; and the jobs' own settings in the pods (conf/k8s.yaml) agree
@@ -147,13 +147,13 @@ def test_shared_volume_and_storage_secret_reach_the_pod_template(rendered, cfg):
 
 def test_the_command_renders_and_checks_against_the_crd(tmp_path, capsys):
     crd_file = ROOT / "tests/k8s/flinkdeployments.flink.apache.org-v1.yml"
-    rc = main(["--env", "test", "k8s", "render", "--out", str(tmp_path), "--job", "scoring",
+    rc = main(["--env", "test", "flink", "k8s", "render", "--out", str(tmp_path), "--job", "scoring",
                "--image", "registry.example/adstream-flink:9.9", "--crd", str(crd_file)])
     assert rc == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Dockerfile", "flinkdeployment-scoring.yaml"]
     assert "flinkdeployment-scoring.yaml: valid against the CRD" in capsys.readouterr().out
     assert _manifest(tmp_path, "scoring")["spec"]["image"] == "registry.example/adstream-flink:9.9"
-    assert main(["--env", "test", "k8s", "render", "--out", str(tmp_path), "--image", "untagged"]) == 2
+    assert main(["--env", "test", "flink", "k8s", "render", "--out", str(tmp_path), "--image", "untagged"]) == 2
 
 
 def test_the_command_exits_1_naming_the_field_when_the_crd_refuses_a_manifest(tmp_path, capsys):
@@ -163,7 +163,7 @@ def test_the_command_exits_1_naming_the_field_when_the_crd_refuses_a_manifest(tm
     spec["properties"]["flinkVersion"]["enum"] = ["v1_20", "v2_0"]
     crd_file = tmp_path / "old-crd.yml"
     crd_file.write_text(yaml.safe_dump(old))
-    rc = main(["--env", "test", "k8s", "render", "--out", str(tmp_path / "out"), "--job", "feedback",
+    rc = main(["--env", "test", "flink", "k8s", "render", "--out", str(tmp_path / "out"), "--job", "feedback",
                "--crd", str(crd_file)])
     out = capsys.readouterr().out
     assert rc == 1

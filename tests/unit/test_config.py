@@ -99,9 +99,10 @@ def test_paths_are_made_absolute_once_by_the_loader_and_uris_are_kept():
     for dotted in PATH_KEYS:                                       # every listed key exists
         *sections, key = dotted.split(".")
         node = cfg
-        for section in sections:                                   # interests.segments.centroids_uri: one deeper
+        for section in sections:                                   # nested: flink.cluster.savepoint_dir, interests.segments.…
             node = getattr(node, section)
         assert hasattr(node, key), dotted
+    assert cfg.flink.cluster.savepoint_dir == str(ROOT / ".work/test/savepoints")
 
 
 # ------------------------------------------------------------------ error paths

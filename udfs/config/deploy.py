@@ -1,6 +1,6 @@
 """The Kubernetes deployment's section of the configuration (``deploy:`` in conf/base.yaml).
 
-Read only by ``adstream k8s render`` (scripts/k8s/render.py), which turns it into a Dockerfile
+Read only by ``adstream flink k8s render`` (scripts/k8s/render.py), which turns it into a Dockerfile
 and one ``FlinkDeployment`` per job for the Flink Kubernetes Operator (docs/deploy.md). The
 jobs themselves never read it: inside a pod they load the ``config_env`` overlay
 (conf/k8s.yaml), which takes the addresses from the environment the manifest sets up. A pure

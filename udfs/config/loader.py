@@ -32,7 +32,7 @@ CONF_DIR = ROOT / "conf"
 PATH_KEYS = ("paths.work_dir", "paths.jars_dir", "paths.data_dir", "paths.model_registry",
              "paths.retrain_runs", "jars.kafka_dir", "jars.flink_connector", "flink.checkpoint_dir",
              "feast.repo_dir", "scoring_job.catalog_file", "scoring_job.experiments_file",
-             "feedback.training_log", "ope.openbandit_dir",
+             "feedback.training_log", "ope.openbandit_dir", "flink.cluster.savepoint_dir",
              "profile.keyword_map",
              "interests.segments.centroids_uri", "interests.evaluate.taobao_path")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -49,7 +49,7 @@ def _absolute_paths(merged: dict, root: Path = ROOT) -> dict:
     for dotted in PATH_KEYS:
         *sections, key = dotted.split(".")
         node = merged
-        for section in sections:   # a key may sit one section deeper (interests.segments.…)
+        for section in sections:   # nested sections too (flink.cluster.savepoint_dir, interests.segments.…)
             node = node.get(section) if isinstance(node, dict) else None
         if isinstance(node, dict) and key in node:
             node[key] = absolute(node[key], root)

@@ -76,6 +76,50 @@ class Jars:
     flink_connector: str
 
 @dataclass(frozen=True)
+class FlinkCluster:
+    """The local standalone session cluster (``adstream flink up``) and ``--target cluster``
+    submission to it (docs/cluster.md). Ports are loopback unless ``rest_host`` says otherwise."""
+    rest_host: str = "127.0.0.1"
+    rest_port: int = 8081
+    rpc_port: int = 6123
+    taskmanagers: int = 1
+    slots_per_taskmanager: int = 2
+    # Process sizes (heap, metaspace, network, managed: Flink splits them); a TaskManager also
+    # hosts the thread-mode Python of its tasks, so it gets the larger share.
+    jobmanager_memory_mb: int = 1024
+    taskmanager_memory_mb: int = 1728
+    savepoint_dir: str = ".work/savepoints"   # a path or a URI (file://, s3://)
+    startup_timeout_s: int = 120              # `up` waits this long for every TaskManager
+    submit_timeout_s: int = 300               # `flink run -d` must have handed the job over by then
+    # The Python the workers run (-pyexec) and the site-packages thread mode embeds (-pypath);
+    # "" = the interpreter and venv of the submitting `adstream` (right when the workers share
+    # this machine's disk; a remote cluster names its own).
+    python_executable: str = ""
+    python_path: str = ""
+
+    @property
+    def rest_address(self) -> str:
+        return f"{self.rest_host}:{self.rest_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.rest_host}:{self.rest_port}"
+
+    def __post_init__(self) -> None:
+        for name in ("rest_port", "rpc_port"):
+            if not 1 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"flink.cluster.{name}", "must be a port, 1..65535")
+        if self.rest_port == self.rpc_port:
+            raise ConfigError("flink.cluster.rpc_port", "must differ from rest_port")
+        for name in ("taskmanagers", "slots_per_taskmanager", "startup_timeout_s", "submit_timeout_s"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"flink.cluster.{name}", "must be >= 1")
+        if self.jobmanager_memory_mb < 768 or self.taskmanager_memory_mb < 1024:
+            raise ConfigError("flink.cluster.jobmanager_memory_mb",
+                              "need jobmanager_memory_mb >= 768 and taskmanager_memory_mb >= 1024 "
+                              "(below that Flink's own memory parts do not fit)")
+
+@dataclass(frozen=True)
 class Flink:
     parallelism: int
     checkpoint_interval_ms: int
@@ -94,6 +138,7 @@ class Flink:
     status_poll_ms: int = 1000              # how often the CLI asks the job for its status
     # Key groups: fixed, because a checkpoint restores only into the same number (docs/profile-job.md).
     max_parallelism: int = 128
+    cluster: FlinkCluster = FlinkCluster()  # the standalone session cluster (docs/cluster.md)
 
     def __post_init__(self) -> None:
         if self.python_execution_mode not in ("thread", "process"):

@@ -22,7 +22,7 @@ from udfs.config.feedback import Feedback
 from udfs.config.interests import Interests
 from udfs.config.model import Model
 from udfs.config.ope import Ope
-from udfs.config.platform import (DeadLetters, Flink, Jars, Kafka, Logs, Messages, Paths, Redis, Topic,
+from udfs.config.platform import (DeadLetters, Flink, FlinkCluster, Jars, Kafka, Logs, Messages, Paths, Redis, Topic,
                                   Topics)
 from udfs.config.privacy import ConsentPolicy, Privacy
 from udfs.config.profile import Feast, Profile, Windows
@@ -31,7 +31,7 @@ from udfs.config.synth import Generator, Simulation, Site
 from udfs.errors import ConfigError
 
 __all__ = ["CapRule", "Config", "ConfigError", "ConsentPolicy", "DeadLetters", "ExperimentReport", "Exploration",
-           "Feast", "Feedback", "Flink", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
+           "Feast", "Feedback", "Flink", "FlinkCluster", "Generator", "Jars", "Kafka", "Logs", "Messages", "Model", "Ope", "Pacing",
            "Paths", "Privacy", "Profile", "Redis", "ReviewPolicy",
            "Scoring", "ScoringJob", "Simulation", "Site", "Topic", "Topics", "Windows"]
 __all__ += ["Deploy", "JobParallelism", "Resources"]   # the Kubernetes deployment (udfs/config/deploy.py)
@@ -61,7 +61,7 @@ class Config:
     privacy: Privacy = Privacy()
     dead_letter: DeadLetters = DeadLetters()
     logs: Logs = Logs()
-    deploy: Deploy = dataclasses.field(default_factory=Deploy)   # read by `adstream k8s render` only
+    deploy: Deploy = dataclasses.field(default_factory=Deploy)   # read by `adstream flink k8s render` only
     interests: Interests = Interests()
 
     def log_dir(self, job: str) -> Path:

@@ -125,13 +125,8 @@ class SeenFunction(_Slices):
         rules = cfg.scoring.campaign_caps + cfg.scoring.creative_caps
         self.capped = bool(rules)
         if rules:   # a user's counts are useless once the longest window has passed (per map entry)
-            from pyflink.common import Time
-            from pyflink.datastream.state import StateTtlConfig
-            desc.enable_time_to_live(
-                StateTtlConfig.new_builder(Time.seconds(max(r.window_s for r in rules)))
-                .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .cleanup_full_snapshot().build())
+            from udfs.flink.ttl import ttl_config
+            desc.enable_time_to_live(ttl_config(max(r.window_s for r in rules)))
         self.state = ctx.get_map_state(desc)
 
     def make_writer(self, cfg):

@@ -20,11 +20,12 @@ import dataclasses
 import json
 import logging
 
-from pyflink.common import Time, Types
+from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from udfs import config
+from udfs.flink.ttl import ttl_config
 from udfs.io import job_logs, keyword_map
 from udfs.core import profile_batch, shards
 from udfs.core import profile as P
@@ -132,12 +133,7 @@ class ProfileFunction(KeyedProcessFunction):
         self.bounds = TimeBounds.from_config(cfg.messages)
         desc = MapStateDescriptor("profiles", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
         # Idle users cost nothing: their state expires after the TTL without an event.
-        desc.enable_time_to_live(
-            StateTtlConfig.new_builder(Time.seconds(cfg.profile.windows.state_ttl_s))
-            .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-            .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-            .cleanup_full_snapshot()
-            .build())
+        desc.enable_time_to_live(ttl_config(cfg.profile.windows.state_ttl_s))
         self.store = _CachedMapState(ctx.get_map_state(desc), cfg.profile.windows.state_ttl_s * 1000,
                                      cfg.profile.state_cache_users)
         # The number of shards each shard's state was written with (no TTL: it outlives idle users).

@@ -25,11 +25,12 @@ from __future__ import annotations
 import logging
 import time
 
-from pyflink.common import Row, Time, Types
+from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
+from pyflink.datastream.state import ValueStateDescriptor
 
 from udfs import config
+from udfs.flink.ttl import ttl_config
 from udfs.io import job_logs
 from udfs.core.caps import FrequencyCaps
 from udfs.errors import ModelError
@@ -70,11 +71,7 @@ class ScoringFunction(KeyedProcessFunction):
         desc = ValueStateDescriptor("caps", Types.PICKLED_BYTE_ARRAY())
         if rules:
             # A user's counts are useless once the longest window has passed without an impression.
-            desc.enable_time_to_live(
-                StateTtlConfig.new_builder(Time.seconds(max(r.window_s for r in rules)))
-                .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .cleanup_full_snapshot().build())
+            desc.enable_time_to_live(ttl_config(max(r.window_s for r in rules)))
         self.caps_state = ctx.get_state(desc)
         group = ctx.get_metrics_group().add_group("adstream")
         self.counters = {k: group.counter(k) for k in COUNTERS}
