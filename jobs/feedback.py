@@ -10,7 +10,10 @@ the JVM on a key SQL computes (``keyed_by_first_column``):
    conversions, within the attribution windows; each impression's labelled training row
    (and its corrections) goes to the ``training_log`` topic.
 3. ``feedback.seen.v1`` keyed by user id: each priced impression counted into what the user
-   has seen (frequency caps on impressions), written beside the user's profile.
+   has seen (frequency caps on impressions), written beside the user's profile. The erasure
+   topic is a fifth input of the same source, routed here by its ``user_id``: a request drops
+   the user's caps state (udfs/flink/feedback_erasure.py), its audit record goes to
+   ``erasure-audit.v1``.
 4. ``feedback.stats.v1`` keyed by campaign id: every attributed event folded into the
    campaign's and its creatives' statistics and spend, written to the online store.
 
@@ -33,6 +36,7 @@ from udfs.messages import topics
 
 JOB = "adstream-feedback"
 INPUTS = ("served_log", "impressions", "ad_clicks", "conversions")   # cfg.kafka.topics keys
+ERASURES = "erasure"   # the topic key of the erasure requests, read by the same source
 
 
 def time_columns(cfg: Config, value: str = "v") -> tuple[dict[str, str], str]:
@@ -55,7 +59,7 @@ def source_ddl(cfg: Config, name: str, start: str = "group-offsets") -> str:
     ``start``: ``group-offsets`` (the group's committed offsets, else the beginning: nothing
     is skipped) or ``latest-offset`` (only what arrives from now on: a demo that must not
     wade through a replayed history first)."""
-    names = ";".join(topics.name_of(cfg, k) for k in INPUTS)
+    names = ";".join(topics.name_of(cfg, k) for k in (*INPUTS, ERASURES))
     opts = kafka_table_options(cfg, names, group=cfg.feedback.group_id, startup=start,
                                extra={"properties.auto.offset.reset": "earliest"})
     cols, wm = time_columns(cfg)
@@ -105,9 +109,13 @@ FROM {source} WHERE topic IN ({_in(cfg, INPUTS[2:])})""")
     attributed = _join(tenv, fns["attribution"](cfg_dict, JOB), second, "feedback.attribution.v1")
     tenv.create_temporary_view("feedback_attributed", tenv.from_data_stream(attributed))
     # Priced[2] is the user id (Priced is an array on the wire); anonymous impressions cap nobody.
+    from udfs.flink.feedback_erasure import AUDIT, ERASURE
     by_user = tenv.sql_query(f"""
 SELECT JSON_VALUE(v, '$[2]') AS k, CONCAT('{PRICED}1', v) AS v FROM feedback_priced
-WHERE kind = '{PRICED}' AND JSON_VALUE(v, '$[2]') IS NOT NULL""")
+WHERE kind = '{PRICED}' AND JSON_VALUE(v, '$[2]') IS NOT NULL
+UNION ALL
+SELECT JSON_VALUE(v, '$.user_id') AS k, CONCAT('{ERASURE}1', v) AS v FROM {source}
+WHERE topic = '{topics.name_of(cfg, ERASURES)}' AND JSON_VALUE(v, '$.user_id') IS NOT NULL""")
     tenv.create_temporary_view("feedback_seen", tenv.from_data_stream(
         _join(tenv, fns["seen"](cfg_dict, JOB), by_user, "feedback.seen.v1")))
     both = "SELECT k, v FROM feedback_priced WHERE kind = '{0}' UNION ALL " \
@@ -117,8 +125,9 @@ WHERE kind = '{PRICED}' AND JSON_VALUE(v, '$[2]') IS NOT NULL""")
         _join(tenv, fns["stats"](cfg_dict, JOB), attributed_rows, "feedback.stats.v1")))
     return {"attributed": attributed_rows,
             "training_log": tenv.sql_query(f"SELECT k, v FROM feedback_attributed WHERE kind = '{TRAINING}'"),
-            "dead_letter": tenv.sql_query(both.format(DEAD) + " UNION ALL SELECT k, v FROM feedback_seen"
-                                          " UNION ALL SELECT k, v FROM feedback_stats")}
+            "dead_letter": tenv.sql_query(both.format(DEAD) + f" UNION ALL SELECT k, v FROM feedback_seen"
+                                          f" WHERE kind = '{DEAD}' UNION ALL SELECT k, v FROM feedback_stats"),
+            "erasure_audit": tenv.sql_query(f"SELECT k, v FROM feedback_seen WHERE kind = '{AUDIT}'")}
 
 
 def sink_ddl(cfg: Config, name: str, topic: str) -> str:
@@ -141,9 +150,11 @@ def start(cfg: Config, *, restore_from: str | None = None, functions: dict | Non
     outputs = build(tenv, cfg, "feedback_raw", functions)
     tenv.execute_sql(sink_ddl(cfg, "feedback_dlq_sink", cfg.kafka.topics.dead_letter.name))
     tenv.execute_sql(sink_ddl(cfg, "feedback_training_sink", cfg.kafka.topics.training_log.name))
+    tenv.execute_sql(sink_ddl(cfg, "feedback_audit_sink", cfg.kafka.topics.erasure_audit.name))
     stmts = tenv.create_statement_set()
     stmts.add_insert("feedback_dlq_sink", outputs["dead_letter"])
     stmts.add_insert("feedback_training_sink", outputs["training_log"])
+    stmts.add_insert("feedback_audit_sink", outputs["erasure_audit"])
     stmts.attach_as_datastream()
     return env.execute_async(JOB)
 

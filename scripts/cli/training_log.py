@@ -87,6 +87,23 @@ def write_log(cfg: Config, *, idle_s: float | None = 5.0, duration_s: float | No
         consumer.close()
 
 
+def purge(cfg: Config, *, dry_run: bool = False, now_ms: int | None = None) -> int:
+    """Remove the store's hours older than the retention period; prints what it did."""
+    from udfs.core.retention import expired_hours
+    from udfs.io.training_log_store import drop_hours, hours
+    uri, days = cfg.feedback.training_log_uri, cfg.privacy.retention.training_log_days
+    held = hours(uri)
+    old = expired_hours(held, time.time_ns() // 1_000_000 if now_ms is None else now_ms, days)
+    if dry_run:
+        print(f"training-log purge (dry run): {len(old)} of {len(held)} hours older than {days} days in {uri}"
+              + (f": {old[0]} … {old[-1]}" if old else ""))
+        return 0
+    files = drop_hours(uri, old)
+    print(f"training-log purge: removed {len(old)} of {len(held)} hours ({files} files) older than {days} days "
+          f"from {uri}" + (f": {old[0]} … {old[-1]}" if old else ""))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "training-log", help="write the feedback job's training log to parquet, or show it",
@@ -94,12 +111,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "conversion labels, and the exact feature row the model scored) into the parquet "
                     "store at feedback.training_log, partitioned by hour; stops after --idle seconds "
                     "without a record (0: runs until interrupted). show: print the store as a reader "
-                    "sees it (the highest revision of each impression).")
-    p.add_argument("action", choices=["write", "show"])
+                    "sees it (the highest revision of each impression). purge: remove the hours older "
+                    "than privacy.retention.training_log_days (retention, docs/privacy.md).")
+    p.add_argument("action", choices=["write", "show", "purge"])
     p.add_argument("--idle", type=float, default=10.0, help="write: stop after this many seconds without a "
                                                             "record; 0 = never (default: 10)")
     p.add_argument("--duration", type=float, default=None, help="write: stop after this many seconds")
     p.add_argument("--limit", type=int, default=20, help="show: rows to print (default: 20)")
+    p.add_argument("--dry-run", action="store_true", help="purge: list the hours it would remove, remove nothing")
     p.set_defaults(func=_main)
 
 
@@ -117,6 +136,8 @@ def _run(cfg: Config, a) -> int:
         print(r.line())
         print(f"store: {cfg.feedback.training_log_uri}")
         return 0
+    if a.action == "purge":
+        return purge(cfg, dry_run=a.dry_run)
     table = read(cfg.feedback.training_log_uri)
     print(f"{table.num_rows} impressions in {cfg.feedback.training_log_uri}")
     cols = ["impression_id", "ts", "campaign_id", "creative_id", "rank", "model_version", "variant",

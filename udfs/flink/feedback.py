@@ -252,8 +252,14 @@ class SeenFunction(KeyedProcessFunction):
                 .cleanup_full_snapshot().build())
         self.state = ctx.get_state(desc)
         self.writer = self.make_writer(cfg)
+        from udfs.flink.feedback_erasure import SeenEraser
+        ttl = StateTtlConfig.new_builder(Time.seconds(max([r.window_s for r in rules],
+                                                          default=cfg.profile.windows.state_ttl_s))) \
+            .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite).cleanup_full_snapshot().build()
+        self.eraser = SeenEraser(ctx, ttl, self.writer, self.job)
         group = ctx.get_metrics_group().add_group("adstream")
-        self.counters = {k: group.counter(k) for k in ("seen_written", "seen_write_retries", "errors")}
+        self.counters = {k: group.counter(k) for k in ("seen_written", "seen_write_retries", "errors",
+                                                       "erasures", "suppressed")}
 
     def make_writer(self, cfg):
         """The online writer (a seam: the flink-tier test hands in one that keeps the rows)."""
@@ -267,11 +273,17 @@ class SeenFunction(KeyedProcessFunction):
 
     def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
         from udfs.core import seen
-        from udfs.io.retry import retry_for
         user_id = ctx.get_current_key()
         try:
+            if value[:1] == "E":    # an erasure request (udfs/flink/feedback_erasure.py)
+                yield self.eraser.erase(self.state, user_id, value, self._retry)
+                self.counters["erasures"].inc()
+                return
             p = pricing.Priced.decode(value[2:])
             if not p.personalised:   # no personalisation consent: no caps state for the user
+                return
+            if self.eraser.suppressed(p.ts):   # from before the user's erasure: not counted again
+                self.counters["suppressed"].inc()
                 return
             st = self.state.value() or {}
             seen.fold(st, self.caps, user_id, p)
@@ -285,13 +297,17 @@ class SeenFunction(KeyedProcessFunction):
         if not self.caps.rules["campaign"] and not self.caps.rules["creative"]:
             return
         rows = [(user_id, seen.encode(st), p.ts)]
+        self._retry(lambda: self.writer.write(rows))
+        self.counters["seen_written"].inc()
+
+    def _retry(self, write):
+        from udfs.io.retry import retry_for
 
         def told(delay, e):
             self.counters["seen_write_retries"].inc()
             log.warning("seen write failed, retrying in %.2f s: %s", delay, describe(e))
         # Store failures are the infrastructure's: after the retries they fail the task (restart).
-        retry_for(lambda: self.writer.write(rows), self.cfg.feedback.write_retry_ms / 1000, told)
-        self.counters["seen_written"].inc()
+        return retry_for(write, self.cfg.feedback.write_retry_ms / 1000, told)
 
 
 class StatsFunction(KeyedProcessFunction):
