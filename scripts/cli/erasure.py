@@ -68,6 +68,31 @@ def file_audits(cfg: Config, user: str) -> list[ErasureAudit]:
     return out
 
 
+class ErasedUsers:
+    """The users erased by this command (its audit file's records), as user id -> the latest
+    request's time; re-read when the file changes. ``adstream training-log write`` drops their
+    rows from before that time, so a row still on the topic when the store was rewritten is not
+    written back afterwards."""
+
+    def __init__(self, cfg: Config):
+        self.path, self.seen_mtime, self.before = audit_path(cfg), None, {}
+
+    def get(self) -> dict[str, int]:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return self.before
+        if mtime != self.seen_mtime:
+            before: dict[str, int] = {}
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    a = ErasureAudit.decode(line)
+                    if a.by == E.COMMAND:
+                        before[a.user_id] = max(before.get(a.user_id, 0), a.requested_ts)
+            self.before, self.seen_mtime = before, mtime
+        return self.before
+
+
 def offline_files(cfg: Config) -> list[Path]:
     """The Feast offline store's single-file sources (``<data_dir>/offline/*.parquet``) that exist;
     the training log, a folder there, is its own store."""
@@ -119,10 +144,15 @@ class AuditTail:
                     continue
         return out
 
-    def read_to_end(self) -> list[ErasureAudit]:
+    def read_to_end(self, timeout_s: float = 30.0) -> list[ErasureAudit]:
+        """Every record up to the end offsets of now (within ``timeout_s``: a broker that stops
+        answering halfway must not hang the check)."""
         ends = self.consumer.end_offsets(self.parts)
         out: list[ErasureAudit] = []
+        deadline = time.monotonic() + timeout_s
         while any(self.consumer.position(tp) < ends[tp] for tp in self.parts):
+            if time.monotonic() > deadline:
+                raise AdstreamError(f"the audit topic was not read to its end within {timeout_s:.0f} s")
             out += self.poll()
         return out
 
@@ -147,23 +177,24 @@ def erase(cfg: Config, user: str, *, ticket: str | None, wait: bool, progress=No
     req = ErasureRequest(request_id=ticket or f"erase-{uuid.uuid4().hex[:12]}", user_id=user, ts=_now_ms(),
                          requested_by=f"adstream privacy erase ({os.environ.get('USER', 'unknown')})")
     tail = AuditTail(cfg) if wait else None
-    producer = make_producer(cfg)
     try:
-        producer.send(cfg.kafka.topics.erasure.name, key=user.encode(), value=req.encode())
-        producer.flush()
-        own = E.audit(req, E.COMMAND, erase_files(cfg, user), _now_ms())
-        append_audits(cfg, [own])
-        producer.send(cfg.kafka.topics.erasure_audit.name, key=user.encode(), value=own.encode())
-        producer.flush()
-    finally:
-        producer.close()
-    res = EraseResult(req, own, missing=list(cfg.privacy.erasure.wait_for) if wait else [], waited=wait)
-    if tail is not None:
+        producer = make_producer(cfg)
         try:
-            _wait(cfg, tail, res, t0, progress)
+            producer.send(cfg.kafka.topics.erasure.name, key=user.encode(), value=req.encode())
+            producer.flush()
+            own = E.audit(req, E.COMMAND, erase_files(cfg, user), _now_ms())
+            append_audits(cfg, [own])
+            producer.send(cfg.kafka.topics.erasure_audit.name, key=user.encode(), value=own.encode())
+            producer.flush()
         finally:
+            producer.close()
+        res = EraseResult(req, own, missing=list(cfg.privacy.erasure.wait_for) if wait else [], waited=wait)
+        if tail is not None:
+            _wait(cfg, tail, res, t0, progress)
+            append_audits(cfg, res.jobs)
+    finally:
+        if tail is not None:
             tail.close()
-        append_audits(cfg, res.jobs)
     res.elapsed_s = time.monotonic() - t0
     return res
 

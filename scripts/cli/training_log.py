@@ -3,7 +3,8 @@
 ``write`` consumes ``training-log.v1`` (the feedback job's labelled impressions) in its own
 consumer group and writes each polled batch of a partition as one parquet file per hour
 (``udfs.io.training_log_store``), named by the partition and offset range, then commits the
-offsets. A crash between the write and the commit re-reads the batch; its rows are written
+offsets. Rows of users erased by ``adstream privacy erase`` (its audit file) from before their
+request are dropped, so a row still on the topic at the erasure is not written back. A crash between the write and the commit re-reads the batch; its rows are written
 again (the same rows, which the reader collapses), never lost. A record that is not a valid
 training row goes to the dead-letter topic with its reason and is counted.
 
@@ -53,7 +54,8 @@ def write_log(cfg: Config, *, idle_s: float | None = 5.0, duration_s: float | No
     except NoBrokersAvailable:
         raise AdstreamError(f"no Kafka broker answers at {cfg.kafka.bootstrap} "
                             f"(start one: adstream stack up)") from None
-    writer, result = TrainingLogWriter(cfg.feedback.training_log_uri), WriteResult()
+    from scripts.cli.erasure import ErasedUsers
+    writer, result, erased = TrainingLogWriter(cfg.feedback.training_log_uri), WriteResult(), ErasedUsers(cfg)
     began = last_read = last_note = time.monotonic()
     try:
         while True:
@@ -68,6 +70,9 @@ def write_log(cfg: Config, *, idle_s: float | None = 5.0, duration_s: float | No
                             rec.value or b"", str(e), e.kind, name, time.time_ns() // 1_000_000, stage=STAGE,
                             field=e.field).to_bounded_json(cfg.dead_letter.max_bytes).encode())
                         result.dead_letters += 1
+                gone = erased.get()
+                if gone:   # an erased user's row from before the request: not written back
+                    rows = [r for r in rows if r.user_id not in gone or r.ts > gone[r.user_id]]
                 if rows:
                     result.files += writer.write(rows, f"p{tp.partition}-{recs[0].offset:012d}-{recs[-1].offset:012d}")
                     result.rows += len(rows)

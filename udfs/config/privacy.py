@@ -45,7 +45,7 @@ class Erasure:
     # The command's audit file, under paths.work_dir (one JSON ErasureAudit per line).
     audit_file: str = "privacy/erasure-audit.jsonl"
     # `erase --wait`: the jobs whose audit records complete an erasure, and how long to wait for them.
-    wait_for: tuple[str, ...] = ("adstream-profile", "adstream-feedback")
+    wait_for: tuple[str, ...] = ("adstream-profile", "adstream-feedback", "adstream-scoring")
     wait_s: float = 60.0
     # Whether USER on the command line is a raw id to pseudonymise first (the stores hold pseudonyms);
     # also on whenever pseudonymise_replay is. An id already shaped as a pseudonym of the current key

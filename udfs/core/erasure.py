@@ -15,6 +15,7 @@ PROFILE_STATE = "flink.profile_state"        # profiles in the profile job's key
 DEDUPE_IDS = "flink.profile_dedupe_ids"      # event ids the profile state kept for de-duplication
 ONLINE_FIELDS = "redis.user_hash_fields"     # fields of the user's online hash (profile, caps, ...)
 CAPS_STATE = "flink.feedback_caps_entries"   # caps entries in the feedback job's keyed state
+SCORING_CAPS = "flink.scoring_caps_entries"  # the scoring job's local caps counts for the user
 TRAINING_ROWS = "training_log.rows"          # training-log rows with the user's id
 TRAINING_FILES = "training_log.files_rewritten"
 OFFLINE_ROWS = "offline_store.rows"          # rows of the Feast offline files keyed by the user
