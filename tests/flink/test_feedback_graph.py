@@ -80,6 +80,12 @@ class _Rows:
                 f.write(json.dumps(r) + "\n")
         return len(rows)
 
+    def erase(self, user_ids):
+        import json
+        with open(self.path, "a") as f:
+            f.write(json.dumps(["erase", list(user_ids)]) + "\n")
+        return 2
+
     def close(self):
         pass
 
@@ -109,14 +115,14 @@ def _stats_into(path):
     return Stats
 
 
-def run(tmp_path, **functions):
+def run(tmp_path, extra=(), **functions):
     from pyflink.table.expressions import lit
     from jobs.common import table_env
     from jobs.feedback import build
     from tests.flink.helpers import collect_rows, feedback_source
     cfg = config.load("test", overrides=[f"flink.checkpoint_dir={tmp_path}/ckpt"])
     env, tenv = table_env(cfg, "test-feedback-graph")
-    feedback_source(env, tenv, cfg, "fb_in", script(cfg))
+    feedback_source(env, tenv, cfg, "fb_in", script(cfg) + list(extra))
     outputs = build(tenv, cfg, "fb_in", functions={"seen": _seen_into(str(tmp_path / "seen.jsonl")),
                                                       "stats": _stats_into(str(tmp_path / "stats.jsonl")),
                                                       **functions})
@@ -180,3 +186,28 @@ def test_a_timer_that_raises_costs_its_key_a_dead_letter_not_the_job(tmp_path):
     assert len(errors) == 1 and "timer exploded" in errors[0].reason
     assert errors[0].stage == "feedback.attribution.v1" and "i2" in errors[0].original
     assert sorted(TrainingRow.decode(v).impression_id for out, _, v in rows if out == "training_log") == ["i1", "i3"]
+
+
+def test_an_erasure_request_drops_the_users_caps_and_writes_an_audit_record(tmp_path):
+    """Whichever comes first at the seen stage (the request or the priced impressions, two paths
+    through the graph), nothing of the user's caps is written after the request, and the audit
+    record counts what the state held when the request came."""
+    import json
+    from udfs.core import erasure as E
+    from udfs.messages import ErasureAudit, ErasureRequest
+    cfg = config.load("test")
+    req = ErasureRequest(request_id="T1", user_id="u1", ts=T0 + 20_000, requested_by="desk")
+    rows = run(tmp_path, extra=[(cfg.kafka.topics.erasure.name, req.to_json())])
+    (audit,) = [ErasureAudit.decode(v) for out, k, v in rows if out == "erasure_audit"]
+    assert (audit.ticket_id, audit.user_id, audit.by) == ("T1", "u1", "adstream-feedback")
+    lines = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]
+    cut = lines.index(["erase", ["u1"]])
+    assert all(line[0] == "u1" for line in lines[:cut]) and lines[cut + 1:] == []
+    held = sum(len(v) for v in seen_decode(lines[cut - 1][1]).values()) if cut else 0
+    assert audit.stores == {E.CAPS_STATE: held, E.ONLINE_FIELDS: 2}
+    assert not [d for out, _, v in rows if out == "dead_letter" for d in [DeadLetter.decode(v)] if d.kind == "error"]
+
+
+def seen_decode(entries):
+    from udfs.core import seen
+    return seen.decode(entries)
