@@ -55,17 +55,23 @@ def append_audits(cfg: Config, audits: list[ErasureAudit]) -> None:
             f.write(a.to_json() + "\n")
 
 
-def file_audits(cfg: Config, user: str) -> list[ErasureAudit]:
-    path = audit_path(cfg)
+def read_audit_file(path: Path) -> list[ErasureAudit]:
+    """Every record of the audit file (none when it does not exist); a line that is not a record
+    stops with its line number: the file is the proof, a broken one must be looked at."""
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
-            a = ErasureAudit.decode(line)
-            if a.user_id == user:
-                out.append(a)
+            try:
+                out.append(ErasureAudit.decode(line))
+            except Exception as e:   # noqa: BLE001 - MessageError, named with its place
+                raise AdstreamError(f"{path}:{lineno}: not an erasure audit record ({e})") from None
     return out
+
+
+def file_audits(cfg: Config, user: str) -> list[ErasureAudit]:
+    return [a for a in read_audit_file(audit_path(cfg)) if a.user_id == user]
 
 
 class ErasedUsers:
@@ -84,11 +90,9 @@ class ErasedUsers:
             return self.before
         if mtime != self.seen_mtime:
             before: dict[str, int] = {}
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    a = ErasureAudit.decode(line)
-                    if a.by == E.COMMAND:
-                        before[a.user_id] = max(before.get(a.user_id, 0), a.requested_ts)
+            for a in read_audit_file(self.path):
+                if a.by == E.COMMAND:
+                    before[a.user_id] = max(before.get(a.user_id, 0), a.requested_ts)
             self.before, self.seen_mtime = before, mtime
         return self.before
 

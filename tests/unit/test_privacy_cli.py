@@ -51,3 +51,11 @@ def test_verify_passes_only_when_every_check_is_absent():
     out = io.StringIO()
     assert erasure.print_verify("u", ok + [erasure.Check("training log", 3, "files")], out) == 1
     assert "FOUND 3" in out.getvalue() and "1 store(s) not clear" in out.getvalue()
+
+
+def test_a_broken_audit_file_is_named_with_its_line(tmp_path):
+    from udfs.errors import AdstreamError
+    cfg = _cfg(tmp_path)
+    (tmp_path / "audit.jsonl").write_text('{"schema": "erasure_audit"}\n')
+    with pytest.raises(AdstreamError, match="audit.jsonl:1"):
+        erasure.ErasedUsers(cfg).get()
