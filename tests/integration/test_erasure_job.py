@@ -120,4 +120,4 @@ def test_erase_removes_the_user_everywhere_and_a_restore_cannot_bring_them_back(
         client.cancel().result()
     out = capsys.readouterr().out
     with capsys.disabled():
-        print("\n" + "\n".join(line for line in out.splitlines() if "erasure" in line or "verify" in line))
+        print("\n" + out)   # the commands' own output: what was removed, checked, and the time
