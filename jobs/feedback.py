@@ -12,7 +12,9 @@ online store, each called once per key and processing-time slice (``slices``):
    (and its corrections) goes to the ``training_log`` topic.
 3. ``feedback.seen.v2`` keyed by a fixed shard of the user id: a slice of priced impressions
    counted into what their users have seen (frequency caps on impressions), written beside
-   the users' profiles.
+   the users' profiles. The erasure topic is a fifth input of the same source, routed here by
+   the same shard of its ``user_id``: a request drops the user's caps state and leaves a
+   tombstone (udfs/flink/feedback_erasure.py); its audit record goes to ``erasure-audit.v1``.
 4. ``feedback.stats.v1`` keyed by campaign id: a slice of attributed events folded into the
    campaign's and its creatives' statistics and spend, written to the online store.
 
@@ -37,6 +39,7 @@ from udfs.messages import topics
 
 JOB = "adstream-feedback"
 INPUTS = ("served_log", "impressions", "ad_clicks", "conversions")   # cfg.kafka.topics keys
+ERASURES = "erasure"   # the topic key of the erasure requests, read by the same source
 
 
 def time_columns(cfg: Config, value: str = "v") -> tuple[dict[str, str], str]:
@@ -54,17 +57,19 @@ def time_columns(cfg: Config, value: str = "v") -> tuple[dict[str, str], str]:
 
 
 def source_ddl(cfg: Config, name: str, start: str = "group-offsets") -> str:
-    """The four feedback topics as one table (v STRING, topic STRING, rt + watermark).
+    """The four feedback topics and the erasure requests as one table (v STRING, topic STRING,
+    rt + watermark, pt: processing time).
 
     ``start``: ``group-offsets`` (the group's committed offsets, else the beginning: nothing
     is skipped) or ``latest-offset`` (only what arrives from now on: a demo that must not
     wade through a replayed history first)."""
-    names = ";".join(topics.name_of(cfg, k) for k in INPUTS)
+    names = ";".join(topics.name_of(cfg, k) for k in (*INPUTS, ERASURES))
     opts = kafka_table_options(cfg, names, group=cfg.feedback.group_id, startup=start,
                                extra={"properties.auto.offset.reset": "earliest"})
     cols, wm = time_columns(cfg)
+    # pt: the erasure requests join the seen stage's processing-time slices straight from here
     return (f"CREATE TABLE {name} (\n  v STRING,\n  topic STRING METADATA VIRTUAL,\n"
-            f"  rt AS {cols['rt']},\n  WATERMARK FOR rt AS {wm}\n) WITH ({opts})")
+            f"  rt AS {cols['rt']},\n  pt AS PROCTIME(),\n  WATERMARK FOR rt AS {wm}\n) WITH ({opts})")
 
 
 def _tagged(cfg: Config, keys: tuple[str, ...]) -> str:
@@ -101,18 +106,24 @@ FROM TABLE(TUMBLE(TABLE {name}, DESCRIPTOR(pt), INTERVAL '{slice_ms / 1000:.3f}'
 GROUP BY key, window_start, window_end""")
 
 
-def _store_stages(tenv, cfg: Config, fns: dict, cfg_dict: dict) -> None:
+def _store_stages(tenv, cfg: Config, fns: dict, cfg_dict: dict, source: str) -> None:
     """The seen and statistics stages (udfs/flink/feedback_slices.py) over the priced and
-    attributed views; their dead letters as views ``feedback_seen`` and ``feedback_stats``.
+    attributed views; their outputs as views ``feedback_seen`` (dead letters, audit records)
+    and ``feedback_stats`` (dead letters).
 
     Seen: ``Priced[2]`` is the user id (Priced is an array on the wire); anonymous impressions
-    cap nobody; users hashed onto ``feedback.seen_shards`` fixed keys, never the parallelism."""
+    cap nobody; users hashed onto ``feedback.seen_shards`` fixed keys, never the parallelism
+    (the profile job's expression), an erasure request by its ``user_id`` onto the same key."""
     from pyflink.common import Types
     from udfs.flink.feedback import ATTRIBUTED, PRICED
-    f, user = cfg.feedback, "JSON_VALUE(v, '$[2]')"
+    from udfs.flink.feedback_erasure import ERASURE
+    f, user, asked = cfg.feedback, "JSON_VALUE(v, '$[2]')", "JSON_VALUE(v, '$.user_id')"
     seen = slices(tenv, "feedback_seen_in", f"""
-SELECT MOD(ABS(HASH_CODE({user})), {f.seen_shards}) AS key, v, pt FROM feedback_priced
-WHERE kind = '{PRICED}' AND {user} IS NOT NULL""", f.seen_slice_ms)
+SELECT ABS(MOD(HASH_CODE({user}), {f.seen_shards})) AS key, v, pt FROM feedback_priced
+WHERE kind = '{PRICED}' AND {user} IS NOT NULL
+UNION ALL
+SELECT ABS(MOD(HASH_CODE({asked}), {f.seen_shards})) AS key, CONCAT('{ERASURE}', v) AS v, pt FROM {source}
+WHERE topic = '{topics.name_of(cfg, ERASURES)}' AND {asked} IS NOT NULL""", f.seen_slice_ms)
     tenv.create_temporary_view("feedback_seen", tenv.from_data_stream(
         _stage(tenv, fns["seen"](cfg_dict, JOB), seen, "feedback.seen.v2", Types.INT())))
     stats = slices(tenv, "feedback_stats_in", f"""
@@ -129,6 +140,7 @@ def build(tenv, cfg: Config, source: str, functions: dict | None = None) -> dict
     (tests: one that fails on purpose)."""
     from pyflink.table import Schema
     from udfs.flink.feedback import ATTRIBUTED, DEAD, PRICED, TRAINING, AttributionFunction, PricingFunction
+    from udfs.flink.feedback_erasure import AUDIT
     from udfs.flink.feedback_slices import SeenFunction, StatsFunction
     fns = {"pricing": PricingFunction, "attribution": AttributionFunction, "seen": SeenFunction,
            "stats": StatsFunction, **(functions or {})}
@@ -146,13 +158,14 @@ SELECT COALESCE(JSON_VALUE(v, '$.impression_id'), '') AS k, {_tagged(cfg, INPUTS
 FROM {source} WHERE topic IN ({_in(cfg, INPUTS[2:])})""")
     attributed = _stage(tenv, fns["attribution"](cfg_dict, JOB), second, "feedback.attribution.v1")
     tenv.create_temporary_view("feedback_attributed", tenv.from_data_stream(attributed, pt))
-    _store_stages(tenv, cfg, fns, cfg_dict)
+    _store_stages(tenv, cfg, fns, cfg_dict, source)
     both = "SELECT k, v FROM feedback_priced WHERE kind = '{0}' UNION ALL " \
            "SELECT k, v FROM feedback_attributed WHERE kind = '{0}'"
     return {"attributed": tenv.sql_query(both.format(ATTRIBUTED)),
             "training_log": tenv.sql_query(f"SELECT k, v FROM feedback_attributed WHERE kind = '{TRAINING}'"),
-            "dead_letter": tenv.sql_query(both.format(DEAD) + " UNION ALL SELECT k, v FROM feedback_seen"
-                                          " UNION ALL SELECT k, v FROM feedback_stats")}
+            "dead_letter": tenv.sql_query(both.format(DEAD) + f" UNION ALL SELECT k, v FROM feedback_seen"
+                                          f" WHERE kind = '{DEAD}' UNION ALL SELECT k, v FROM feedback_stats"),
+            "erasure_audit": tenv.sql_query(f"SELECT k, v FROM feedback_seen WHERE kind = '{AUDIT}'")}
 
 
 def sink_ddl(cfg: Config, name: str, topic: str) -> str:
@@ -175,9 +188,11 @@ def start(cfg: Config, *, restore_from: str | None = None, functions: dict | Non
     outputs = build(tenv, cfg, "feedback_raw", functions)
     tenv.execute_sql(sink_ddl(cfg, "feedback_dlq_sink", cfg.kafka.topics.dead_letter.name))
     tenv.execute_sql(sink_ddl(cfg, "feedback_training_sink", cfg.kafka.topics.training_log.name))
+    tenv.execute_sql(sink_ddl(cfg, "feedback_audit_sink", cfg.kafka.topics.erasure_audit.name))
     stmts = tenv.create_statement_set()
     stmts.add_insert("feedback_dlq_sink", outputs["dead_letter"])
     stmts.add_insert("feedback_training_sink", outputs["training_log"])
+    stmts.add_insert("feedback_audit_sink", outputs["erasure_audit"])
     stmts.attach_as_datastream()
     return env.execute_async(JOB)
 

@@ -6,6 +6,10 @@ lateness, and cut the stream into short processing-time slices per shard (one of
 ``profile.shards`` virtual shards of the user id, independent of the parallelism).
 Python (one call per shard and slice): validate, dedupe, fold into keyed state,
 write the users' new profiles to Feast; invalid/late/duplicate → dead-letter topic.
+Erasure requests (``erasure.v1``) are a second Kafka source of the same shape, unioned in
+before the shards are cut: routed by the same ``uid`` column, a request lands on the shard of
+the user's events, and its offsets are in the same checkpoints as theirs (docs/privacy.md,
+"Erasure"). Each request's audit record goes to ``erasure-audit.v1``.
 See docs/profile-job.md for why the work is split this way.
 """
 from __future__ import annotations
@@ -54,8 +58,11 @@ def source_ddl(cfg: Config, name: str, with_clause: str) -> str:
     return f"CREATE TABLE {name} (\n  {body}\n) WITH ({with_clause})"
 
 
-def slices(tenv, cfg: Config, source: str):
+def slices(tenv, cfg: Config, source: str, erasures: str | None = None):
     """source table (see ``source_ddl``) → Table(shard INT, lines STRING: JSON array of flagged records).
+
+    ``erasures``: a table of the same shape over the erasure topic; its records are flagged
+    ``E`` (never late: a request is carried out whenever it arrives).
 
     Processing-time slices, so a quiet stream still flushes within one slice; the
     price is that a bounded input's last slice never fires, so the job is unbounded.
@@ -69,14 +76,19 @@ def slices(tenv, cfg: Config, source: str):
     shards.check_layout(n, cfg.flink.parallelism, cfg.flink.max_parallelism)
     # Virtual shards, never the parallelism: a rescale then moves whole shards (key groups)
     # and no user changes shard. ABS after MOD: in [0, n) even for HASH_CODE = MIN_VALUE.
+    cols = "`value`, uid, ahead, rt, pt"
+    tenv.create_temporary_view("profile_input", tenv.sql_query(
+        f"SELECT {cols}, FALSE AS erasure FROM {source}" +
+        (f" UNION ALL SELECT {cols}, TRUE AS erasure FROM {erasures}" if erasures else "")))
     tenv.create_temporary_view("profile_flagged", tenv.sql_query(f"""
 SELECT ABS(MOD(HASH_CODE(uid), {n})) AS shard,
        CASE WHEN `value` IS NULL THEN '{f.NULL_FLAG}'
-            ELSE CONCAT(CASE WHEN ahead THEN '{f.FUTURE_FLAG}'
+            ELSE CONCAT(CASE WHEN erasure THEN '{f.ERASURE_FLAG}'
+                             WHEN ahead THEN '{f.FUTURE_FLAG}'
                              WHEN rt < CURRENT_WATERMARK(rt) - INTERVAL '{late_s:.3f}' SECOND
                              THEN '{f.LATE_FLAG}' ELSE '{f.ON_TIME_FLAG}' END, `value`) END AS line,
        pt
-FROM {source}"""))
+FROM profile_input"""))
     # JSON_ARRAYAGG, not ARRAY_AGG: PyFlink cannot hand ARRAY columns to Python (2.2.1).
     return tenv.sql_query(f"""
 SELECT shard, JSON_ARRAYAGG(line) AS lines
@@ -99,17 +111,27 @@ def apply(batches, cfg: Config, *, write_feast: bool, emit_profiles: bool, funct
 
 
 def build(tenv, cfg: Config, source: str, *, write_feast: bool = True, emit_profiles: bool = False,
-          function=None):
-    return apply(tenv.to_data_stream(slices(tenv, cfg, source)), cfg,
+          function=None, erasures: str | None = None):
+    return apply(tenv.to_data_stream(slices(tenv, cfg, source, erasures)), cfg,
                  write_feast=write_feast, emit_profiles=emit_profiles, function=function)
 
 
 def dead_letters(tagged):
-    from pyflink.common import Types
     from udfs.flink.profile import DEAD
-    return (tagged.filter(lambda s: s[:1] == DEAD).name("profile.dlq.filter").uid("profile.dlq.filter.v1")
-            .map(lambda s: s[1:], output_type=Types.STRING()).name("profile.dlq.strip")
-            .uid("profile.dlq.strip.v1"))
+    return _tagged(tagged, DEAD, "profile.dlq")
+
+
+def audits(tagged):
+    """The erasure audit records of the step's output (``AUDIT``-tagged), as JSON strings."""
+    from udfs.flink.profile import AUDIT
+    return _tagged(tagged, AUDIT, "profile.audit")
+
+
+def _tagged(tagged, tag: str, name: str):
+    from pyflink.common import Types
+    return (tagged.filter(lambda s: s[:1] == tag).name(f"{name}.filter").uid(f"{name}.filter.v1")
+            .map(lambda s: s[1:], output_type=Types.STRING()).name(f"{name}.strip")
+            .uid(f"{name}.strip.v1"))
 
 
 def kafka_sink(cfg: Config, topic: str):
@@ -139,9 +161,15 @@ def start(cfg: Config, *, restore_from: str | None = None, write_feast: bool = T
     env, tenv = table_env(cfg, JOB, extra, cluster)
     tenv.execute_sql(source_ddl(cfg, "clicks_raw", kafka_table_options(
         cfg, cfg.kafka.topics.clicks.name, group="adstream-profile")))
-    tagged = build(tenv, cfg, "clicks_raw", write_feast=write_feast, function=function)
+    # The request has user_id and ts where a click has them: the same columns, the same shard.
+    tenv.execute_sql(source_ddl(cfg, "erasure_raw", kafka_table_options(
+        cfg, cfg.kafka.topics.erasure.name, group="adstream-profile")))
+    tagged = build(tenv, cfg, "clicks_raw", write_feast=write_feast, function=function,
+                   erasures="erasure_raw")
     dead_letters(tagged).sink_to(kafka_sink(cfg, cfg.kafka.topics.dead_letter.name)) \
         .name("profile.dlq.sink").uid("profile.dlq.sink.v1")
+    audits(tagged).sink_to(kafka_sink(cfg, cfg.kafka.topics.erasure_audit.name)) \
+        .name("profile.audit.sink").uid("profile.audit.sink.v1")
     return env.execute_async(JOB)
 
 
@@ -149,7 +177,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="clickstream → user profiles in the Feast online store",
                        description="Consume the clickstream topic, keep per-user profiles in Flink "
                                    "state and write them to the Feast online store (Redis); invalid, "
-                                   "late and duplicate events go to the dead-letter topic.")
+                                   "late and duplicate events go to the dead-letter topic. Erasure "
+                                   "requests (erasure topic) drop the user's state and online hash "
+                                   "and write an audit record to the erasure-audit topic.")
     add_restore_args(p)
     submit.add_target_args(p)
     p.set_defaults(func=_main)

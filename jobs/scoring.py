@@ -12,6 +12,10 @@ Shape: ``build`` is the whole graph from a table of raw requests to the two outp
 (``score``: the Python step; ``route``: its tagged rows split by tag), over any source;
 ``start`` only adds the Kafka source and sinks, so tests/flink/test_scoring_graph.py
 runs ``build`` on an in-memory table.
+
+Erasure requests (``erasure.v1``) are a second Kafka source, keyed by their ``user_id`` like the
+user's requests and tagged ``E``: the step drops the user's caps state and writes an audit record
+to ``erasure-audit.v1`` (docs/privacy.md, "Erasure").
 """
 from __future__ import annotations
 
@@ -68,11 +72,27 @@ def request_table(tenv, cfg: Config):
     return tenv.from_path("scoring_requests")
 
 
-def keyed_requests(tenv, requests):
-    """Table(v) of raw requests → KeyedStream of the raw values, keyed by ``KEY_SQL``."""
+def erasure_table(tenv, cfg: Config):
+    """The erasure topic as a Table(v STRING), in the scoring job's group (offsets in its checkpoints)."""
+    opts = kafka_table_options(cfg, cfg.kafka.topics.erasure.name, group=cfg.scoring_job.group_id,
+                               startup="group-offsets", extra={"properties.auto.offset.reset": "earliest"})
+    tenv.execute_sql(f"CREATE TABLE scoring_erasures (v STRING) WITH ({opts})")
+    return tenv.from_path("scoring_erasures")
+
+
+def keyed_requests(tenv, requests, erasures=None):
+    """Table(v) of raw requests → KeyedStream of the raw values, keyed by ``KEY_SQL``; with
+    ``erasures`` (a Table(v) of erasure requests) those too, keyed by their user and tagged
+    ``ERASURE`` (a request's JSON never starts with it)."""
     from pyflink.common import Types
+    from udfs.flink.scoring import ERASURE
     tenv.create_temporary_view("scoring_in", requests)
-    pairs = tenv.sql_query(f"SELECT {KEY_SQL} AS k, v FROM scoring_in")
+    sql = f"SELECT {KEY_SQL} AS k, v FROM scoring_in"
+    if erasures is not None:
+        tenv.create_temporary_view("scoring_erasures_in", erasures)
+        sql += (f" UNION ALL SELECT JSON_VALUE(v, '$.user_id') AS k, CONCAT('{ERASURE}', v) AS v "
+                "FROM scoring_erasures_in WHERE JSON_VALUE(v, '$.user_id') IS NOT NULL")
+    pairs = tenv.sql_query(sql)
     return keyed_by_first_column(tenv, pairs, Types.STRING(), Types.STRING())
 
 
@@ -90,18 +110,19 @@ def score(keyed, cfg: Config, catalog_file: str | None, function=None):
 
 def route(tenv, scored) -> dict:
     """The tagged rows split by their tag into the job's outputs, by topic key: Tables (k, v)."""
-    from udfs.flink.scoring import DEAD, RESPONSE, SERVED   # the row tags: one owner, the step that writes them
+    from udfs.flink.scoring import AUDIT, DEAD, RESPONSE, SERVED   # the row tags: one owner, the step that writes them
     tenv.create_temporary_view("scoring_out", tenv.from_data_stream(scored))
     return {"ranked_ads": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{RESPONSE}'"),
             "served_log": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{SERVED}'"),
-            "dead_letter": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{DEAD}'")}
+            "dead_letter": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{DEAD}'"),
+            "erasure_audit": tenv.sql_query(f"SELECT k, v FROM scoring_out WHERE kind = '{AUDIT}'")}
 
 
-def build(tenv, requests, cfg: Config, catalog_file: str | None, function=None) -> dict:
+def build(tenv, requests, cfg: Config, catalog_file: str | None, function=None, erasures=None) -> dict:
     """The job without Kafka: a Table(v STRING) of raw requests (any source) → its outputs,
-    ``ranked_ads``, ``served_log`` and ``dead_letter`` Tables (k, v) (what ``start`` writes to
-    those topics)."""
-    return route(tenv, score(keyed_requests(tenv, requests), cfg, catalog_file, function))
+    ``ranked_ads``, ``served_log``, ``dead_letter`` and ``erasure_audit`` Tables (k, v) (what
+    ``start`` writes to those topics); ``erasures``: a Table(v) of erasure requests, or None."""
+    return route(tenv, score(keyed_requests(tenv, requests, erasures), cfg, catalog_file, function))
 
 
 def sink_ddl(cfg: Config, name: str, topic: str) -> str:
@@ -113,7 +134,8 @@ def sink_ddl(cfg: Config, name: str, topic: str) -> str:
 
 
 # Output (topic key) -> its SQL sink table; the names are part of the plan a checkpoint maps to.
-SINKS = {"ranked_ads": "ranked_ads_sink", "served_log": "served_log_sink", "dead_letter": "scoring_dlq_sink"}
+SINKS = {"ranked_ads": "ranked_ads_sink", "served_log": "served_log_sink", "dead_letter": "scoring_dlq_sink",
+         "erasure_audit": "scoring_audit_sink"}
 
 
 def add_sinks(tenv, outputs: dict, cfg: Config):
@@ -136,7 +158,8 @@ def start(cfg: Config, *, restore_from: str | None = None, catalog_file: str | N
     if restore_from:
         extra["execution.state-recovery.path"] = restore_from
     env, tenv = table_env(cfg, JOB, extra, cluster)
-    outputs = build(tenv, request_table(tenv, cfg), cfg, catalog_path(cfg, catalog_file), function)
+    outputs = build(tenv, request_table(tenv, cfg), cfg, catalog_path(cfg, catalog_file), function,
+                    erasures=erasure_table(tenv, cfg))
     add_sinks(tenv, outputs, cfg)
     return env.execute_async(JOB)
 

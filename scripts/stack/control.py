@@ -116,8 +116,10 @@ def kafka_up(cfg: Config, timeout_s: float = 90) -> str:
         # A running broker may lack topics added to config since it started (or deleted
         # by hand): `stack up` is what the "topic does not exist" error tells users to run.
         made = create_topics(cfg)
+        kept = apply_retention(cfg)
         return f"kafka already running on {cfg.kafka.bootstrap}" + (
-            f"; created missing topics: {', '.join(made)}" if made else "")
+            f"; created missing topics: {', '.join(made)}" if made else "") + (
+            f"; retention set on {len(kept)} topics" if kept else "")
     if _port_open(cfg.kafka.host, cfg.kafka.port):
         raise StackError(f"port {cfg.kafka.port} is taken by a process we did not start; "
                          f"choose another with --set kafka.port=N")
@@ -146,7 +148,9 @@ def kafka_up(cfg: Config, timeout_s: float = 90) -> str:
             raise StackError(f"Kafka exited with code {proc.returncode}; log {log}:\n{_tail(log)}")
         if _broker_ready(cfg):
             create_topics(cfg)
-            return f"kafka up on {cfg.kafka.bootstrap} (pid {proc.pid})"
+            kept = apply_retention(cfg)
+            return f"kafka up on {cfg.kafka.bootstrap} (pid {proc.pid})" + (
+                f"; retention set on {len(kept)} topics" if kept else "")
         time.sleep(0.5)
     raise StackError(f"Kafka did not answer on {cfg.kafka.bootstrap} within {timeout_s:.0f}s; "
                      f"log {log}:\n{_tail(log)}")
@@ -167,15 +171,52 @@ def _broker_ready(cfg: Config) -> bool:
         return False
 
 
+def topic_configs(cfg: Config) -> dict[str, dict[str, str]]:
+    """Topic name -> the configs the stack sets on it: compaction, and ``retention.ms`` from
+    ``privacy.retention.topics_ms`` (topics carrying personal data, docs/privacy.md "Retention")."""
+    import dataclasses
+    keys = {f.name for f in dataclasses.fields(cfg.kafka.topics)}
+    unknown = sorted(set(cfg.privacy.retention.topics_ms) - keys)
+    if unknown:
+        raise StackError(f"privacy.retention.topics_ms names no topic: {', '.join(unknown)} "
+                         f"(the keys are kafka.topics': {', '.join(sorted(keys))})")
+    out = {}
+    for key in sorted(keys):
+        t = getattr(cfg.kafka.topics, key)
+        conf = {"cleanup.policy": "compact"} if t.compacted else {}
+        if key in cfg.privacy.retention.topics_ms:
+            conf["retention.ms"] = str(cfg.privacy.retention.topics_ms[key])
+        out[t.name] = conf
+    return out
+
+
+def apply_retention(cfg: Config) -> list[str]:
+    """Set each configured topic's ``retention.ms`` (a topic made before the setting, or after it
+    changed, gets it too); returns the topics set. The whole managed set is sent, because the
+    admin call replaces a topic's dynamic configs (compaction is kept so)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+    wanted = {name: conf for name, conf in topic_configs(cfg).items() if "retention.ms" in conf}
+    if not wanted:
+        return []
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap, request_timeout_ms=10000)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs=conf)
+                             for name, conf in wanted.items()])
+        return sorted(wanted)
+    finally:
+        admin.close()
+
+
 def create_topics(cfg: Config) -> list[str]:
     """Create the topics named in config that do not exist yet; return those created."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
+    confs = topic_configs(cfg)
     admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap, request_timeout_ms=10000)
     try:
         existing = set(admin.list_topics())
-        new = [NewTopic(t.name, t.partitions, 1,
-                        topic_configs={"cleanup.policy": "compact"} if t.compacted else {})
+        new = [NewTopic(t.name, t.partitions, 1, topic_configs=confs[t.name])
                for t in cfg.kafka.topics.all() if t.name not in existing]
         if new:
             admin.create_topics(new)

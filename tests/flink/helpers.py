@@ -46,6 +46,7 @@ def feedback_source(env, tenv, cfg, name: str, records: list[tuple[str, str | No
     from jobs.feedback import time_columns
     cols, watermark = time_columns(cfg, value="v")
     schema = (Schema.new_builder().column("topic", DataTypes.STRING()).column("v", DataTypes.STRING())
-              .column_by_expression("rt", cols["rt"]).watermark("rt", watermark).build())
+              .column_by_expression("rt", cols["rt"]).column_by_expression("pt", "PROCTIME()")
+              .watermark("rt", watermark).build())
     ds = env.from_collection(records, type_info=Types.ROW_NAMED(["topic", "v"], [Types.STRING(), Types.STRING()]))
     tenv.create_temporary_view(name, tenv.from_data_stream(ds, schema))

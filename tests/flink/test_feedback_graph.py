@@ -80,6 +80,12 @@ class _Rows:
                 f.write(json.dumps(r) + "\n")
         return len(rows)
 
+    def erase(self, user_ids):
+        import json
+        with open(self.path, "a") as f:
+            f.write(json.dumps(["erase", list(user_ids)]) + "\n")
+        return 2
+
     def close(self):
         pass
 
@@ -107,14 +113,14 @@ def _stats_into(path):
     return Stats
 
 
-def run(tmp_path, **functions):
+def run(tmp_path, extra=(), **functions):
     from pyflink.table.expressions import lit
     from jobs.common import table_env
     from jobs.feedback import build
     from tests.flink.helpers import collect_rows, feedback_source
     cfg = config.load("test", overrides=[f"flink.checkpoint_dir={tmp_path}/ckpt"])
     env, tenv = table_env(cfg, "test-feedback-graph")
-    feedback_source(env, tenv, cfg, "fb_in", script(cfg))
+    feedback_source(env, tenv, cfg, "fb_in", script(cfg) + list(extra))
     outputs = build(tenv, cfg, "fb_in", functions={"seen": _seen_into(str(tmp_path / "seen.jsonl")),
                                                       "stats": _stats_into(str(tmp_path / "stats.jsonl")),
                                                       **functions})
@@ -144,21 +150,8 @@ def test_scripted_sequence_gives_exact_counts_and_charges(tmp_path):
 def _run_stage(tmp_path, fn_class, key_type, slices):
     """One store stage (udfs/flink/feedback_slices.py) on (key, JSON array) slices, keyed in the
     JVM as the job keys them; its dead letters."""
-    from pyflink.common import Types
-    from pyflink.table import DataTypes
-    from jobs.common import keyed_by_first_column, table_env
-    from jobs.feedback import JOB
-    from tests.flink.helpers import collect
-    from udfs.flink.feedback import OUTPUT_TYPE
-    cfg = config.load("test", overrides=[f"flink.checkpoint_dir={tmp_path}/ckpt"])
-    env, tenv = table_env(cfg, "test-feedback-stage")
-    dtype = DataTypes.INT() if key_type == "int" else DataTypes.STRING()
-    table = tenv.from_elements(slices, DataTypes.ROW([DataTypes.FIELD("key", dtype),
-                                                      DataTypes.FIELD("lines", DataTypes.STRING())]))
-    keyed = keyed_by_first_column(tenv, table, Types.INT() if key_type == "int" else Types.STRING(),
-                                  Types.STRING())
-    out = collect(keyed.process(fn_class(config.to_dict(cfg), JOB), output_type=OUTPUT_TYPE))
-    return [DeadLetter.decode(r[2]) for r in out]
+    return [DeadLetter.decode(v) for kind, _, v in _run_stage_rows(tmp_path, fn_class, key_type, slices)
+            if kind == "D"]
 
 
 def test_seen_stage_folds_a_slice_per_user_and_writes_each_user_once(tmp_path):
@@ -230,3 +223,54 @@ def test_a_timer_that_raises_costs_its_key_a_dead_letter_not_the_job(tmp_path):
     assert len(errors) == 1 and "timer exploded" in errors[0].reason
     assert errors[0].stage == "feedback.attribution.v1" and "i2" in errors[0].original
     assert sorted(TrainingRow.decode(v).impression_id for out, _, v in rows if out == "training_log") == ["i1", "i3"]
+
+
+def test_an_erasure_request_drops_the_users_caps_keeps_a_tombstone_and_writes_an_audit_record(tmp_path):
+    """In the seen stage's slices: the user's impressions before the request are dropped with the
+    state, nothing of theirs is written after it but what is newer than the request, a replayed
+    older impression is suppressed, another user of the shard is untouched."""
+    import json
+    from udfs.core import erasure as E
+    from udfs.core.pricing import Priced
+    from udfs.flink.feedback_erasure import ERASURE
+    from udfs.messages import ErasureAudit, ErasureRequest
+
+    def priced(iid, user, ts):
+        return Priced(impression_id=iid, request_id="r", user_id=user, ts=ts, campaign_id="cm-a",
+                      creative_id="a", bid_type="CPM", charge=0.001, model_version="v1", variant="").encode()
+    req = ERASURE + ErasureRequest(request_id="T1", user_id="u1", ts=T0 + 100, requested_by="desk").to_json()
+    slices = [(7, json.dumps([priced("i1", "u1", T0), priced("i2", "u1", T0 + 10)])),
+              (7, json.dumps([priced("i3", "u1", T0 + 20), req, priced("j1", "u2", T0 + 30)])),
+              (7, json.dumps([priced("i1", "u1", T0), priced("i4", "u1", T0 + 200)]))]
+    rows = _run_stage_rows(tmp_path, _seen_into(str(tmp_path / "seen.jsonl")), "int", slices)
+    (audit,) = [ErasureAudit.decode(v) for kind, _, v in rows if kind == "U"]
+    assert (audit.ticket_id, audit.user_id, audit.by) == ("T1", "u1", "adstream-feedback")
+    assert audit.stores == {E.CAPS_STATE: 6, E.ONLINE_FIELDS: 2}   # i1, i2, i3: campaign + creative each
+    assert not [k for k, _, _ in rows if k == "D"]
+    lines = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]
+    assert [ln[0] for ln in lines] == ["u1", "erase", "u2", "u1"]
+    assert lines[1] == ["erase", ["u1"]]
+    assert seen_decode(lines[3][1]) == {"campaign|u1|cm-a": [T0 + 200], "creative|u1|a": [T0 + 200]}
+
+
+def _run_stage_rows(tmp_path, fn_class, key_type, slices):
+    """As ``_run_stage``, every output row (kind, k, v)."""
+    from pyflink.common import Types
+    from pyflink.table import DataTypes
+    from jobs.common import keyed_by_first_column, table_env
+    from jobs.feedback import JOB
+    from tests.flink.helpers import collect
+    from udfs.flink.feedback import OUTPUT_TYPE
+    cfg = config.load("test", overrides=[f"flink.checkpoint_dir={tmp_path}/ckpt"])
+    env, tenv = table_env(cfg, "test-feedback-stage")
+    dtype = DataTypes.INT() if key_type == "int" else DataTypes.STRING()
+    table = tenv.from_elements(slices, DataTypes.ROW([DataTypes.FIELD("key", dtype),
+                                                      DataTypes.FIELD("lines", DataTypes.STRING())]))
+    keyed = keyed_by_first_column(tenv, table, Types.INT() if key_type == "int" else Types.STRING(),
+                                  Types.STRING())
+    return [tuple(r) for r in collect(keyed.process(fn_class(config.to_dict(cfg), JOB), output_type=OUTPUT_TYPE))]
+
+
+def seen_decode(entries):
+    from udfs.core import seen
+    return seen.decode(entries)

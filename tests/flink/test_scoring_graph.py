@@ -40,7 +40,7 @@ def requests() -> list:
             None]
 
 
-def run_graph(tmp_path, registry, lines, topic_records):
+def run_graph(tmp_path, registry, lines, topic_records, erasures=None):
     """``build`` on ``lines``; every output row as (output, key, value), from one run."""
     from pyflink.table.expressions import lit
     from jobs.common import table_env
@@ -52,7 +52,8 @@ def run_graph(tmp_path, registry, lines, topic_records):
                                          f"flink.checkpoint_dir={tmp_path}/ckpt"])
     env, tenv = table_env(cfg, "test-scoring-graph")
     outputs = build(tenv, value_table(tenv, lines), cfg, str(catalog),
-                    function=functools.partial(OfflineScoring, topic_records=topic_records))
+                    function=functools.partial(OfflineScoring, topic_records=topic_records),
+                    erasures=None if erasures is None else value_table(tenv, erasures))
     # One job, each row labelled with the output it was routed to.
     labelled = [t.select(lit(name).alias("output"), t.k, t.v) for name, t in outputs.items()]
     return cfg, collect_rows(functools.reduce(lambda a, b: a.union_all(b), labelled))
@@ -64,7 +65,7 @@ def test_every_request_answered_once_invalid_ones_dead_lettered_and_each_tag_rou
     topic_records = [CatalogChange.upsert(Advertiser(advertiser_id="E")).encode(),
                      (b"campaign:cX", b"{oops")]
     cfg, rows = run_graph(tmp_path, registry, requests(), topic_records)
-    assert {r[0] for r in rows} <= {"ranked_ads", "served_log", "dead_letter"}
+    assert {r[0] for r in rows} <= {"ranked_ads", "served_log", "dead_letter", "erasure_audit"}
     # each output holds only its own format: a row routed to the wrong topic would not decode
     answers = [(k, RankedAds.decode(v)) for out, k, v in rows if out == "ranked_ads"]
     dead = [(k, DeadLetter.decode(v)) for out, k, v in rows if out == "dead_letter"]
@@ -99,3 +100,22 @@ def test_every_request_answered_once_invalid_ones_dead_lettered_and_each_tag_rou
             [(a.creative_id, a.rank, a.price, a.pctr) for a in answer.ads]
         assert s.model_version == answer.model_version == version
         assert s.feature_set and all(len(a.features) == len(s.ads[0].features) > 0 for a in s.ads)
+
+
+def test_an_erasure_request_drops_the_users_caps_and_is_audited(tmp_path):
+    """A request for u-twin beside its two ad requests: one audit record from the scoring job, and
+    every ad request still answered; an unreadable request is a dead letter, not an erasure."""
+    from udfs.core import erasure as E
+    from udfs.messages import ErasureAudit, ErasureRequest
+    registry = tmp_path / "models"
+    S.train_model(registry, 1)
+    req = ErasureRequest(request_id="T7", user_id="u-twin", ts=S.T0, requested_by="desk")
+    _, rows = run_graph(tmp_path, registry, requests(), [],
+                        erasures=[req.to_json(), '{"schema": "erasure", "v": 1, "user_id": "u-fan"}'])
+    (audit,) = [ErasureAudit.decode(v) for out, k, v in rows if out == "erasure_audit"]
+    assert (audit.ticket_id, audit.user_id, audit.by) == ("T7", "u-twin", "adstream-scoring")
+    assert set(audit.stores) == {E.SCORING_CAPS} and audit.stores[E.SCORING_CAPS] >= 0
+    answered = {RankedAds.decode(v).request_id for out, _, v in rows if out == "ranked_ads"}
+    assert {"twice-a", "twice-b", "fan"} <= answered
+    errors = [DeadLetter.decode(v) for out, k, v in rows if out == "dead_letter" and k == "u-fan"]
+    assert [d.kind for d in errors] == ["error"] and "erasure request" in errors[0].reason

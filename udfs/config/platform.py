@@ -30,6 +30,7 @@ class Topics:
     conversions: Topic
     dead_letter: Topic
     erasure: Topic
+    erasure_audit: Topic
     catalog: Topic
 
     def all(self) -> list[Topic]:

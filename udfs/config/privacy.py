@@ -40,6 +40,43 @@ class ConsentPolicy:
 
 
 @dataclass(frozen=True)
+class Erasure:
+    """``adstream privacy erase|verify`` (docs/privacy.md, "Erasure")."""
+    # The command's audit file, under paths.work_dir (one JSON ErasureAudit per line).
+    audit_file: str = "privacy/erasure-audit.jsonl"
+    # `erase --wait`: the jobs whose audit records complete an erasure, and how long to wait for them.
+    wait_for: tuple[str, ...] = ("adstream-profile", "adstream-feedback", "adstream-scoring")
+    wait_s: float = 60.0
+    # Whether USER on the command line is a raw id to pseudonymise first (the stores hold pseudonyms);
+    # also on whenever pseudonymise_replay is. An id already shaped as a pseudonym of the current key
+    # id is taken as it is.
+    pseudonymise_user: bool = False
+
+    def __post_init__(self) -> None:
+        if self.wait_s <= 0:
+            raise ConfigError("privacy.erasure.wait_s", "must be > 0")
+        if not self.audit_file:
+            raise ConfigError("privacy.erasure.audit_file", "must name a file under paths.work_dir")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long personal data is kept where it is not bounded by the jobs' state TTL."""
+    # Training-log partitions (hours) older than this are removed by `adstream training-log purge`.
+    training_log_days: int = 90
+    # topic key (kafka.topics) -> retention.ms that `adstream stack up` sets on the topic; a topic
+    # not listed keeps the broker's default (7 days)
+    topics_ms: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.training_log_days < 1:
+            raise ConfigError("privacy.retention.training_log_days", "must be >= 1")
+        for key, ms in self.topics_ms.items():
+            if not isinstance(ms, int) or ms < 60_000:
+                raise ConfigError(f"privacy.retention.topics_ms.{key}", f"must be >= 60000 ms, got {ms!r}")
+
+
+@dataclass(frozen=True)
 class Privacy:
     consent: ConsentPolicy = ConsentPolicy()
     # The environment variable that holds the pseudonymisation secret (never the secret itself).
@@ -48,6 +85,8 @@ class Privacy:
     pseudonym_key_id: str = "k1"
     # Whether `adstream replay --source world` pseudonymises the world's ids before producing.
     pseudonymise_replay: bool = False
+    erasure: Erasure = Erasure()
+    retention: Retention = Retention()
 
     def __post_init__(self) -> None:
         if not self.pseudonym_key_env:

@@ -40,7 +40,8 @@ def pseudonym(raw_id: str, key: bytes, key_id: str) -> str:
 
 def key_id_of(value: str) -> str | None:
     """The key id a pseudonym was made with, or None when ``value`` is not shaped as one."""
-    kid, sep, tail = value.rpartition("-")
+    # the first dash: a key id has none, but the URL-safe base64 after it may (1 pseudonym in 3)
+    kid, sep, tail = value.partition("-")
     return kid if sep and kid and len(tail) == ENCODED_CHARS else None
 
 

@@ -57,8 +57,10 @@ class _Slices(KeyedProcessFunction):
 
     def make_writer(self, cfg): ...
 
-    def fold(self, lines: list, key, dead: list) -> None:
-        """Fold one slice's lines into state and write it; a failing line goes to ``dead``."""
+    def fold(self, lines: list, key, dead: list) -> list:
+        """Fold one slice's lines into state and write it; a failing line goes to ``dead``.
+        Returns the rows the stage emits besides dead letters (the seen stage's audit records)."""
+        return []
 
     def close(self):
         writer = getattr(self, "writer", None)
@@ -75,7 +77,7 @@ class _Slices(KeyedProcessFunction):
             yield self._dead(value, e, key)
             return
         dead: list = []
-        self.fold(lines, key, dead)
+        yield from self.fold(lines, key, dead)
         for line, e in dead:
             yield self._dead(line, e, key)
 
@@ -95,14 +97,14 @@ class _Slices(KeyedProcessFunction):
                 dead.append((line, e))
         return n
 
-    def _write(self, what: str, write) -> None:
+    def _write(self, what: str, write):
         from udfs.io.retry import retry_for
 
         def told(delay, e):
             self.counters[f"{what}_write_retries"].inc()
             log.warning("%s write failed, retrying in %.2f s: %s", what, delay, describe(e))
         # Store failures are the infrastructure's: after the retries they fail the task (restart).
-        retry_for(write, self.cfg.feedback.write_retry_ms / 1000, told)
+        return retry_for(write, self.cfg.feedback.write_retry_ms / 1000, told)
 
     def _dead(self, value, e: Exception, key) -> Row:
         self.counters["errors"].inc()
@@ -113,44 +115,67 @@ class _Slices(KeyedProcessFunction):
 
 
 class SeenFunction(_Slices):
-    """Keyed by seen shard; a slice's lines are encoded ``Priced`` impressions."""
+    """Keyed by seen shard; a slice's lines are encoded ``Priced`` impressions and erasure
+    requests (``E`` + the request: udfs/flink/feedback_erasure.py)."""
     STAGE = "feedback.seen.v2"
-    COUNTERS = ("seen_written", "seen_write_retries")
+    COUNTERS = ("seen_written", "seen_write_retries", "erasures", "suppressed")
 
     def setup(self, cfg, ctx):
         from pyflink.datastream.state import MapStateDescriptor
         from udfs.core.caps import FrequencyCaps
+        from udfs.flink.ttl import ttl_config
         self.caps = FrequencyCaps.from_config(cfg.scoring)
         desc = MapStateDescriptor("seen", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
         rules = cfg.scoring.campaign_caps + cfg.scoring.creative_caps
         self.capped = bool(rules)
-        if rules:   # a user's counts are useless once the longest window has passed (per map entry)
-            from udfs.flink.ttl import ttl_config
-            desc.enable_time_to_live(ttl_config(max(r.window_s for r in rules)))
+        # A user's counts are useless once the longest window has passed (TTL per map entry);
+        # a tombstone lives as long, or as long as a profile when nothing is capped.
+        longest = max([r.window_s for r in rules], default=cfg.profile.windows.state_ttl_s)
+        if rules:
+            desc.enable_time_to_live(ttl_config(longest))
         self.state = ctx.get_map_state(desc)
+        self.ttl = ttl_config(longest)
 
     def make_writer(self, cfg):
         """The online writer (a seam: the flink-tier test hands in one that keeps the rows)."""
         from udfs.io.seen_store import SeenWriter
         return SeenWriter(cfg)
 
+    def open(self, ctx):
+        from udfs.flink.feedback_erasure import SeenEraser
+        super().open(ctx)
+        self.eraser = SeenEraser(ctx, self.ttl, self.writer, self.job)
+
     def fold(self, lines, key, dead):
         from udfs.core import pricing, seen
+        from udfs.flink.feedback_erasure import ERASURE
         changed: dict[str, tuple[dict, int]] = {}
+        audits: list = []
+
+        def decode(line):
+            return line if line.startswith(ERASURE) else pricing.Priced.decode(line)
 
         def count(p):
+            if isinstance(p, str):   # an erasure request: nothing of the user is written after it
+                audits.append(self.eraser.erase(p, changed, self.state, lambda w: self._write("seen", w)))
+                self.counters["erasures"].inc()
+                return
             if not p.personalised or p.user_id is None:   # no consent (or anonymous): no caps state
+                return
+            if self.eraser.suppressed(p.user_id, p.ts):   # from before the user's erasure: not again
+                self.counters["suppressed"].inc()
                 return
             st, ts = changed.get(p.user_id) or (self.state.get(p.user_id) or {}, p.ts)
             seen.fold(st, self.caps, p.user_id, p)
             changed[p.user_id] = (st, max(ts, p.ts))
-        self._each(lines, dead, pricing.Priced.decode, count)
+        self._each(lines, dead, decode, count)
         for user_id, (st, _) in changed.items():
             self.state.put(user_id, st)
         if self.capped and changed:
             rows = [(u, seen.encode(st), ts) for u, (st, ts) in changed.items()]
             self._write("seen", lambda: self.writer.write(rows))
             self.counters["seen_written"].inc(len(rows))
+        return audits
 
 
 class StatsFunction(_Slices):
@@ -176,10 +201,11 @@ class StatsFunction(_Slices):
         stale = st.stale
         events = self._each(lines, dead, Attributed.decode, lambda ev: ad_stats.apply(st, ev, self.params))
         if not events:
-            return
+            return []
         self.counters["stats_events"].inc(events)
         self.counters["stats_stale"].inc(st.stale - stale)
         camp, crs = ad_stats.snapshot(st, self.params)
         self._write("stats", lambda: self.writer.write({st.campaign_id: camp}, crs, st.latest))
         self.counters["stats_written"].inc()
         self.state.update(st)
+        return []

@@ -35,9 +35,11 @@ from udfs.core.record_guard import ERROR, describe, error_letter
 
 DEAD = "D"      # output record prefix: a dead letter (JSON)
 PROFILE = "P"   # output record prefix: a profile update (JSON), when emit_profiles
+AUDIT = "A"     # output record prefix: an erasure's audit record (ErasureAudit JSON)
 STAGE = "profile.apply.v1"
 # Dead letters by kind (invalid, future, late, duplicate, error), and what was applied/written.
 COUNTERS = ("applied", "invalid", "future", "late", "duplicate", "no_consent", "erased", "written", ERROR,
+            "erasure_requests", "suppressed", "audits",
             "dead_letters",
             "repairs", "repaired", "repair_failures", "write_retries")
 log = logging.getLogger("adstream.profile")
@@ -185,9 +187,7 @@ class ProfileFunction(KeyedProcessFunction):
             self._check_shards(self.store.shard)
         res = self._process(row, now_ms)
         self.store.flush()
-        if self.writer is not None and res.erasures:
-            # before this slice's writes: a user who consents again later in the slice starts anew
-            self._retrying(lambda: self.writer.delete(res.erasures))
+        online = self._erase_online(res)
         if self.writer is not None and res.updates:
             self._write(res.updates)
             res.counts["written"] += len(res.updates)
@@ -201,6 +201,7 @@ class ProfileFunction(KeyedProcessFunction):
         cap = self.cfg.dead_letter.max_bytes
         for dl in res.dead_letters:
             yield DEAD + dl.to_bounded_json(cap)
+        yield from self._audits(res, online)
         if self.emit_profiles:
             for u in res.updates:
                 yield PROFILE + json.dumps({"user_id": u.user_id, "version_us": u.version_us,
@@ -218,6 +219,33 @@ class ProfileFunction(KeyedProcessFunction):
         if found != "ok":
             self.layout.update(n)
         self.checked.add(shard)
+
+    def _erase_online(self, res) -> dict[str, int]:
+        """Delete this slice's erased users from the online store, before its writes (a user who
+        consents again later in the slice starts anew): a request's user loses the whole hash,
+        a withdrawing user the profile and caps fields. Returns the fields removed per request's user."""
+        if self.writer is None or not res.erasures:
+            return {}
+        requested = list(dict.fromkeys(r.request.user_id for r in res.requests))
+        removed = self._retrying(lambda: self.writer.erase_keys(requested)) if requested else {}
+        withdrawn = [u for u in res.erasures if u not in removed]
+        if withdrawn:
+            self._retrying(lambda: self.writer.delete(withdrawn))
+        return removed or {}
+
+    def _audits(self, res, online: dict[str, int]):
+        """One audit record per erasure request of the slice, once its stores are done."""
+        import time
+        from udfs.core import erasure as E
+        now = time.time_ns() // 1_000_000
+        for r in res.requests:
+            stores = {E.PROFILE_STATE: r.profiles, E.DEDUPE_IDS: r.dedupe_ids}
+            if self.writer is not None:
+                stores[E.ONLINE_FIELDS] = online.get(r.request.user_id, 0)
+                online[r.request.user_id] = 0   # a second request in the slice found nothing more
+            self.counters["audits"].inc()
+            log.info("erasure %s done: %s", r.request.request_id, stores)
+            yield AUDIT + E.audit(r.request, self.job, stores, now).to_json()
 
     def _write(self, updates) -> int:
         from udfs.io.feast_store import version_timestamp

@@ -38,6 +38,8 @@ from udfs.messages.dead_letter import REASONS as DEAD_KINDS
 from udfs.core.record_guard import describe, null_letter
 
 RESPONSE, DEAD, SERVED = "R", "D", "S"
+AUDIT = "U"     # output row: an erasure's audit record (ErasureAudit JSON)
+ERASURE = "E"   # input prefix: an erasure request (jobs/scoring.py keys it by its user)
 OUTPUT_TYPE = Types.ROW_NAMED(["kind", "k", "v"], [Types.STRING(), Types.STRING(), Types.STRING()])
 STAGE = "scoring.rank.v1"
 COUNTERS = ("requests", "responses", "fallback", "dead_letters", "capped", "model_reloads",
@@ -230,12 +232,34 @@ class ScoringFunction(KeyedProcessFunction):
                                for c in cat.campaigns()], now)
 
     def process_element(self, value, ctx: "KeyedProcessFunction.Context"):
+        if value is not None and value[:1] == ERASURE:
+            yield from self._erase(value, ctx.get_current_key())
+            return
         rows = self._refresh_rows()
         try:
             rows += self._answer(value)
         except Exception as e:   # one request's failure is its own, never the task's
             rows += self._failed(value, e)
         yield from rows
+
+    def _erase(self, value: str, user_id: str):
+        """An erasure request: the user's caps counts dropped; its audit record. A request that
+        cannot be read is a dead letter (the profile job says the same of it)."""
+        from udfs.core import erasure as E
+        from udfs.core.record_guard import error_letter
+        from udfs.messages import ErasureRequest
+        try:
+            req = ErasureRequest.decode(value[1:])
+        except Exception as e:   # noqa: BLE001 - one record's fault
+            dl = error_letter(value[1:], e, "erasure request", self.cfg.kafka.topics.erasure.name,
+                              time.time_ns() // 1_000_000, STAGE)
+            yield Row(DEAD, user_id, dl.to_bounded_json(self.max_dead_bytes))
+            return
+        held = self.caps_state.value() or {}
+        self.caps_state.clear()
+        stores = {E.SCORING_CAPS: sum(len(v) for v in held.values())}
+        log.info("erasure %s done: %s", req.request_id, stores)
+        yield Row(AUDIT, user_id, E.audit(req, self.job, stores, time.time_ns() // 1_000_000).to_json())
 
     def _refresh_rows(self) -> list:
         try:

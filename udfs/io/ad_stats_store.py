@@ -37,6 +37,8 @@ class AdStatsWriter:
                       CAMPAIGN_STATS_VIEW: (CAMPAIGN_KEY, [(f.name, f.dtype, field_name(CAMPAIGN_STATS_VIEW, f.name))
                                                            for f in campaign_stats_features(w)])}
         self.client = _redis(cfg, cfg.feedback.redis_timeout_ms)
+        from udfs.core.retention import stats_ttl_s
+        self.ttl_s = stats_ttl_s(cfg)   # statistics nobody updates expire as their Feast views do
 
     def write(self, campaigns: Mapping[str, Mapping], creatives: Mapping[str, Mapping], ts_ms: int) -> int:
         """Each entity's values (``udfs.core.ad_stats.snapshot``), as of ``ts_ms``; one pipeline."""
@@ -48,7 +50,9 @@ class AdStatsWriter:
                 for entity_id, values in rows.items():
                     mapping = {f: ENCODERS[dtype](values[name]) for name, dtype, f in feats}
                     mapping[f"_ts:{view}".encode()] = ts
-                    pipe.hset(redis_key(self.project, key_name, entity_id), mapping=mapping)
+                    key = redis_key(self.project, key_name, entity_id)
+                    pipe.hset(key, mapping=mapping)
+                    pipe.expire(key, self.ttl_s)
                     n += 1
             if n:
                 pipe.execute()

@@ -43,7 +43,9 @@ def store(cfg: Config, *, socket_timeout_ms: int | None = None):
     ``socket_timeout_ms`` bounds every Redis connect and read of this store (Feast
     passes extra ``key=value`` pairs of the connection string to the Redis client);
     the scoring job uses it so a slow or dead Redis costs a request at most that long.
+    Feast's own writes set the user hash's TTL (``key_ttl_seconds``), as our writers do.
     """
+    from udfs.core.retention import user_ttl_s
     from feast import FeatureStore, RepoConfig
     _registry_path(cfg).parent.mkdir(parents=True, exist_ok=True)
     conn = f"{cfg.redis.address},db={cfg.redis.db}"
@@ -53,7 +55,7 @@ def store(cfg: Config, *, socket_timeout_ms: int | None = None):
         project=cfg.feast.project,
         registry=str(_registry_path(cfg)),
         provider="local",
-        online_store={"type": "redis", "connection_string": conn},
+        online_store={"type": "redis", "connection_string": conn, "key_ttl_seconds": user_ttl_s(cfg)},
         offline_store={"type": "file"},
         entity_key_serialization_version=3,
         repo_path=str(repo_dir(cfg)),
@@ -121,6 +123,19 @@ class ProfileEraser:
                 pipe.hdel(redis_key(self.project, ENTITY_KEY, u), *self.fields)
             return sum(1 for n in pipe.execute() if n)
 
+    def erase_keys(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """An erasure request: the user's whole hash goes (every view written under the user's key,
+        not only the profile's and the caps'); returns the fields each held. One pipeline."""
+        if not user_ids:
+            return {}
+        with self.client.pipeline(transaction=False) as pipe:
+            for u in user_ids:
+                key = redis_key(self.project, ENTITY_KEY, u)
+                pipe.hlen(key)
+                pipe.delete(key)
+            replies = pipe.execute()
+        return {u: int(replies[2 * i]) for i, u in enumerate(user_ids)}
+
 
 class ProfileWriter:
     """Writes profile snapshots through Feast's own online write path."""
@@ -132,6 +147,9 @@ class ProfileWriter:
 
     def delete(self, user_ids: Sequence[str]) -> int:
         return self.eraser.delete(user_ids)
+
+    def erase_keys(self, user_ids: Sequence[str]) -> dict[str, int]:
+        return self.eraser.erase_keys(user_ids)
 
     def write(self, rows: Sequence[tuple[str, Mapping, datetime]]) -> int:
         """rows: (user_id, snapshot, version timestamp); latest per user must be pre-selected."""
@@ -177,6 +195,8 @@ class RedisProfileWriter:
         self.features = [(f.name, f.dtype, field_name(FEATURE_VIEW, f.name))
                          for f in profile_features(cfg.profile.windows.count_windows_s)]
         self.ts_field = f"_ts:{FEATURE_VIEW}".encode()
+        from udfs.core.retention import user_ttl_s
+        self.ttl_s = user_ttl_s(cfg)   # retention: an idle user's hash goes when the state does
         self._memo: dict[tuple, bytes] = {}
         self.capacity = cfg.profile.state_cache_users if cache_users is None else cache_users
         # key -> (timestamp bytes we wrote, the values we wrote), least recently written first
@@ -190,6 +210,12 @@ class RedisProfileWriter:
         for u in user_ids:
             self._last.pop(self._key(u), None)
         return self.eraser.delete(user_ids)
+
+    def erase_keys(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """An erasure request's delete (``ProfileEraser.erase_keys``), forgetting the users too."""
+        for u in user_ids:
+            self._last.pop(self._key(u), None)
+        return self.eraser.erase_keys(user_ids)
 
     def _key(self, user_id: str) -> bytes:
         k = self._keys.get(user_id)
@@ -257,6 +283,7 @@ class RedisProfileWriter:
                     if same is None or same[i] != values[i]:
                         mapping[field] = self._encoded(dtype, values[i])
                 pipe.hset(key, mapping=mapping)
+                pipe.expire(key, self.ttl_s)   # in the same pipeline: no extra round trip
                 self._last[key] = (ts_bytes, values)
                 written += 1
             while len(self._last) > self.capacity:

@@ -27,7 +27,9 @@ def _timestamp(ts_ms: int) -> bytes:
 class SeenWriter:
     def __init__(self, cfg: Config):
         import redis
+        from udfs.core.retention import user_ttl_s
         self.project = cfg.feast.project
+        self.ttl_s = user_ttl_s(cfg)   # retention: the hash the profile shares, with the same TTL
         timeout = cfg.feedback.redis_timeout_ms / 1000   # a paused Redis raises, never hangs the task
         self.client = redis.Redis(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
                                   socket_timeout=timeout, socket_connect_timeout=timeout)
@@ -38,10 +40,20 @@ class SeenWriter:
             return 0
         with self.client.pipeline(transaction=False) as pipe:
             for user_id, entries, ts_ms in rows:
-                pipe.hset(redis_key(self.project, ENTITY_KEY, user_id),
-                          mapping={FIELD: string_list(entries), TS_FIELD: _timestamp(ts_ms)})
+                key = redis_key(self.project, ENTITY_KEY, user_id)
+                pipe.hset(key, mapping={FIELD: string_list(entries), TS_FIELD: _timestamp(ts_ms)})
+                pipe.expire(key, self.ttl_s)
             pipe.execute()
         return len(rows)
+
+    def erase(self, user_ids: Sequence[str]) -> int:
+        """An erasure request: the caps fields of each user's hash; returns the fields removed."""
+        if not user_ids:
+            return 0
+        with self.client.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.hdel(redis_key(self.project, ENTITY_KEY, user_id), FIELD, TS_FIELD)
+            return sum(pipe.execute())
 
     def close(self) -> None:
         self.client.close()

@@ -85,6 +85,84 @@ class TrainingLogWriter:
         return paths
 
 
+def erase_user(uri: str, user_id: str, column: str = "user_id") -> tuple[int, list[str]]:
+    """Rewrite every file of the store that holds a row of ``user_id`` without those rows (an
+    erasure request, docs/privacy.md); returns (rows removed, files rewritten).
+
+    Each file is rewritten to a temporary name in its own folder and moved over the original (a
+    rename): a reader sees the old file or the new one, never half of one. A file left with no
+    row is deleted. Every file is read for the id (it is not a partition column)."""
+    fs, root = _fs(uri)
+    if fs.get_file_info(root).type == pafs.FileType.NotFound:
+        return 0, []
+    removed, rewritten = 0, []
+    for path in data_files(fs, root):
+        removed_here = rewrite_without(fs, path, column, user_id)
+        if removed_here:
+            removed += removed_here
+            rewritten.append(path)
+    return removed, rewritten
+
+
+def data_files(fs: pafs.FileSystem, root: str) -> list[str]:
+    """The store's parquet files (temporary and hidden ones left out), sorted."""
+    sel = pafs.FileSelector(root, recursive=True)
+    return sorted(i.path for i in fs.get_file_info(sel)
+                  if i.type == pafs.FileType.File and i.path.endswith(".parquet")
+                  and not i.base_name.startswith((".", "_")))
+
+
+def rewrite_without(fs: pafs.FileSystem, path: str, column: str, value: str) -> int:
+    """``path`` rewritten without its rows whose ``column`` is ``value``; returns the rows removed
+    (0: the file is left as it was). Also for the Feast offline files (one parquet file each)."""
+    import pyarrow.compute as pc
+    ids = pq.read_table(path, columns=[column], filesystem=fs).column(column)
+    hits = pc.sum(pc.equal(ids, value)).as_py() or 0
+    if not hits:
+        return 0
+    table = pq.read_table(path, filesystem=fs)
+    keep = table.filter(pc.invert(pc.fill_null(pc.equal(table.column(column), value), False)))
+    if keep.num_rows == 0:
+        fs.delete_file(path)
+        return hits
+    folder = path.rsplit("/", 1)[0]
+    tmp = f"{folder}/.tmp-{uuid.uuid4().hex}"
+    pq.write_table(keep, tmp, filesystem=fs)
+    fs.move(tmp, path)
+    return hits
+
+
+def count_user(uri: str, user_id: str, column: str = "user_id") -> int:
+    """Rows of the store that hold ``user_id`` (``privacy verify``)."""
+    import pyarrow.compute as pc
+    fs, root = _fs(uri)
+    if fs.get_file_info(root).type == pafs.FileType.NotFound:
+        return 0
+    return sum(pc.sum(pc.equal(pq.read_table(p, columns=[column], filesystem=fs).column(column),
+                               user_id)).as_py() or 0 for p in data_files(fs, root))
+
+
+def hours(uri: str) -> list[str]:
+    """The store's partitions: the ``YYYYMMDDHH`` of each ``hour=`` folder."""
+    fs, root = _fs(uri)
+    if fs.get_file_info(root).type == pafs.FileType.NotFound:
+        return []
+    return sorted(i.base_name.removeprefix("hour=") for i in fs.get_file_info(pafs.FileSelector(root))
+                  if i.type == pafs.FileType.Directory and i.base_name.startswith("hour="))
+
+
+def drop_hours(uri: str, drop: list[str]) -> int:
+    """Delete the ``hour=`` folders of ``drop`` with their files; returns the files deleted."""
+    fs, root = _fs(uri)
+    n = 0
+    for h in drop:
+        folder = f"{root}/hour={h}"
+        n += sum(1 for i in fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+                 if i.type == pafs.FileType.File)
+        fs.delete_dir(folder)
+    return n
+
+
 def read_all(uri: str, since_ms: int | None = None, until_ms: int | None = None) -> pa.Table:
     """Every stored row, revisions and repeats included (the files as written); with
     ``since_ms``/``until_ms``, only impressions with ``since_ms <= ts < until_ms``. Every

@@ -10,15 +10,16 @@ from udfs.messages.catalog_change import CatalogChange
 from udfs.messages.clickstream import ClickEvent, Consent
 from udfs.messages.dead_letter import DeadLetter
 from udfs.messages.erasure import ErasureRequest
+from udfs.messages.erasure_audit import ErasureAudit
 from udfs.messages.feedback import AdClick, Conversion, Impression
 from udfs.messages.ranked_ads import RankedAd, RankedAds
 from udfs.messages.served import ServedAd, ServedLog
 from udfs.messages.training_log import TrainingRow
 
 ENVELOPED = (ClickEvent, AdRequest, RankedAds, ServedLog, TrainingRow, Impression, AdClick, Conversion, DeadLetter,
-             ErasureRequest)
+             ErasureRequest, ErasureAudit)
 ALL = ENVELOPED + (CatalogChange,)
 
 __all__ = ["AdRequest", "RequestContext", "CatalogChange", "ClickEvent", "Consent", "DeadLetter", "ErasureRequest",
-           "AdClick", "Conversion", "Impression", "RankedAd", "RankedAds", "ServedAd", "ServedLog",
+           "ErasureAudit", "AdClick", "Conversion", "Impression", "RankedAd", "RankedAds", "ServedAd", "ServedLog",
            "TrainingRow", "ENVELOPED", "ALL"]

@@ -1,7 +1,8 @@
 """Erasure request (topic ``erasure.v1``): forget a user everywhere, and prove it.
 
-The format is fixed and validated; no job consumes it yet (planned: the privacy
-work), so publishing one erases nothing today.
+Published by ``adstream privacy erase`` (or the privacy desk's own tool); the profile, feedback
+and scoring jobs consume it (their offsets in their checkpoints), each drops what it holds of the
+user and writes an ``ErasureAudit`` record (docs/privacy.md, "Erasure").
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 docs/messages.md (written by scripts/messages_doc.py) shows them, and the unit tests' round
 trips and the stack test's produce/consume through real Kafka start from them. They live
 here, not under tests/, because a script must not import the tests."""
-from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter, ErasureRequest,
+from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter, ErasureAudit, ErasureRequest,
                            Impression, RankedAd, RankedAds, RequestContext, ServedAd, ServedLog, TrainingRow)
 from udfs.messages.catalog_change import Campaign, Schedule, Targeting
 from udfs.messages.clickstream import Consent
@@ -37,6 +37,9 @@ EXAMPLES = {
                            campaign_id="cmp1", ts=5, value=42.0),
     DeadLetter: DeadLetter.of(b"\xffbad", "not UTF-8", "invalid", "clicks.v1", 6, stage="profile.decode.v1"),
     ErasureRequest: ErasureRequest(request_id="t1", user_id="u1", ts=7, requested_by="privacy-desk"),
+    ErasureAudit: ErasureAudit(ticket_id="t1", user_id="u1", by="adstream-profile",
+                               stores={"flink.profile_state": 1, "redis.user_hash_fields": 31},
+                               requested_ts=7, completed_ts=1_250),
     CatalogChange: CatalogChange.upsert(Campaign(
         campaign_id="cmp1", advertiser_id="adv1", daily_budget=500.0, bid_type="CPC", bid=0.4,
         targeting=Targeting(geos=("DE", "FR"), devices=("mobile",)), schedule=Schedule(hours=(8, 9, 10)))),

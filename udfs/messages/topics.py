@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from udfs.config import Config
 from udfs.messages import (AdClick, AdRequest, CatalogChange, ClickEvent, Conversion, DeadLetter,
-                           ErasureRequest, Impression, RankedAds, ServedLog, TrainingRow)
+                           ErasureAudit, ErasureRequest, Impression, RankedAds, ServedLog, TrainingRow)
 
 FORMATS: dict[str, type] = {
     "clicks": ClickEvent,
@@ -24,6 +24,7 @@ FORMATS: dict[str, type] = {
     "conversions": Conversion,
     "dead_letter": DeadLetter,
     "erasure": ErasureRequest,
+    "erasure_audit": ErasureAudit,
     "catalog": CatalogChange,
 }
 
