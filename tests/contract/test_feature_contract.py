@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from udfs import config
+from tests.support.feature_repo import load_repo_file
 from udfs.io import feast_store
 from udfs.core import features as F
 from udfs.core.featurize import Featurizer
@@ -103,18 +104,10 @@ def test_trained_model_signature_and_scorer_agree_with_the_feature_list(tmp_path
     check_features(scorer.signature, cfg)  # raises ModelError on any disagreement
 
 
-def _load(cfg, name: str):
-    path = feast_store.repo_dir(cfg) / name
-    spec = importlib.util.spec_from_file_location(f"adstream_feature_repo_{path.stem}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_feedback_views_are_the_owned_feature_lists(cfg, repo):
     """ad_stats, campaign_stats and user_impressions: what the feedback job writes and the scorer
     reads (udfs/io/ad_stats_store.py, seen_store.py) is the list udfs/core/features.py owns."""
-    stats = _load(cfg, "ad_stats.py")
+    stats = load_repo_file(cfg, "ad_stats.py")
     windows = cfg.feedback.stats_windows_s
     for view, feats, entity in ((stats.ad_stats, F.ad_stats_features(windows), "creative"),
                                 (stats.campaign_stats, F.campaign_stats_features(windows), "campaign")):
@@ -151,7 +144,7 @@ def test_training_log_view_is_the_stores_schema_and_the_message_fills_it(cfg):
     serves exactly them, and every TrainingRow field lands in one of them."""
     from udfs.io import training_log_store as S
     from udfs.messages import TrainingRow
-    mod = _load(cfg, "training_log.py")
+    mod = load_repo_file(cfg, "training_log.py")
     view = mod.training_log
     assert sorted(f.name for f in view.schema) == sorted(S.FEATURE_COLUMNS)
     assert view.batch_source.timestamp_field == "labelled_at" and not view.online

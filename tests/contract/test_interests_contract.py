@@ -1,12 +1,11 @@
 """The interests' feature lists: the user_affinities Feast view and the profile's segment_id are
 the lists udfs/core/features.py owns."""
-import importlib.util
 
 import pytest
 
 from udfs import config
 from udfs.core import features as F
-from udfs.io import feast_store
+from tests.support.feature_repo import load_repo_file
 
 pytestmark = pytest.mark.contract
 
@@ -14,22 +13,14 @@ FEAST_TYPES = {"int64": "Int64", "float": "Float64", "string": "String",
                "string_list": "Array(String)", "float_list": "Array(Float64)"}
 
 
-def _load(cfg, name: str):
-    path = feast_store.repo_dir(cfg) / name
-    spec = importlib.util.spec_from_file_location(f"adstream_feature_repo_{path.stem}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_user_affinities_view_is_the_owned_feature_list():
     cfg = config.load("test", environ={})
-    repo = _load(cfg, "user_affinities.py")
+    repo = load_repo_file(cfg, "user_affinities.py")
     view = repo.user_affinities
     assert view.name == F.AFFINITY_VIEW and view.entities == [F.ENTITY]
     assert [(f.name, str(f.dtype)) for f in view.features] == [(f.name, FEAST_TYPES[f.dtype])
                                                                for f in F.AFFINITY_FEATURES]
-    profile_repo = _load(cfg, "user_profile.py")
+    profile_repo = load_repo_file(cfg, "user_profile.py")
     assert repo.user == profile_repo.user    # one entity: Feast merges the two declarations
 
 

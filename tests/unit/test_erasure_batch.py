@@ -68,9 +68,14 @@ def test_withdrawal_after_a_request_keeps_the_tombstone():
     assert res.erasures == ["u1"] and store["u1"].erased_ts == T0 + 100_000
 
 
-def test_state_of_format_1_from_an_older_checkpoint_still_reads():
-    st = B.from_state((1, B.astuple_shallow(B.UserState().profile), {"e1": 5}, 0, 1, 9))
-    assert st.applied == 1 and st.erased_ts == 0 and st.seen == {"e1": 5}
+def test_states_of_formats_1_and_2_from_older_checkpoints_still_read():
+    fields = B.astuple_shallow(B.UserState().profile)
+    # 1: before keyword folding (no search, keywords: the profile's last two) and erasure
+    st = B.from_state((1, fields[:-2], {"e1": 5}, 0, 1, 9))
+    assert st.applied == 1 and st.erased_ts == 0 and st.seen == {"e1": 5} and st.profile.search == {}
+    # 2: keyword folding, before erasure (no erased_ts)
+    st = B.from_state((2, fields, {"e2": 6}, 0, 2, 9))
+    assert st.applied == 2 and st.erased_ts == 0 and st.seen == {"e2": 6}
     assert B.from_state(B.to_state(B.UserState(erased_ts=42))).erased_ts == 42
 
 
