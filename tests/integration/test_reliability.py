@@ -161,7 +161,8 @@ def test_profiles_lost_from_the_online_store_are_written_again_from_flink_state(
 
     from jobs.profile import JOB, start
     from tests.integration.test_profile_job import click, expected, job_config, wait_for
-    cfg, _, tag = job_config(stack, tmp_path, **{"profile.repair_check_ms": 500})
+    # One shard, so the test's users and the marker it watches are shard 0's.
+    cfg, _, tag = job_config(stack, tmp_path, **{"profile.repair_check_ms": 500, "profile.shards": 1})
     users = [f"{tag}-idle{i}" for i in range(5)]
     events = {u: [click(u, 1, 0), click(u, 2, 30, "cart")] for u in users}
     client = start(cfg)
