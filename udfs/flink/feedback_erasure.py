@@ -40,18 +40,26 @@ class SeenEraser:
         erased = self.tombstones.get(user_id)
         return erased is not None and ts <= erased
 
-    def erase(self, line: str, changed: dict, state, retry) -> Row:
-        """Carry out the request in ``line`` (``E`` + the request): drop the user's caps state
-        (from the slice's ``changed`` users, else the state), keep the tombstone, delete the
-        caps fields online. Returns the audit row."""
+    def erase(self, line: str, changed: dict, state) -> tuple:
+        """Carry out the state's part of the request in ``line`` (``E`` + the request) at once:
+        drop the user's caps state (from the slice's ``changed`` users, else the state) and keep
+        the tombstone, so the slice's later lines already see it. Returns what ``finish`` needs."""
         req = ErasureRequest.decode(line[len(ERASURE):])
         user_id = req.user_id
         held = changed.pop(user_id, (None, 0))[0]
         held = held if held is not None else (state.get(user_id) or {})
-        entries = sum(len(v) for v in held.values())
         state.remove(user_id)
         self.tombstones.put(user_id, max(self.tombstones.get(user_id) or 0, req.ts))
-        removed = retry(lambda: self.writer.erase([user_id]))
-        stores = {E.CAPS_STATE: entries, E.ONLINE_FIELDS: int(removed or 0)}
-        log.info("erasure %s done: %s", req.request_id, stores)
-        return Row(AUDIT, user_id, E.audit(req, self.job, stores, time.time_ns() // 1_000_000).to_json())
+        return req, sum(len(v) for v in held.values())
+
+    def finish(self, done: list, retry) -> list:
+        """The online part of the slice's requests (``erase``'s results), before the slice's own
+        writes: the caps fields deleted, through ``retry`` — a store failure fails the task
+        (restart, the request read again), never the request. Returns the audit rows."""
+        rows = []
+        for req, entries in done:
+            removed = retry(lambda: self.writer.erase([req.user_id]))
+            stores = {E.CAPS_STATE: entries, E.ONLINE_FIELDS: int(removed or 0)}
+            log.info("erasure %s done: %s", req.request_id, stores)
+            rows.append(Row(AUDIT, req.user_id, E.audit(req, self.job, stores, time.time_ns() // 1_000_000).to_json()))
+        return rows

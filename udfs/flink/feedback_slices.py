@@ -150,14 +150,14 @@ class SeenFunction(_Slices):
         from udfs.core import pricing, seen
         from udfs.flink.feedback_erasure import ERASURE
         changed: dict[str, tuple[dict, int]] = {}
-        audits: list = []
+        erased: list = []
 
         def decode(line):
             return line if line.startswith(ERASURE) else pricing.Priced.decode(line)
 
         def count(p):
-            if isinstance(p, str):   # an erasure request: nothing of the user is written after it
-                audits.append(self.eraser.erase(p, changed, self.state, lambda w: self._write("seen", w)))
+            if isinstance(p, str):   # an erasure request: nothing of the user's before it is written
+                erased.append(self.eraser.erase(p, changed, self.state))
                 self.counters["erasures"].inc()
                 return
             if not p.personalised or p.user_id is None:   # no consent (or anonymous): no caps state
@@ -171,6 +171,8 @@ class SeenFunction(_Slices):
         self._each(lines, dead, decode, count)
         for user_id, (st, _) in changed.items():
             self.state.put(user_id, st)
+        # Outside the per-line guard: a store failure fails the task, it never costs a request.
+        audits = self.eraser.finish(erased, lambda w: self._write("seen", w))
         if self.capped and changed:
             rows = [(u, seen.encode(st), ts) for u, (st, ts) in changed.items()]
             self._write("seen", lambda: self.writer.write(rows))
