@@ -198,3 +198,59 @@ def test_replaying_the_whole_feedback_stream_changes_no_spend(stack, tmp_path):
         kill_group(job)
         f.close()
     assert sorted(d.kind for d in letters) == ["duplicate"] * len(script), [(d.kind, d.reason) for d in letters]
+
+
+def _seen_of(cfg, user):
+    from udfs.core.features import SEEN_FEATURE, SEEN_VIEW
+    from udfs.io import feast_store
+    got = feast_store.store(cfg).get_online_features(
+        features=[f"{SEEN_VIEW}:{SEEN_FEATURE.name}"], entity_rows=[{"user_id": user}]).to_dict()
+    return got[SEEN_FEATURE.name][0]
+
+
+def _until(check, timeout_s: float):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.3)
+    return check()
+
+
+def test_an_erasure_request_removes_the_users_caps_keeps_them_out_and_is_audited(stack, tmp_path):
+    """erasure.v1 through the feedback job's seen stage: the caps fields go from Redis, an audit
+    record names the ticket, and an impression from before the request (as a replay would bring)
+    counts nothing again."""
+    from kafka import KafkaConsumer
+    from udfs.messages import ErasureAudit, ErasureRequest
+    tag = uuid.uuid4().hex[:8]
+    cfg, sets, _ = job_config(tmp_path, **{"kafka.topics.erasure.name": f"erasure-{tag}",
+                                           "kafka.topics.erasure_audit.name": f"erasure-audit-{tag}"})
+    user, f = f"u-erase-{tag}", Feed(cfg)
+    now = int(time.time() * 1000)
+
+    def answer(rid, ts):
+        ad = served_ad(1, f"cpm-{tag}", "CPM", 3.0)
+        f.send("served_log", ServedLog(request_id=rid, user_id=user, ts=ts, slot="home", model_version="v1", ads=(ad,)))
+        f.send("impressions", Impression(impression_id=f"{rid}-1", request_id=rid, user_id=user, ad_id=ad.ad_id,
+                                         campaign_id=ad.campaign_id, creative_id=ad.creative_id, ts=ts + 5,
+                                         position=1, price=0.0))
+    audits = KafkaConsumer(cfg.kafka.topics.erasure_audit.name, bootstrap_servers=cfg.kafka.bootstrap,
+                           auto_offset_reset="earliest", consumer_timeout_ms=500)
+    job = launch("feedback", sets, log=tmp_path / "job.log")
+    try:
+        answer("r1", now - 20_000)
+        assert _until(lambda: _seen_of(cfg, user), 90), "the impression's caps never reached Redis"
+        f.send("erasure", ErasureRequest(request_id=f"T-{tag}", user_id=user, ts=now - 5_000, requested_by="test"))
+        assert _until(lambda: _seen_of(cfg, user) is None, 60), "the caps are still in Redis"
+        got = _until(lambda: [ErasureAudit.decode(m.value) for m in audits], 30)
+        answer("r2", now - 10_000)     # from before the request: suppressed by the tombstone
+        time.sleep(cfg.feedback.seen_slice_ms / 1000 + 3)
+        assert _seen_of(cfg, user) is None
+    finally:
+        kill_group(job)
+        f.close()
+        audits.close()
+    assert [(a.ticket_id, a.user_id, a.by) for a in got] == [(f"T-{tag}", user, "adstream-feedback")]
+    assert sum(got[0].stores.values()) >= 2, got[0].stores   # caps entries in state and fields online
