@@ -39,7 +39,7 @@ EXTERNAL = ("pyflink", "feast", "redis", "onnxruntime", "kafka", "confluent_kafk
 # Pure logic: given values, return values (reading the repository's own file formats is
 # allowed: catalog, config, the model registry's layout).
 CORE = ("udfs.core", "udfs.messages", "udfs.config")
-CORE_MODULES = ("udfs", "udfs.errors")   # the package and the one exception tree
+CORE_MODULES = ("udfs", "udfs.errors", "udfs.convert")   # the package, the one exception tree, msgspec's guard
 # Adapters: where the outside world is touched.
 IO = ("udfs.io",)         # Feast, Redis, Kafka, onnxruntime, log files: used by jobs, scripts and models
 FLINK = ("udfs.flink",)   # the jobs' Flink functions: PyFlink around a core step

@@ -23,6 +23,7 @@ import msgspec
 import yaml
 
 from udfs.config.experiments import Experiments
+from udfs.convert import convert
 from udfs.config.schema import Config
 from udfs.errors import ConfigError
 
@@ -122,7 +123,7 @@ _WORD = {"int": "an integer", "float": "a number", "str": "a string", "bool": "t
 def _convert(data: Any, schema: type = Config) -> Any:
     while True:
         try:
-            cfg = msgspec.convert(data, schema, strict=True)
+            cfg = convert(data, schema, strict=True)
         except msgspec.ValidationError as e:
             parts, reason = _where(e)
             value, m = _at(data, parts), _TYPE.match(reason)
@@ -203,7 +204,7 @@ def _type_at(parts: list, schema: type = Config) -> Any:
 
 def _fits(value: Any, tp: Any) -> bool:
     try:
-        msgspec.convert(value, tp, strict=True)
+        convert(value, tp, strict=True)
     except msgspec.ValidationError:
         return False
     return True

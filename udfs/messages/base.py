@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from udfs.convert import convert
 from udfs.errors import MessageError
 from udfs.messages.bounds import NOT_UTF8, TimeBounds, clean_text, show
 from udfs.messages.fields import declare, fields, spec, strip, ts_spec  # noqa: F401 - the formats' API
@@ -223,7 +224,7 @@ def _converted(cls: type, data: Any, *, deep: bool):
     """``data`` (a dict of field values) as a checked ``cls``; ``deep``: walk nested parts' text too
     (parts built in code were checked when they were built)."""
     try:
-        obj = msgspec.convert(data, cls, strict=True)
+        obj = convert(data, cls, strict=True)
     except msgspec.ValidationError as e:
         raise translate(cls, e, doc=data) from None
     except Exception as e:  # noqa: BLE001 - per record, as decode

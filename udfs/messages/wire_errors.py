@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from udfs.convert import convert
 from udfs.errors import MessageError
 from udfs.messages.bounds import FLOAT_MAX, NOT_UTF8, clean_text, show
 from udfs.messages.fields import strip
@@ -208,7 +209,7 @@ def _name_key(cls: type, parts: list, record: _Record) -> list:
     value_type = _type_at(cls, parts[:i + 1])
     for k, v in mapping.items():
         try:
-            msgspec.convert(v, value_type, strict=True)
+            convert(v, value_type, strict=True)
         except msgspec.ValidationError:
             return parts[:i] + [k] + parts[i + 1:]
     return parts
