@@ -41,7 +41,7 @@ from udfs.core.scoring_env import (  # noqa: F401  (re-exported: the scoring ste
     ANONYMOUS, INTERNAL, INVALID, NO_CONSENT, MODEL_ERROR, MODEL_STALE, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
     PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps, ImpressionCaps,
-    Model, NoStats, ProfileSource, ProfileUnavailable)
+    Model, NoStats, ProfileSource, ProfileUnavailable, UserCaps)
 from udfs.core.targeting import UserAttrs
 
 
