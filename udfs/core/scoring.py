@@ -57,7 +57,6 @@ class Outcome:
     explored: int = 0                    # candidates that bid with a posterior draw (udfs.core.exploration)
 
 
-
 @dataclass
 class Ranking:
     """One decoded request on its way through the stages (what ``handle`` keeps in locals,
@@ -71,6 +70,7 @@ class Ranking:
     personal: bool = True
     user: str | None = None         # whose caps count; None: nobody's
     profile: Mapping | None = None
+
 
 def _salvage_id(raw: bytes | str) -> str | None:
     try:
