@@ -250,3 +250,25 @@ def test_shared_stages_are_divided_and_total_is_the_sum_of_a_requests_stages():
     for x in t:
         assert {"decode", "features", "eligible", "caps", "featurize", "model", "auction"} <= set(x)
         assert x["total"] == pytest.approx(sum(v for k, v in x.items() if k != "total"), abs=0.01)
+
+
+class ShortModel(Model):
+    """Right for one request's rows (at most the catalogue's 10), too few scores for more."""
+
+    def score(self, X):
+        return super().score(X)[:10]
+
+
+def test_a_model_call_the_batch_cannot_use_leaves_each_request_to_score_alone():
+    raws = [r for r in requests(random.Random(6), 60)]
+    single, batched = World(5), World(5)
+    for w in (single, batched):
+        w.model = ShortModel("v-test", 1000.0)
+    want = [single.one(raw) for raw in raws]
+    got = [o for at in range(0, len(raws), 12) for o in batched.batch(raws[at:at + 12])]
+    assert [plain(o) for o in got] == [plain(o) for o in want]
+    ranked = [o for o in want if o.response and o.response.model_version == "v-test"
+              and S.MODEL_ERROR not in o.reasons]
+    assert len(ranked) > 20                                   # the model's own answers, not its failures
+    assert batched.model.calls > len(raws) / 12 * 2          # the batches' calls, then one per request
+    assert batched.scorer.handle_batch([], batched.deps(UserCaps(batched.view))) == []

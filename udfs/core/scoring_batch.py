@@ -164,14 +164,15 @@ def _eligible(scorer: RequestScorer, it: _Item, deps: Deps) -> None:
 
 
 def _score(scorer: RequestScorer, items: list[_Item], deps: Deps) -> None:
-    """Each request's eligible rows, then one model call per model over all of them."""
+    """Each request's eligible rows, then one model call per model over all of them. Nothing
+    here fails a request: whatever raises leaves it to score alone in step 5."""
     groups: dict[int, tuple[Model, list[_Item]]] = {}
     for it in items:
-        model = scorer.model_of(it.c.arm, deps)
-        if model is None or not it.eligible:
-            continue
         t = scorer.clock()
         try:
+            model = scorer.model_of(it.c.arm, deps)
+            if model is None or not it.eligible:
+                continue
             it.rows, it.X = scorer.features(it.c.req, it.eligible, it.c.profile, deps)
         except Exception:   # scored alone in step 5, where it fails as it would one by one
             continue
@@ -180,8 +181,8 @@ def _score(scorer: RequestScorer, items: list[_Item], deps: Deps) -> None:
         groups.setdefault(id(model), (model, []))[1].append(it)
     for model, group in groups.values():
         t = scorer.clock()
-        X = group[0].X if len(group) == 1 else np.concatenate([it.X for it in group])
         try:
+            X = group[0].X if len(group) == 1 else np.concatenate([it.X for it in group])
             scores = np.asarray(model.score(X))
             if scores.shape[:1] != (len(X),):
                 raise ValueError(f"{scores.shape} scores for {len(X)} rows")
