@@ -115,7 +115,9 @@ def _decoded(scorer: RequestScorer, raws: list, deps: Deps, outs: list) -> list[
 
 def _read_profiles(scorer: RequestScorer, items: list[_Item], deps: Deps) -> None:
     """One read for the users of every personal request; a failed read is each one's fallback,
-    with the reason a single failed read gives."""
+    with the reason a single failed read gives. A source without ``read_many`` is read user by
+    user, all before the first answer: what it keeps of a read must then hold every user of the
+    batch (the direct reader's ``seen_of`` does only with ``read_many``, which it has)."""
     source = deps.profiles
     many = getattr(source, "read_many", None)
     personal = [it for it in items if it.c.personal]
