@@ -59,3 +59,26 @@ def test_what_a_user_has_seen_comes_with_the_profile_read_and_through_feast(stac
     got = feast_store.store(cfg).get_online_features(
         features=[f"{SEEN_VIEW}:{SEEN_FEATURE.name}"], entity_rows=[{"user_id": both}]).to_dict()
     assert seen.decode(got[SEEN_FEATURE.name][0]) == states[both]
+
+
+def test_a_batch_read_returns_what_each_users_read_returns(stack):
+    """``read_many`` (one pipeline of HMGETs, the batched scoring step's read) gives each user
+    exactly ``read``'s profile and what they have seen — repeated, unknown and seen-only users too."""
+    from udfs.core import seen
+    from udfs.io.seen_store import SeenWriter
+    cfg = config.load("test")
+    feast_store.apply(cfg)
+    tag = uuid.uuid4().hex[:8]
+    users = {f"{tag}-a": [(0, "view", "c2"), (30, "cart", "c2")], f"{tag}-b": [(5, "search", "c3")]}
+    S.write_profiles(cfg, users)
+    only_seen = f"{tag}-seen"
+    SeenWriter(cfg).write([(only_seen, seen.encode({f"creative|{only_seen}|cr1": [S.T0]}), S.T0)])
+    ids = [f"{tag}-a", f"{tag}-nobody", only_seen, f"{tag}-b", f"{tag}-a"]
+    one = OnlineProfileReader(cfg, socket_timeout_ms=200)
+    want = [(one.read(u), one.seen_of(u)) for u in ids]
+    many = OnlineProfileReader(cfg, socket_timeout_ms=200)
+    got = many.read_many(ids)
+    assert [(p, many.seen_of(u)) for p, u in zip(got, ids)] == want
+    assert want[0][0] is not None and want[1] == (None, []) and want[2][0] is None and want[2][1]
+    many.forget()
+    assert many.seen_of(ids[0]) is None

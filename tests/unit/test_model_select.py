@@ -81,6 +81,21 @@ def test_every_shipped_kind_scores_the_same_through_the_serving_scorer(runs, kin
     assert run_export(cfg, d)["parity"]["max_abs_diff"] <= 1e-5  # re-export from the folder alone
 
 
+
+@pytest.mark.parametrize("kind", ["linear", "xor", "xor_trees_only"])
+def test_a_rows_score_does_not_depend_on_the_rows_scored_with_it(runs, kind):
+    """The batched scoring step (udfs/core/scoring_batch.py) scores many requests' rows in one
+    call and takes each request's back: every shipped kind must give a row the same bits
+    whatever the call's other rows and their number."""
+    _, out = runs
+    sc = OnnxScorer(out[kind][1])
+    X = pd.read_parquet(out[kind][1] / "holdout.parquet")[sc.features].to_numpy(np.float32)[:400]
+    whole = sc.score(X)
+    cuts = [0, 1, 3, 100, 101, 233, 400]
+    parts = np.concatenate([sc.score(X[a:b]) for a, b in zip(cuts, cuts[1:])])
+    assert np.array_equal(whole, parts)
+    assert np.array_equal(sc.score(X[::-1])[::-1], whole)
+
 def test_report_shows_every_candidate_with_paired_cis(runs):
     _, out = runs
     ds, d, rep = out["linear"]

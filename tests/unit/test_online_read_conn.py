@@ -104,3 +104,36 @@ def test_refused_connection_raises_connection_error():
     cfg = config.load("test", overrides=[f"redis.port={free}"])
     with pytest.raises(redis.exceptions.ConnectionError):
         OnlineProfileReader(cfg, socket_timeout_ms=50).read("anyone")
+
+
+@pytest.fixture
+def slow_server():
+    """A late first reply, and timeouts roomy enough for a loaded machine (the server's threads
+    share this process's interpreter with the test)."""
+    s = LateServer(delay_s=0.8)
+    yield s
+    s.close()
+
+
+def test_a_batch_read_is_one_pipeline_whose_replies_come_back_in_order(slow_server):
+    cfg = config.load("test", overrides=[f"redis.port={slow_server.port}"])
+    reader = OnlineProfileReader(cfg, socket_timeout_ms=250)
+    with pytest.raises(redis.exceptions.TimeoutError):
+        reader._hmget(b"k1")                          # the server's one late reply, out of the way
+    time.sleep(1.0)
+    assert reader._hmget_many([b"k2", b"k3", b"k4"]) == [[b"reply-2"], [b"reply-3"], [b"reply-4"]]
+    assert reader._hmget(b"k5") == [b"reply-5"]       # still in step after the pipeline
+    reader.close()
+
+
+def test_a_batch_read_that_times_out_leaves_no_reply_for_the_next_read(slow_server):
+    cfg = config.load("test", overrides=[f"redis.port={slow_server.port}"])
+    reader = OnlineProfileReader(cfg, socket_timeout_ms=250)
+    t = time.perf_counter()
+    with pytest.raises(redis.exceptions.TimeoutError):
+        reader._hmget_many([b"k1", b"k2", b"k3"])     # the first reply is late: the whole batch fails
+    assert time.perf_counter() - t < 0.7              # bounded by the socket timeout, not the server
+    time.sleep(1.0)
+    got = reader._hmget(b"k4")                        # a fresh connection: never a stale batch reply
+    assert got[0] not in (b"reply-1", b"reply-2") and got[0].startswith(b"reply-")
+    reader.close()

@@ -62,14 +62,26 @@ class GuardedProfiles:
     """
 
     def __init__(self, read: Callable[[str], Mapping | None], breaker: CircuitBreaker,
-                 log: Callable[[str], None] = lambda msg: None):
+                 log: Callable[[str], None] = lambda msg: None,
+                 read_many: Callable[[list], list] | None = None):
         self._read, self.breaker, self.log = read, breaker, log
+        self._read_many = read_many
+        if read_many is None:   # then a batch is read user by user (RequestScorer.handle_batch)
+            self.read_many = None
 
     def read(self, user_id: str) -> Mapping | None:
+        return self._guarded(self._read, user_id)
+
+    def read_many(self, user_ids: list) -> list:
+        """Several users in one round trip: one breaker decision, and a failure is *one* failure
+        (one read failed, however many users it carried) that every one of them shares."""
+        return self._guarded(self._read_many, user_ids)
+
+    def _guarded(self, read: Callable, arg):
         if not self.breaker.allow():
             raise ProfileUnavailable(PROFILE_SKIPPED)
         try:
-            profile = self._read(user_id)
+            profile = read(arg)
         except Exception as e:
             opened = self.breaker.times_opened
             self.breaker.failure()

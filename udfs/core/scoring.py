@@ -41,7 +41,7 @@ from udfs.core.scoring_env import (  # noqa: F401  (re-exported: the scoring ste
     ANONYMOUS, INTERNAL, INVALID, NO_CONSENT, MODEL_ERROR, MODEL_STALE, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
     PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps, ImpressionCaps,
-    Model, NoStats, ProfileSource, ProfileUnavailable)
+    Model, NoStats, ProfileSource, ProfileUnavailable, UserCaps)
 from udfs.core.targeting import UserAttrs
 
 
@@ -55,6 +55,21 @@ class Outcome:
     served: ServedLog | None = None      # what was offered and why (served-log.v1); None: nothing decoded
     paced: int = 0                       # eligible creatives left out by budget pacing
     explored: int = 0                    # candidates that bid with a posterior draw (udfs.core.exploration)
+
+
+@dataclass
+class Ranking:
+    """One decoded request on its way through the stages (what ``handle`` keeps in locals,
+    held in one place so the batched path runs the same stages)."""
+    req: AdRequest
+    t0: float
+    timings: dict
+    reasons: list
+    arm: Arm
+    decided: object = None          # the consent decision; None: consent not checked
+    personal: bool = True
+    user: str | None = None         # whose caps count; None: nobody's
+    profile: Mapping | None = None
 
 
 def _salvage_id(raw: bytes | str) -> str | None:
@@ -118,14 +133,25 @@ class RequestScorer:
         try:
             return self._rank(req, deps, t0, timings)
         except Exception as e:  # a bug must cost one request's ranking, never its answer
-            try:
-                resp = build_response(req, (), now_ms=self.wall_ms(), model_version=NO_MODEL,
-                                      variant=self.variant, fallback=True,
-                                      fallback_reason=safe_text(f"internal error: {describe(e)}")[:256],
-                                      timings_ms={"total": (self.clock() - t0) * 1000.0})
-            except Exception:
-                return self.failed(raw, e, "ranking")
-            return Outcome(resp, self._error_letter(raw, e, "ranking"), reasons=(INTERNAL,))
+            return self._internal(raw, req, e, t0)
+
+    def handle_batch(self, raws: list, deps: Deps) -> list[Outcome]:
+        """Several requests scored together, each answered as ``handle`` one by one in order would
+        answer it (``udfs/core/scoring_batch.py``): one profile read, one model call per model.
+        ``deps.caps`` must answer for every user of the batch (``scoring_env.UserCaps``)."""
+        from udfs.core.scoring_batch import handle_batch
+        return handle_batch(self, raws, deps)
+
+    def _internal(self, raw, req: AdRequest, e: BaseException, t0: float) -> Outcome:
+        """A decoded request whose ranking raised: an empty flagged answer and a dead letter."""
+        try:
+            resp = build_response(req, (), now_ms=self.wall_ms(), model_version=NO_MODEL,
+                                  variant=self.variant, fallback=True,
+                                  fallback_reason=safe_text(f"internal error: {describe(e)}")[:256],
+                                  timings_ms={"total": (self.clock() - t0) * 1000.0})
+        except Exception:
+            return self.failed(raw, e, "ranking")
+        return Outcome(resp, self._error_letter(raw, e, "ranking"), reasons=(INTERNAL,))
 
     def failed(self, raw, exc: BaseException, what: str) -> Outcome:
         """The answer to a request whose handling raised ``exc`` during ``what`` (the Flink
@@ -145,50 +171,73 @@ class RequestScorer:
 
     # ----------------------------------------------------------------- stages
     def _rank(self, req: AdRequest, deps: Deps, t0: float, timings: dict) -> Outcome:
-        now = req.ts   # the request's own time: schedules, caps and recency as the ad server saw them
-        reasons: list[str] = []
-        arm = self.arm(req, deps)
-        decided = None if self.consent is None else consent_rules.of_request(req, self.consent)
-        personal = decided is None or decided.personalisation
-        user = req.user_id if personal else None   # no consent: neither profile nor caps for the user
-        if personal:
-            profile = self._profile(req.user_id, deps.profiles, reasons, timings)
-        else:
-            profile = None
-            reasons.append(NO_CONSENT if req.user_id else ANONYMOUS)
-        if profile is not None and self.expired(profile, now):
-            profile = attributes_only(profile)   # the user table's attributes outlive the behaviour
-            reasons.append(PROFILE_EXPIRED)
-        kept, capped, paced = self.candidates(req, profile, deps, arm, user, timings)
-        ads, version, terms, rows, explored = self._auction(req, kept, profile, deps, reasons, timings, arm)
+        c = self.begin(req, deps, t0, timings)
+        if c.personal:
+            c.profile = self._profile(req.user_id, deps.profiles, c.reasons, timings)
+        self.expire(c)
+        kept, capped, paced = self.candidates(req, c.profile, deps, c.arm, c.user, timings)
+        result = self._auction(req, kept, c.profile, deps, c.reasons, timings, c.arm)
+        return self.finish(c, deps, kept, capped, paced, result)
+
+    def begin(self, req: AdRequest, deps: Deps, t0: float, timings: dict) -> "Ranking":
+        """A decoded request's variant and consent: whether its user's profile and caps are used."""
+        c = Ranking(req, t0, timings, [], self.arm(req, deps))
+        c.decided = None if self.consent is None else consent_rules.of_request(req, self.consent)
+        c.personal = c.decided is None or c.decided.personalisation
+        c.user = req.user_id if c.personal else None   # no consent: neither profile nor caps for the user
+        if not c.personal:
+            c.reasons.append(NO_CONSENT if req.user_id else ANONYMOUS)
+        return c
+
+    def expire(self, c: "Ranking") -> None:
+        if c.profile is not None and self.expired(c.profile, c.req.ts):
+            c.profile = attributes_only(c.profile)   # the user table's attributes outlive the behaviour
+            c.reasons.append(PROFILE_EXPIRED)
+
+    def finish(self, c: "Ranking", deps: Deps, kept: list, capped: int, paced: int, result,
+               summed: bool = False) -> Outcome:
+        """Count what was served against the user's caps, then the answer and its served log.
+        ``total`` is the time since the request's decoding began; ``summed``: the sum of its
+        stages instead (a batch's request, whose shared stages are shares: scoring_batch.py)."""
+        req, timings, reasons = c.req, c.timings, c.reasons
+        ads, version, terms, rows, explored = result
         t4 = self.clock()
-        served = [c for c in (deps.catalog.creative(a.creative_id) for a in ads) if c is not None]
-        deps.caps.record(user, served, now)
+        served = [cr for cr in (deps.catalog.creative(a.creative_id) for a in ads) if cr is not None]
+        deps.caps.record(c.user, served, req.ts)   # the request's own time, as the filter saw it
         t5 = self.clock()
         timings["caps"] += (t5 - t4) * 1000.0
-        timings["total"] = (t5 - t0) * 1000.0
+        timings["total"] = (sum(v for k, v in timings.items() if k != "total") if summed
+                            else (t5 - c.t0) * 1000.0)
         text = "; ".join(TEXT[r] for r in reasons) or None
         resp = build_response(req, ads, now_ms=self.wall_ms(), model_version=version,
-                              variant=arm.label, fallback=bool(reasons), fallback_reason=text,
+                              variant=c.arm.label, fallback=bool(reasons), fallback_reason=text,
                               timings_ms={k: round(v, 3) for k, v in timings.items()})
-        served, letter = self._served(req, resp, terms, rows, decided)
+        served_log_, letter = self._served(req, resp, terms, rows, c.decided)
         return Outcome(resp, letter, reasons=tuple(reasons), candidates=len(kept), capped=capped,
-                       served=served, paced=paced, explored=explored)
+                       served=served_log_, paced=paced, explored=explored)
 
     def candidates(self, req: AdRequest, profile: Mapping | None, deps: Deps, arm: Arm, user: str | None,
                    timings: dict | None = None) -> tuple[list[Creative], int, int]:
         """The creatives ``req`` is ranked over, and (capped, paced) counts: eligible (targeting,
         schedule, budget), taking part under pacing when the variant paces, within ``user``'s
         caps (None: no caps). The simulated day asks it too (scripts/sim/server.py)."""
+        eligible, paced = self.eligible(req, profile, deps, arm, timings)
+        t2 = self.clock()
+        kept, capped = deps.caps.filter(user, eligible, req.ts)
+        if timings is not None:
+            timings["caps"] = (self.clock() - t2) * 1000.0
+        return kept, capped, paced
+
+    def eligible(self, req: AdRequest, profile: Mapping | None, deps: Deps, arm: Arm,
+                 timings: dict | None = None) -> tuple[list[Creative], int]:
+        """The creatives eligible for ``req`` before caps, and how many pacing left out."""
         t = self.clock()
         sel = self.eligibility.select(deps.catalog, req.context, UserAttrs.from_mapping(profile), req.ts,
                                       deps.budget)
         eligible, paced = self._paced(sel.creatives, req.request_id, deps.pacing if arm.pacing else None)
-        t2 = self.clock()
-        kept, capped = deps.caps.filter(user, eligible, req.ts)
         if timings is not None:
-            timings["eligible"], timings["caps"] = (t2 - t) * 1000.0, (self.clock() - t2) * 1000.0
-        return kept, capped, paced
+            timings["eligible"] = (self.clock() - t) * 1000.0
+        return eligible, paced
 
     def arm(self, req: AdRequest, deps: Deps) -> Arm:
         """The request's experiment variant (udfs.core.experiments); outside any: the job's own."""
@@ -241,33 +290,22 @@ class RequestScorer:
         last = profile.get("last_event_ts")
         return bool(self.profile_ttl_ms is not None and last and now - int(last) > self.profile_ttl_ms)
 
+    def model_of(self, arm: Arm, deps: Deps) -> Model | None:
+        """A variant's pinned model when the adapter has it loaded; else the current one
+        (the answer's model_version says which ranked it)."""
+        return deps.models.get(arm.model_version, deps.model) if arm.model_version else deps.model
+
     def _auction(self, req: AdRequest, kept: list[Creative], profile: Mapping | None, deps: Deps,
-                 reasons: list, timings: dict, arm: Arm):
+                 reasons: list, timings: dict, arm: Arm, scored=None):
+        """The ranked ads of ``kept``. ``scored``, when given, stands in for ``score`` (a batch's
+        rows and pCTRs of these creatives, computed with other requests'; same signature)."""
         slot, n, scoring = req.slot, req.num_ads, arm.scoring
-        # A variant's pinned model when the adapter has it loaded; else the current one
-        # (the answer's model_version says which ranked it).
-        model = deps.models.get(arm.model_version, deps.model) if arm.model_version else deps.model
-        t = self.clock()
+        model = self.model_of(arm, deps)
         if model is not None and kept:
             try:
-                book, cols = self._ads(deps)
-                rows = book.positions(kept)
-                X = self.featurizer.matrix(profile, cols.take(rows), RequestView(
-                    req.ts, req.context.device, req.context.page_category, 1))
-                t1 = self.clock()
-                pctr = _probabilities(model.score(X))
-                drawn = 0
-                if arm.exploration and exploration.explores(req.request_id, arm.exploration):
-                    pctr, drawn = self._explore(pctr, book, rows, deps, req.request_id)
-                t2 = self.clock()
-                picked: list = []
-                ads = auction_arrays.auction(book, rows, pctr, scoring, slot=slot, num_ads=n,
-                                             cpa=deps.stats.cpa, terms=picked)
-                timings.update(featurize=(t1 - t) * 1000.0, model=(t2 - t1) * 1000.0,
-                               auction=(self.clock() - t2) * 1000.0)
-                if deps.model_stale:
-                    reasons.append(MODEL_STALE)
-                return ads, model.version, [p[1:] for p in picked], X[[p[0] for p in picked]], drawn
+                book, _ = self._ads(deps)
+                rows, X, pctr = (scored or self.score)(req, kept, profile, deps, model, timings)
+                return self._bid(req, book, rows, X, pctr, deps, reasons, timings, arm, model)
             except Exception:
                 reasons.append(MODEL_ERROR)
         elif model is None:
@@ -280,6 +318,41 @@ class RequestScorer:
         timings["auction"] = (self.clock() - t) * 1000.0
         version = model.version if model is not None and MODEL_ERROR not in reasons else NO_MODEL
         return ads, version, [self._fallback_terms(a, deps, scoring) for a in ads], None, 0
+
+    def features(self, req: AdRequest, creatives: list[Creative], profile: Mapping | None,
+                 deps: Deps) -> tuple[np.ndarray, np.ndarray]:
+        """The creatives' catalogue rows and the model's input matrix for them."""
+        book, cols = self._ads(deps)
+        rows = book.positions(creatives)
+        return rows, self.featurizer.matrix(profile, cols.take(rows), RequestView(
+            req.ts, req.context.device, req.context.page_category, 1))
+
+    def score(self, req: AdRequest, kept: list[Creative], profile: Mapping | None, deps: Deps,
+              model: Model, timings: dict):
+        """(rows, matrix, pCTRs) of ``kept``: featurized, then one model call."""
+        t = self.clock()
+        rows, X = self.features(req, kept, profile, deps)
+        t1 = self.clock()
+        pctr = _probabilities(model.score(X))
+        timings.update(featurize=(t1 - t) * 1000.0, model=(self.clock() - t1) * 1000.0)
+        return rows, X, pctr
+
+    def _bid(self, req: AdRequest, book: AdBook, rows, X, pctr, deps: Deps, reasons: list,
+             timings: dict, arm: Arm, model: Model):
+        t = self.clock()
+        drawn = 0
+        if arm.exploration and exploration.explores(req.request_id, arm.exploration):
+            pctr, drawn = self._explore(pctr, book, rows, deps, req.request_id)
+        t2 = self.clock()
+        picked: list = []
+        ads = auction_arrays.auction(book, rows, pctr, arm.scoring, slot=req.slot, num_ads=req.num_ads,
+                                     cpa=deps.stats.cpa, terms=picked)
+        # the posterior draws count as the model's time, as they always have
+        timings["model"] = timings.get("model", 0.0) + (t2 - t) * 1000.0
+        timings["auction"] = (self.clock() - t2) * 1000.0
+        if deps.model_stale:
+            reasons.append(MODEL_STALE)
+        return ads, model.version, [p[1:] for p in picked], X[[p[0] for p in picked]], drawn
 
     def _explore(self, pctr, book: AdBook, rows, deps: Deps, request_id: str):
         counts = np.array([deps.stats.impressions_clicks(book.creatives[r].creative_id) for r in rows],

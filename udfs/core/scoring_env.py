@@ -63,6 +63,10 @@ class ProfileSource(Protocol):
     def read(self, user_id: str) -> Mapping | None:
         """The user's profile features, None when there is none; raises ProfileUnavailable."""
 
+    # Optional: ``read_many(user_ids) -> list`` — several users' ``read`` results in one round
+    # trip, aligned with ``user_ids``; raises ProfileUnavailable for all of them at once. A
+    # source without it is read user by user (``RequestScorer.handle_batch``).
+
 
 class Model(Protocol):
     version: str
@@ -166,6 +170,32 @@ class ImpressionCaps(DictCaps):
         finally:
             self.state = own
 
+
+
+class UserCaps:
+    """The caps view of a batch of requests from several users (``RequestScorer.handle_batch``):
+    each user's own view, made by ``view_of(user_id)`` on first use and kept for the batch, so
+    a user's second request sees what the first was served. ``views`` lets the adapter write
+    back the users whose state ``changed``."""
+
+    def __init__(self, view_of: Callable[[str], CapsView]):
+        self.view_of = view_of
+        self.views: dict[str, CapsView] = {}
+
+    def _view(self, user_id: str) -> CapsView:
+        v = self.views.get(user_id)
+        if v is None:
+            v = self.views[user_id] = self.view_of(user_id)
+        return v
+
+    def filter(self, user_id, creatives, now_ms):
+        if not user_id:   # nobody's caps (anonymous, no consent): as DictCaps answers it
+            return list(creatives), 0
+        return self._view(user_id).filter(user_id, creatives, now_ms)
+
+    def record(self, user_id, creatives, now_ms):
+        if user_id:
+            self._view(user_id).record(user_id, creatives, now_ms)
 
 @dataclass
 class Deps:

@@ -6,7 +6,8 @@ request (registry look-ups, feature-reference resolution, response protobufs,
 store does underneath — same key (``_redis_key``, serialisation v3) and field names
 (``mmh3("<view>:<feature>")`` plus ``_ts:<view>``), both from ``udfs.io.feast_values``,
 one ``HMGET`` (the profile, the caps state and the ``user_attributes`` view's fields: the
-three views share the user's hash), the same values (``feast_values.decode`` reads the ``ValueProto`` layouts
+three views share the user's hash; ``read_many``: one pipeline of them for a batch of
+requests), the same values (``feast_values.decode`` reads the ``ValueProto`` layouts
 the profile writer produces; anything else goes through protobuf and Feast's
 ``feast_value_type_to_python_type``) — and nothing else, so the scoring job does not
 import Feast at all. ``tests/integration/test_online_read.py`` checks that it returns
@@ -40,6 +41,7 @@ class OnlineProfileReader:
         self.fields = self.fields_of(cfg)
         self.n = len(self.names)
         self.seen: tuple[str, list] | None = None   # (user id, stored seen entries) of the last read
+        self.seen_many: dict[str, list] | None = None   # user id → stored seen entries, of the last read_many
         t = None if socket_timeout_ms is None else socket_timeout_ms / 1000
         self.conn = redis.Connection(host=cfg.redis.host, port=cfg.redis.port, db=cfg.redis.db,
                                      socket_timeout=t, socket_connect_timeout=t)
@@ -61,10 +63,26 @@ class OnlineProfileReader:
         user's attributes; an absent value None); None when the store holds neither. A user
         with attributes but no profile gets the profile's names as None (``featurize.has_profile``
         tells). What the user has seen is kept for :meth:`seen_of`."""
-        self.seen = None
+        self.seen, self.seen_many = None, None
         raw = self._hmget(self.key(user_id))
+        self.seen = (user_id, self._seen_part(raw))
+        return self._profile_part(raw)
+
+    def read_many(self, user_ids: list) -> list:
+        """``read`` of each user, aligned with ``user_ids``, in one round trip: their HMGETs sent
+        as one pipeline, the replies read in order (each socket read bounded by the timeout, as
+        one read's). Any failure fails them all (the connection is dropped, as after one read's).
+        What each user has seen is kept for :meth:`seen_of`."""
+        self.seen, self.seen_many = None, None
+        raws = self._hmget_many([self.key(u) for u in user_ids])
+        self.seen_many = {u: self._seen_part(raw) for u, raw in zip(user_ids, raws)}
+        return [self._profile_part(raw) for raw in raws]
+
+    def _seen_part(self, raw: list) -> list:
         seen = raw[self.n + 1]
-        self.seen = (user_id, [] if seen is None else _string_list(seen))
+        return [] if seen is None else _string_list(seen)
+
+    def _profile_part(self, raw: list) -> dict | None:
         attrs = raw[self.n + 2:]
         if all(b is None for b in raw[:self.n]) and all(b is None for b in attrs):
             return None
@@ -77,11 +95,13 @@ class OnlineProfileReader:
         """The stored seen entries (``udfs.core.seen``) of ``user_id``'s latest read, [] when the
         store holds none; None when that read did not happen or failed."""
         s = self.seen
-        return s[1] if s is not None and s[0] == user_id else None
+        if s is not None:
+            return s[1] if s[0] == user_id else None
+        return None if self.seen_many is None else self.seen_many.get(user_id)
 
     def forget(self) -> None:
-        """Before a request: an earlier request's read must not stand in for this one's."""
-        self.seen = None
+        """Before a request (or a batch): an earlier read must not stand in for this one's."""
+        self.seen, self.seen_many = None, None
 
     def _hmget(self, key: bytes) -> list:
         conn = self.conn
@@ -90,6 +110,15 @@ class OnlineProfileReader:
             return conn.read_response()   # an error reply is raised as redis.ResponseError
         except BaseException:
             conn.disconnect()              # out of step with the server now: start afresh
+            raise
+
+    def _hmget_many(self, keys: list) -> list:
+        conn = self.conn
+        try:
+            conn.send_packed_command(conn.pack_commands([("HMGET", k, *self.fields) for k in keys]))
+            return [conn.read_response() for _ in keys]
+        except BaseException:
+            conn.disconnect()              # replies left unread: never take them for the next read's
             raise
 
     def close(self) -> None:
@@ -103,7 +132,7 @@ def guarded_reader(cfg: Config, clock_ms: Callable[[], float],
     job = cfg.scoring_job
     reader = OnlineProfileReader(cfg, socket_timeout_ms=job.profile_timeout_ms)
     breaker = CircuitBreaker(job.breaker_failures, job.breaker_cooldown_ms, clock_ms)
-    return GuardedProfiles(reader.read, breaker, log), reader
+    return GuardedProfiles(reader.read, breaker, log, read_many=reader.read_many), reader
 
 
 def _decode_into(out: dict, names, raw) -> None:
