@@ -18,6 +18,7 @@ interleaved, so a host that slows down mid-run moves every variant alike. Varian
 """
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -69,11 +70,11 @@ def _jvm_cpu() -> float:
     return benchlib._proc_stat(f"/proc/{pid}/stat")[1] if pid else 0.0
 
 
-def one(variant: str, path: str, records: int) -> dict:
+def one(variant: str, path: str, records: int, env_name: str = "test") -> dict:
     """Run one variant in this process; its JVM CPU seconds and wall seconds."""
     from udfs import config
     from jobs.common import table_env
-    cfg = config.load("test")
+    cfg = config.load(env_name)
     env, tenv = table_env(cfg, f"bench-sql-{variant}")
     tenv.execute_sql("CREATE TABLE sink (a STRING, b STRING) WITH ('connector'='blackhole')")
     table = _table(variant, tenv, cfg, path)
@@ -89,10 +90,13 @@ def main(argv=None) -> int:
     p.add_argument("--users", type=int, default=5000, help="users in the synthetic world")
     p.add_argument("--repeat", type=int, default=2, help="runs of each variant, interleaved")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
-    p.add_argument("--one", nargs=2, metavar=("VARIANT", "FILE"), help=argparse_suppress())
+    p.add_argument("--one", nargs=2, metavar=("VARIANT", "FILE"), help=argparse.SUPPRESS)   # a child run
+    for action in p._actions:   # the shared parser's --duration: here the file's size sets a run's length
+        if action.dest == "duration":
+            action.help = "not used: --events sets how long each run takes"
     a = p.parse_args(argv)
     if a.one:
-        print(json.dumps(one(a.one[0], a.one[1], a.events)))
+        print(json.dumps(one(a.one[0], a.one[1], a.events, a.env)))
         return 0
     variants = [v for v in a.variants.split(",") if v]
     unknown = set(variants) - set(VARIANTS)
@@ -106,7 +110,7 @@ def main(argv=None) -> int:
         probe0, runs = benchlib.cpu_probe(), []
         for r in range(a.repeat):
             for v in variants:
-                out = subprocess.run([sys.executable, __file__, "--events", str(a.events), "--one", v, str(path)],
+                out = subprocess.run([sys.executable, __file__, "--events", str(a.events), "--env", a.env, "--one", v, str(path)],
                                      capture_output=True, text=True, check=True).stdout
                 runs.append(json.loads(out.strip().splitlines()[-1]))
                 x = runs[-1]
@@ -119,11 +123,6 @@ def main(argv=None) -> int:
     rows = [(v, " / ".join(f"{x:.1f}" for x in xs) + " µs per record") for v, xs in per.items()]
     benchlib.report("profile SQL: JVM CPU per record (each run)", rows, figures, a.out)
     return 0
-
-
-def argparse_suppress():
-    import argparse
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":
