@@ -41,7 +41,7 @@ from udfs.core.scoring_env import (  # noqa: F401  (re-exported: the scoring ste
     ANONYMOUS, INTERNAL, INVALID, NO_CONSENT, MODEL_ERROR, MODEL_STALE, NO_MODEL, NO_MODEL_LOADED, NO_STATS, PROFILE_ERROR,
     PROFILE_EXPIRED,
     PROFILE_SKIPPED, PROFILE_TIMEOUT, REASONS, TEXT, UNKNOWN_USER, AdStats, CapsView, Deps, DictCaps, ImpressionCaps,
-    Model, NoStats, ProfileSource, ProfileUnavailable, UserCaps)
+    Model, NoStats, ProfileSource, ProfileUnavailable, UserCaps, read_failure)
 from udfs.core.targeting import UserAttrs
 
 
@@ -121,19 +121,26 @@ class RequestScorer:
                    bounds=TimeBounds.from_config(cfg.messages), consent=cfg.privacy.consent)
 
     def handle(self, raw: bytes | str, deps: Deps) -> Outcome:
+        req, t0, timings = self.decode(raw)
+        if not isinstance(req, AdRequest):
+            return req   # the answer to a request that did not decode
+        try:
+            return self._rank(req, deps, t0, timings)
+        except Exception as e:  # a bug must cost one request's ranking, never its answer
+            return self._internal(raw, req, e, t0)
+
+    def decode(self, raw: bytes | str) -> tuple:
+        """(request, start time, timings) of ``raw``; when it does not decode, (its Outcome, …):
+        the dead letter and, where a request id can be read, a flagged answer."""
         t0 = self.clock()
         try:
             req = AdRequest.decode(raw, bounds=self.bounds,
                                    now_ms=None if self.bounds is None else self.wall_ms())
         except MessageError as e:
-            return self._invalid(raw, e)
+            return self._invalid(raw, e), t0, None
         except Exception as e:   # a decoder bug is this record's fault to report, not the job's
-            return self.failed(raw, e, "decode")
-        timings = {"decode": (self.clock() - t0) * 1000.0}
-        try:
-            return self._rank(req, deps, t0, timings)
-        except Exception as e:  # a bug must cost one request's ranking, never its answer
-            return self._internal(raw, req, e, t0)
+            return self.failed(raw, e, "decode"), t0, None
+        return req, t0, {"decode": (self.clock() - t0) * 1000.0}
 
     def handle_batch(self, raws: list, deps: Deps) -> list[Outcome]:
         """Several requests scored together, each answered as ``handle`` one by one in order would
@@ -276,10 +283,8 @@ class RequestScorer:
             if not has_profile(profile):
                 reasons.append(UNKNOWN_USER if source is not None else PROFILE_SKIPPED)
             return profile
-        except ProfileUnavailable as e:
-            reasons.append(e.kind if e.kind in TEXT else PROFILE_ERROR)
-        except Exception:
-            reasons.append(PROFILE_ERROR)
+        except Exception as e:
+            reasons.append(read_failure(e))
         finally:
             timings["features"] = (self.clock() - t) * 1000.0
         return None

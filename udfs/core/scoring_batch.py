@@ -45,9 +45,7 @@ import numpy as np
 
 from udfs.core.featurize import has_profile
 from udfs.core.scoring import Outcome, Ranking, RequestScorer, _probabilities
-from udfs.core.scoring_env import (ANONYMOUS, PROFILE_ERROR, TEXT, UNKNOWN_USER, Deps, Model,
-                                   ProfileUnavailable)
-from udfs.errors import MessageError
+from udfs.core.scoring_env import ANONYMOUS, PROFILE_ERROR, UNKNOWN_USER, Deps, Model, read_failure
 from udfs.messages import AdRequest
 
 
@@ -95,17 +93,10 @@ def _each(scorer: RequestScorer, items: list, outs: list, fn, together: bool = F
 def _decoded(scorer: RequestScorer, raws: list, deps: Deps, outs: list) -> list[_Item]:
     items = []
     for i, raw in enumerate(raws):
-        t0 = scorer.clock()
-        try:
-            req = AdRequest.decode(raw, bounds=scorer.bounds,
-                                   now_ms=None if scorer.bounds is None else scorer.wall_ms())
-        except MessageError as e:
-            outs[i] = scorer._invalid(raw, e)
+        req, t0, timings = scorer.decode(raw)
+        if not isinstance(req, AdRequest):
+            outs[i] = req   # the answer to a request that did not decode
             continue
-        except Exception as e:   # a decoder bug is this record's fault to report, not the batch's
-            outs[i] = scorer.failed(raw, e, "decode")
-            continue
-        timings = {"decode": (scorer.clock() - t0) * 1000.0}
         try:
             items.append(_Item(i, raw, scorer.begin(req, deps, t0, timings)))
         except Exception as e:
@@ -141,10 +132,8 @@ def _read_profiles(scorer: RequestScorer, items: list[_Item], deps: Deps) -> Non
         if len(rows) != len(users):
             raise ValueError(f"{len(rows)} profiles read for {len(users)} users")
         got = dict(zip(users, rows))
-    except ProfileUnavailable as e:
-        kind = e.kind if e.kind in TEXT else PROFILE_ERROR
-    except Exception:
-        kind = PROFILE_ERROR
+    except Exception as e:
+        kind = read_failure(e)
     share = (scorer.clock() - t) * 1000.0 / len(named)
     for it in named:
         it.c.timings["features"] = share

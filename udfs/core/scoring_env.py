@@ -210,3 +210,8 @@ class Deps:
     pacing: "Pacing | None" = None      # budget pacing (udfs.core.pacing.Pacer); None: no throttling
     experiments: "Assigner | None" = None   # the request's variant (udfs.core.experiments); None: self.variant
     models: Mapping[str, Model] = dataclasses.field(default_factory=dict)  # pinned versions variants rank with, loaded
+
+
+def read_failure(e: BaseException) -> str:
+    """The fallback reason of a profile read that raised ``e`` (a timeout, an open breaker, …)."""
+    return e.kind if isinstance(e, ProfileUnavailable) and e.kind in TEXT else PROFILE_ERROR
