@@ -84,10 +84,11 @@ def submit(cfg: Config, module: str, job_name: str, job_args: list[str], restore
     ``until_end`` until it ends (``follow``)."""
     from jobs.cluster_files import flink_env, layout, write_conf
     lay = layout(cfg)
-    rest = FlinkRest(cfg.flink.cluster.rest_url)
-    rest.overview()   # a clear "is the cluster up?" before a JVM is started for nothing
     if not (lay.conf / "config.yaml").exists():
         write_conf(cfg, lay)   # a cluster started elsewhere: the client still needs our lib/
+    check_lib(cfg, lay.lib)   # what is wrong here first, then whether the cluster answers
+    rest = FlinkRest(cfg.flink.cluster.rest_url)
+    rest.overview()   # a clear "is the cluster up?" before a JVM is started for nothing
     lay.root.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"{job_name}-", dir=lay.root,
                                      delete=False) as f:
@@ -111,11 +112,34 @@ def submit(cfg: Config, module: str, job_name: str, job_args: list[str], restore
     return follow(rest, job_id, job_name, cfg.flink.cluster.submit_timeout_s, until_end)
 
 
+def check_lib(cfg: Config, lib: Path) -> None:
+    """Refuse, with what to do, a submission whose cluster ``lib/`` lacks a jar every job needs:
+    ``flink run`` plans the Kafka tables with that lib, and the TaskManagers run with it. Without
+    this the client fails deep in planning ("Could not find any factory for identifier 'kafka'")."""
+    python_jar = next(iter(sorted(lib.glob("flink-python-*.jar"))), None)
+    needed = {"the Kafka connector": lib / cfg.jar_path("flink_connector").name,
+              "flink-python (thread mode)": python_jar or lib / "flink-python-*.jar"}
+    missing = [f"{what} ({p.name})" for what, p in needed.items() if not p.exists()]
+    if missing:
+        raise StackError(f"the cluster's lib/ ({lib}) lacks {' and '.join(missing)}: a job cannot be "
+                         "planned or run without it. Restart the cluster with `adstream flink down && "
+                         "adstream flink up` (it links them), or, for a cluster started elsewhere, copy "
+                         f"{cfg.jar_path('flink_connector')} and the wheel's opt/flink-python jar into its "
+                         "lib/ and restart it")
+
+
+# Flink's own words for a missing connector, and what to do about it.
+MISSING_CONNECTOR = "Could not find any factory for identifier 'kafka'"
+
+
 def _cause(output: str, n: int = 12) -> str:
     """The lines of ``flink run``'s output that say why (its causes), else its tail."""
     lines = output.splitlines()
     causes = [ln for ln in lines if re.search(r"(Exception|Error)\b|Caused by", ln)]
-    return "\n".join((causes or lines)[-n:])
+    hint = ([f"hint: the Kafka connector jar is not on the classpath of `flink run` (the cluster's "
+             "lib/): `adstream flink up` links it (jars.flink_connector)"]
+            if MISSING_CONNECTOR in output else [])
+    return "\n".join((causes or lines)[-n:] + hint)
 
 
 def root_cause(rest: FlinkRest, job_id: str) -> str:

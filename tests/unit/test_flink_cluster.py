@@ -164,3 +164,28 @@ def test_a_job_is_found_by_its_name_among_the_running_ones():
     assert find_job(rest, "c" * 32) == "c" * 32
     with pytest.raises(StackError, match="no running job named adstream-scoring"):
         find_job(rest, "scoring")
+
+
+def test_a_lib_without_the_connector_is_refused_with_what_to_do(cfg, tmp_path):
+    if not cfg.jar_path("flink_connector").exists():
+        pytest.skip("connector jar not fetched (make setup)")
+    lay = Layout(tmp_path)
+    write_conf(cfg, lay)
+    submit.check_lib(cfg, lay.lib)   # as `adstream flink up` writes it: accepted
+    (lay.lib / cfg.jar_path("flink_connector").name).unlink()
+    with pytest.raises(StackError) as e:
+        submit.check_lib(cfg, lay.lib)
+    msg = str(e.value)
+    assert "the Kafka connector" in msg and cfg.jar_path("flink_connector").name in msg
+    assert "adstream flink up" in msg and "flink-python" not in msg.split("lacks")[1].split(":")[0]
+    for p in lay.lib.glob("flink-python-*.jar"):
+        p.unlink()
+    with pytest.raises(StackError, match="lacks the Kafka connector .* and flink-python"):
+        submit.check_lib(cfg, lay.lib)
+
+
+def test_flinks_own_missing_connector_error_gets_a_hint():
+    out = ("org.apache.flink.table.api.ValidationException: Could not find any factory for "
+           "identifier 'kafka' that implements 'org.apache.flink.table.factories.DynamicTableFactory'")
+    assert "hint: the Kafka connector jar" in submit._cause(out)
+    assert "hint" not in submit._cause("java.lang.RuntimeException: something else")
