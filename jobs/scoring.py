@@ -87,12 +87,13 @@ def keyed_requests(tenv, requests, erasures=None):
     from pyflink.common import Types
     from udfs.flink.scoring import ERASURE
     tenv.create_temporary_view("scoring_in", requests)
-    sql = f"SELECT {KEY_SQL} AS k, v FROM scoring_in"
+    pairs = [tenv.sql_query(f"SELECT {KEY_SQL} AS k, v FROM scoring_in")]
     if erasures is not None:
         tenv.create_temporary_view("scoring_erasures_in", erasures)
-        sql += (f" UNION ALL SELECT JSON_VALUE(v, '$.user_id') AS k, CONCAT('{ERASURE}', v) AS v "
-                "FROM scoring_erasures_in WHERE JSON_VALUE(v, '$.user_id') IS NOT NULL")
-    pairs = tenv.sql_query(sql)
+        pairs.append(tenv.sql_query(
+            f"SELECT JSON_VALUE(v, '$.user_id') AS k, CONCAT('{ERASURE}', v) AS v "
+            "FROM scoring_erasures_in WHERE JSON_VALUE(v, '$.user_id') IS NOT NULL"))
+    # Each source's rows are keyed on their own path (keyed_by_first_column): no union task.
     return keyed_by_first_column(tenv, pairs, Types.STRING(), Types.STRING())
 
 

@@ -74,7 +74,7 @@ def flink_run_command(cfg: Config, module: str, config_json: Path, job_name: str
            "-pyexec", python, "-pyclientexec", python,
            "-pypath", c.python_path or sysconfig.get_paths()["purelib"]]
     if restore_from:
-        cmd += ["-s", restore_from]
+        cmd += ["-s", restore_from] + (["-n"] if cfg.flink.allow_unclaimed_state else [])
     return cmd + ["--config-json", str(config_json), job_name.removeprefix("adstream-"), *job_args]
 
 

@@ -189,3 +189,17 @@ def test_flinks_own_missing_connector_error_gets_a_hint():
            "identifier 'kafka' that implements 'org.apache.flink.table.factories.DynamicTableFactory'")
     assert "hint: the Kafka connector jar" in submit._cause(out)
     assert "hint" not in submit._cause("java.lang.RuntimeException: something else")
+
+
+def test_unclaimed_state_is_refused_unless_the_config_allows_it(cfg, tmp_path):
+    key = "execution.state-recovery.ignore-unclaimed-state"
+    assert common.flink_settings(cfg, "j")[key] == "false"
+    cmd = submit.flink_run_command(cfg, "jobs.profile", tmp_path / "c.json", "adstream-profile", [],
+                                   "file:///sp/1", tmp_path)
+    assert "-n" not in cmd
+    allow = config.load("test", overrides=["flink.allow_unclaimed_state=true"], environ={})
+    assert common.flink_settings(allow, "j")[key] == "true"
+    assert common.flink_settings(allow, "j", cluster=True)[key] == "true"
+    cmd = submit.flink_run_command(allow, "jobs.profile", tmp_path / "c.json", "adstream-profile", [],
+                                   "file:///sp/1", tmp_path)
+    assert cmd[cmd.index("-s") + 2] == "-n"

@@ -139,6 +139,9 @@ class Flink:
     status_poll_ms: int = 1000              # how often the CLI asks the job for its status
     # Key groups: fixed, because a checkpoint restores only into the same number (docs/profile-job.md).
     max_parallelism: int = 128
+    # A restore may drop the state of operators the graph no longer has (after an upgrade that
+    # removed or renamed one): off, so a mistaken restore fails instead of losing state silently.
+    allow_unclaimed_state: bool = False
     cluster: FlinkCluster = FlinkCluster()  # the standalone session cluster (docs/cluster.md)
 
     def __post_init__(self) -> None:
