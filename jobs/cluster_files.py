@@ -12,6 +12,10 @@
   twice; the ``flink run`` client needs it too, to plan the Kafka tables);
 - ``log/``: the daemons' logs; ``*.pid``: the pids ``adstream flink down`` stops.
 
+The conf also names Flink's Prometheus reporter (``flink.cluster.prometheus_ports``): each
+daemon serves its metrics, the jobs' ``adstream`` group among them, on the first free port of
+that range.
+
 The ``apache-flink`` wheel is the distribution (``flink-dist`` is not on Maven Central).
 Written by ``scripts/flinkctl`` (``adstream flink up``) and by a submission that finds none.
 """
@@ -91,7 +95,22 @@ def cluster_settings(cfg: Config, lay: Layout) -> dict[str, str]:
         "execution.checkpointing.savepoint-dir": uri(c.savepoint_dir),
         "env.pid.dir": str(lay.root),
         **restart_settings(cfg),
+        **prometheus_settings(cfg),
     }
+
+
+PROMETHEUS = "prom"   # the reporter's name in metrics.reporter.<name>.*
+
+
+def prometheus_settings(cfg: Config) -> dict[str, str]:
+    """Flink's Prometheus reporter (the wheel's plugins/metrics-prometheus, found through
+    FLINK_PLUGINS_DIR) on ``flink.cluster.prometheus_ports``; none when that is ""."""
+    ports = cfg.flink.cluster.prometheus_range
+    if ports is None:
+        return {}
+    key = f"metrics.reporter.{PROMETHEUS}"
+    return {f"{key}.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+            f"{key}.port": f"{ports[0]}-{ports[1]}"}
 
 
 def write_conf(cfg: Config, lay: Layout) -> None:

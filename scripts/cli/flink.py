@@ -35,10 +35,20 @@ def format_status(st: dict, rest_url: str) -> list[str]:
     for tm in st["taskmanagers"]:
         out.append(f"  taskmanager {tm.get('id', '?')}: {tm.get('freeSlots', 0)}/{tm.get('slotsNumber', 0)} "
                    f"slots free")
+    out += _prometheus_lines(st.get("prometheus"))
     for job in sorted(st["jobs"], key=lambda j: -j.get("start-time", 0)):
         out.append(f"  job {job.get('jid')} {job.get('name')}: {job.get('state')}")
         out += [f"      {name}: {value}" for name, value in job.get("metrics", {}).items()]
     return out
+
+
+def _prometheus_lines(prom: dict | None) -> list[str]:
+    if prom is None:
+        return []
+    if not prom["ports"]:
+        return ["  prometheus: no reporter (flink.cluster.prometheus_ports is empty)"]
+    where = ", ".join(f"{d} http://{prom['host']}:{p}/metrics" for d, p in prom["bound"].items())
+    return [f"  prometheus (ports {prom['ports']}): {where or 'no daemon of ours has logged a bound port'}"]
 
 
 def _status(cfg, _a) -> int:

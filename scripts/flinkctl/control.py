@@ -9,6 +9,7 @@ dir, which is how a recorded pid is told from a reused one.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 
@@ -16,6 +17,7 @@ from jobs.cluster_files import JOBMANAGER, Layout, flink_env, flink_home, layout
 from scripts.stack.control import _ours, _port_open, _read_pid, _stop, _tail
 from udfs.config import Config
 from udfs.errors import StackError
+from udfs.flink.gauges import UNITS
 from udfs.io.flink_rest import FlinkRest
 
 METRIC_GROUP = "adstream"   # the group every job function registers its counters under
@@ -97,7 +99,7 @@ def down(cfg: Config) -> list[str]:
 
 def status(cfg: Config) -> dict:
     """What the REST API says: the overview, each TaskManager, each job (with a running job's
-    own counters); only the pids when it does not answer."""
+    own metrics), and where the Prometheus reporter serves; only the pids when it does not answer."""
     rest = FlinkRest(cfg.flink.cluster.rest_url)
     if not rest.answers():
         return {"answers": False, "pids": running(cfg)}
@@ -106,20 +108,50 @@ def status(cfg: Config) -> dict:
         if job.get("state") == "RUNNING":
             job["metrics"] = job_counters(rest, job["jid"])
     return {"answers": True, "pids": running(cfg), "overview": rest.overview(),
-            "taskmanagers": rest.taskmanagers(), "jobs": jobs}
+            "taskmanagers": rest.taskmanagers(), "jobs": jobs, "prometheus": prometheus_endpoints(cfg)}
 
 
 def job_counters(rest: FlinkRest, job_id: str) -> dict[str, str]:
     """The jobs' own metrics (the ``adstream`` group: applied, dead letters by reason, fallbacks,
-    …), summed over each operator's subtasks by the REST API; ``operator.adstream.name`` → value."""
+    …, and the freshness and latency gauges); ``operator.adstream.name`` → value. A counter is
+    summed over the operator's subtasks, a gauge (its name ends in its unit) is the worst
+    subtask's (max): a sum of freshnesses means nothing."""
     out: dict[str, str] = {}
     for v in rest.job(job_id).get("vertices", []):
         names = [n for n in rest.vertex_metrics(job_id, v["id"]) if f".{METRIC_GROUP}." in n]
-        if names:
-            got = rest.vertex_metrics(job_id, v["id"], names)
-            out.update((n, _number(got[n])) for n in sorted(got))
+        gauges = [n for n in names if n.endswith(UNITS)]
+        counters = [n for n in names if n not in gauges]
+        got = {**rest.vertex_metrics(job_id, v["id"], counters),
+               **rest.vertex_metrics(job_id, v["id"], gauges, agg="max")}
+        out.update((n, _number(got[n])) for n in sorted(got))
     return out
 
 
 def _number(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# What the reporter logs once it serves (flink-metrics-prometheus 2.2.1, PrometheusReporter).
+REPORTER_STARTED = re.compile(r"Started PrometheusReporter HTTP server on port (\d+)\.")
+
+
+def reporter_port(log_text: str) -> int | None:
+    """The port a daemon's Prometheus reporter last said it serves on (its ``.out`` is appended
+    to by every start, so the last mention is the current one), None when it never did."""
+    found = REPORTER_STARTED.findall(log_text)
+    return int(found[-1]) if found else None
+
+
+def prometheus_endpoints(cfg: Config) -> dict:
+    """``flink.cluster.prometheus_ports`` and, for each daemon of ours that is alive, the port its
+    reporter bound (from its log) if something listens there."""
+    c, lay = cfg.flink.cluster, layout(cfg)
+    bound = {}
+    for daemon in running(cfg):
+        try:
+            port = reporter_port(lay.out(daemon).read_text(errors="replace"))
+        except OSError:
+            continue
+        if port is not None and _port_open(c.rest_host, port):
+            bound[daemon] = port
+    return {"ports": c.prometheus_ports, "host": c.rest_host, "bound": bound}

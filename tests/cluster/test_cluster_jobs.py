@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import urllib.request
 import sys
 import time
 import uuid
@@ -180,3 +181,62 @@ def test_a_job_that_cannot_reach_its_broker_fails_with_its_reason_not_forever(cl
     assert "FAILED: org.apache.flink.runtime.JobException: Recovery is suppressed by " \
            "FixedDelayRestartBackoffTimeStrategy(maxNumberRestartAttempts=0" in err, err
     assert "kafka" in err and "TimeoutException" in err, err  # ... and says why it stopped
+
+
+def scrape(url: str, job_id: str) -> dict[str, list[float]]:
+    """A Prometheus endpoint's ``adstream`` samples of one job: metric name → one value per subtask."""
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if "_adstream_" in s.name and s.labels.get("job_id") == job_id:
+                out.setdefault(s.name.split("_adstream_", 1)[1], []).append(s.value)
+    return out
+
+
+def test_the_taskmanager_serves_the_jobs_counters_and_freshness_to_prometheus(cluster, tmp_path):
+    from scripts.flinkctl import control
+    cfg, sets, tag = job_config(cluster, tmp_path)
+    prom = control.prometheus_endpoints(cluster)
+    lo, hi = cluster.flink.cluster.prometheus_range
+    assert set(prom["bound"]) == {"jobmanager", *control.taskmanager_names(cluster)}, prom
+    assert all(lo <= p <= hi for p in prom["bound"].values()), prom
+    run = adstream(sets, "job", "profile", "--target", "cluster")
+    assert run.returncode == 0, run.stdout + run.stderr
+    job_id = run.stdout.split("submitted as job ")[1].split()[0]
+
+    # event times 5 s behind the wall clock: the freshness written must be at least that
+    newest = time.time_ns() // 1_000_000 - 5_000
+    users = [f"{tag}-m{i}" for i in range(4)]
+    events = [ClickEvent(event_id=f"{u}-e{j}", user_id=u, ts=newest - 1_000 * (2 - j), type="view",
+                         item_id=f"i{j}", category_id="c1", brand_id="b1", price=1.0,
+                         consent=Consent(personalisation=True, measurement=True))
+              for u in users for j in range(3)]
+    publish(cfg, events)
+    url = f"http://{prom['host']}:{prom['bound']['taskmanager-0']}/metrics"
+    got, end = {}, time.monotonic() + 120
+    while time.monotonic() < end and sum(got.get("applied", [])) != len(events):
+        got = scrape(url, job_id)
+        time.sleep(1)
+    assert sum(got.get("applied", [])) == len(events), got
+    assert sum(got["written"]) >= len(users) and sum(got["dead_letters"]) == 0, got
+    fresh = max(got["freshness_ms"])
+    assert 5_000 <= fresh < 120_000, got   # written within 2 min of its newest event
+    print(f"scraped {url}: applied={sum(got['applied']):g} freshness_ms={fresh:g}")
+
+    # the same through the REST API, as `adstream flink status` prints them (refreshed ~10 s)
+    lines, end = "", time.monotonic() + 40
+    while time.monotonic() < end and f".adstream.applied: {len(events)}" not in lines:
+        st = adstream([], "flink", "status", timeout_s=60)
+        assert st.returncode == 0, st.stdout + st.stderr
+        lines = st.stdout
+        time.sleep(2)
+    job_lines = lines.split(job_id, 1)[1]
+    assert f".adstream.applied: {len(events)}" in job_lines, lines
+    shown = int(job_lines.split(".adstream.freshness_ms: ", 1)[1].split()[0])
+    assert 5_000 <= shown < 120_000, lines
+    assert f"taskmanager-0 {url}" in lines, lines
+    stop = adstream(sets, "job", "stop", job_id, "--dir", str(tmp_path / "sp"))
+    assert stop.returncode == 0, stop.stdout + stop.stderr

@@ -97,6 +97,22 @@ class FlinkCluster:
     # this machine's disk; a remote cluster names its own).
     python_executable: str = ""
     python_path: str = ""
+    # Flink's Prometheus reporter: "LOW-HIGH" (or one port), a range because the JobManager and
+    # every TaskManager each bind the first free port of it; "" = no reporter.
+    prometheus_ports: str = "9249-9259"
+
+    @property
+    def prometheus_range(self) -> tuple[int, int] | None:
+        """(low, high) of ``prometheus_ports``, both included; None when the reporter is off."""
+        text = self.prometheus_ports.strip()
+        if not text:
+            return None
+        low, _, high = text.partition("-")
+        try:
+            lo, hi = int(low), int(high or low)
+        except ValueError:
+            raise ConfigError("flink.cluster.prometheus_ports", "must be 'LOW-HIGH', one port or ''") from None
+        return lo, hi
 
     @property
     def rest_address(self) -> str:
@@ -112,6 +128,7 @@ class FlinkCluster:
                 raise ConfigError(f"flink.cluster.{name}", "must be a port, 1..65535")
         if self.rest_port == self.rpc_port:
             raise ConfigError("flink.cluster.rpc_port", "must differ from rest_port")
+        self._check_prometheus()
         for name in ("taskmanagers", "slots_per_taskmanager", "startup_timeout_s", "submit_timeout_s"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"flink.cluster.{name}", "must be >= 1")
@@ -119,6 +136,20 @@ class FlinkCluster:
             raise ConfigError("flink.cluster.jobmanager_memory_mb",
                               "need jobmanager_memory_mb >= 768 and taskmanager_memory_mb >= 1024 "
                               "(below that Flink's own memory parts do not fit)")
+
+    def _check_prometheus(self) -> None:
+        ports = self.prometheus_range
+        if ports is None:
+            return
+        lo, hi = ports
+        key = "flink.cluster.prometheus_ports"
+        if not 1 <= lo <= hi <= 65535:
+            raise ConfigError(key, "must be ports 1..65535, LOW <= HIGH")
+        if hi - lo + 1 < self.taskmanagers + 1:   # a daemon that finds no free port has no reporter
+            raise ConfigError(key, f"needs a port for the jobmanager and each of the {self.taskmanagers} "
+                                   "taskmanager(s)")
+        if any(lo <= p <= hi for p in (self.rest_port, self.rpc_port)):
+            raise ConfigError(key, "must not include rest_port or rpc_port")
 
 @dataclass(frozen=True)
 class Flink:

@@ -33,6 +33,7 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from udfs import config
 from udfs.core.record_guard import describe, error_letter
 from udfs.flink.feedback import DEAD, log, wall_ms
+from udfs.flink.gauges import LastValue, age_ms
 from udfs.io import job_logs
 
 
@@ -52,6 +53,9 @@ class _Slices(KeyedProcessFunction):
         self.writer = self.make_writer(cfg)
         group = ctx.get_metrics_group().add_group("adstream")
         self.counters = {k: group.counter(k) for k in (*self.COUNTERS, "errors")}
+        self.gauges(group)
+
+    def gauges(self, group) -> None: ...
 
     def setup(self, cfg, ctx) -> None: ...
 
@@ -191,6 +195,11 @@ class StatsFunction(_Slices):
         self.params = StatsParams.from_config(cfg)
         self.state = ctx.get_state(ValueStateDescriptor("stats", Types.PICKLED_BYTE_ARRAY()))
 
+    def gauges(self, group):
+        # The newest event time in the statistics last written → the wall clock after the
+        # write: how far behind the feedback events the scorer's statistics are.
+        self.freshness = LastValue().register(group, "stats_freshness_ms")
+
     def make_writer(self, cfg):
         """The online writer (a seam: the flink-tier test hands in one that keeps the rows)."""
         from udfs.io.ad_stats_store import AdStatsWriter
@@ -209,5 +218,6 @@ class StatsFunction(_Slices):
         camp, crs = ad_stats.snapshot(st, self.params)
         self._write("stats", lambda: self.writer.write({st.campaign_id: camp}, crs, st.latest))
         self.counters["stats_written"].inc()
+        self.freshness.value = age_ms(st.latest)
         self.state.update(st)
         return []

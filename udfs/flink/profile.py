@@ -25,6 +25,7 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from udfs import config
+from udfs.flink.gauges import LastValue, age_ms
 from udfs.flink.ttl import ttl_config
 from udfs.io import job_logs, keyword_map
 from udfs.core import profile_batch, shards
@@ -143,6 +144,9 @@ class ProfileFunction(KeyedProcessFunction):
         self.checked: set = set()       # shards whose recorded number was read since this open
         group = ctx.get_metrics_group().add_group("adstream")
         self.counters = {k: group.counter(k) for k in COUNTERS}
+        # The newest event time in the last slice written to the online store → the wall clock
+        # just after the write: how far behind the clickstream the profiles readers see are.
+        self.freshness = LastValue().register(group, "freshness_ms")
         self.writer = self.marker = None
         self.unrepaired: set = set()    # shards whose last repair failed: retried whatever the marker says
         if self.write_feast:
@@ -191,6 +195,8 @@ class ProfileFunction(KeyedProcessFunction):
         if self.writer is not None and res.updates:
             self._write(res.updates)
             res.counts["written"] += len(res.updates)
+            # once per slice; version_us is the profile's last event time (µs) plus a revision < 1000
+            self.freshness.value = age_ms(max(u.version_us for u in res.updates) // 1000)
         for k, n in res.counts.items():
             if k in self.counters:
                 self.counters[k].inc(n)

@@ -30,6 +30,7 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from udfs import config
+from udfs.flink.gauges import LastValue
 from udfs.flink.ttl import ttl_config
 from udfs.io import job_logs
 from udfs.core.caps import FrequencyCaps
@@ -79,6 +80,9 @@ class ScoringFunction(KeyedProcessFunction):
         self.counters = {k: group.counter(k) for k in COUNTERS}
         self.reason_counters = {r: group.counter(f"fallback_{r}") for r in REASONS}
         self.dead_counters = {k: group.counter(f"dead_letters_{k}") for k in DEAD_KINDS}
+        # The last answer's step time (its timings_ms total), stored in ms, reported in µs: one
+        # float assignment per request (udfs/flink/gauges.py says why not a distribution).
+        self.step = LastValue(scale=1000.0).register(group, "step_us")
 
         self._open_catalog(cfg)
         # The feedback loop's statistics and spend, read between requests (udfs/core/live_stats.py).
@@ -344,6 +348,7 @@ class ScoringFunction(KeyedProcessFunction):
             self.dead_counters[out.dead_letter.kind].inc()
         if out.response is not None:
             c["responses"].inc()
+            self.step.value = out.response.timings_ms.get("total", self.step.value)
             if out.response.fallback:
                 c["fallback"].inc()
         for r in out.reasons:

@@ -70,13 +70,15 @@ class FlinkRest:
     def exceptions(self, job_id: str) -> dict:
         return self.get(f"/jobs/{job_id}/exceptions")
 
-    def vertex_metrics(self, job_id: str, vertex_id: str, names: list[str] | None = None) -> dict[str, str]:
-        """A vertex's metrics (aggregated over subtasks by the REST API); all names if ``names`` is None."""
+    def vertex_metrics(self, job_id: str, vertex_id: str, names: list[str] | None = None,
+                       agg: str = "sum") -> dict[str, str]:
+        """A vertex's metrics aggregated over its subtasks by the REST API (``agg``: sum, max,
+        min or avg); all names, without values, if ``names`` is None."""
         path = f"/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics"
         if names is None:
             return {m["id"]: "" for m in self.get(path)}
-        got = self.get(f"{path}?get={','.join(names)}") if names else []
-        return {m["id"]: m.get("sum", m.get("value", "")) for m in got}
+        got = self.get(f"{path}?get={','.join(names)}&agg={agg}") if names else []
+        return {m["id"]: m.get(agg, m.get("value", "")) for m in got}
 
     def trigger_savepoint(self, job_id: str, target_dir: str, *, stop: bool = False) -> str:
         """Start a savepoint (``stop``: stop-with-savepoint); returns the operation's trigger id."""
