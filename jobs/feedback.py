@@ -85,7 +85,7 @@ def _in(cfg: Config, keys: tuple[str, ...]) -> str:
 
 
 def _stage(tenv, fn, pairs, uid: str, key_type=None):
-    """Table(key, value STRING) → ``fn`` keyed in the JVM by the key → DataStream of OUTPUT_TYPE rows."""
+    """Table(key, value STRING), or a list of them, → ``fn`` keyed in the JVM by the key → DataStream of OUTPUT_TYPE rows."""
     from pyflink.common import Types
     from udfs.flink.feedback import OUTPUT_TYPE
     keyed = keyed_by_first_column(tenv, pairs, key_type or Types.STRING(), Types.STRING())
@@ -170,11 +170,12 @@ FROM {source} WHERE topic IN ({_in(cfg, INPUTS[:2])})""")
     priced = _stage(tenv, fns["pricing"](cfg_dict, JOB), first, "feedback.pricing.v1")
     pt = Schema.new_builder().column_by_expression("pt", "PROCTIME()").build()   # the store stages' slices
     tenv.create_temporary_view("feedback_priced", tenv.from_data_stream(priced, pt))
-    second = tenv.sql_query(f"""
-SELECT k, CONCAT('{PRICED}1', v) AS v FROM feedback_priced WHERE kind = '{PRICED}'
-UNION ALL
+    # Two queries, not one UNION ALL: each reaches the keyed join on its own path
+    # (keyed_by_first_column), with no two-input conversion task between them.
+    second = [tenv.sql_query(f"SELECT k, CONCAT('{PRICED}1', v) AS v FROM feedback_priced WHERE kind = '{PRICED}'"),
+              tenv.sql_query(f"""
 SELECT COALESCE(JSON_VALUE(v, '$.impression_id'), '') AS k, {_tagged(cfg, INPUTS[2:])} AS v
-FROM {source} WHERE topic IN ({_in(cfg, INPUTS[2:])})""")
+FROM {source} WHERE topic IN ({_in(cfg, INPUTS[2:])})""")]
     attributed = _stage(tenv, fns["attribution"](cfg_dict, JOB), second, "feedback.attribution.v1")
     tenv.create_temporary_view("feedback_attributed", tenv.from_data_stream(attributed, pt))
     _store_stages(tenv, cfg, fns, cfg_dict, source)
