@@ -164,3 +164,23 @@ def test_a_job_is_found_by_its_name_among_the_running_ones():
     assert find_job(rest, "c" * 32) == "c" * 32
     with pytest.raises(StackError, match="no running job named adstream-scoring"):
         find_job(rest, "scoring")
+
+
+def test_command_line_paths_reach_flink_absolute(tmp_path, monkeypatch):
+    """``adstream job stop X --dir sp`` raised ValueError (a relative path has no file URI), and
+    a relative ``--from-savepoint`` went to the JobManager as written, to be read from the
+    cluster's own working directory. Both are the user's working directory's now; a location
+    as Flink prints it (``file:/…``) or an object-store URI goes on unchanged."""
+    import argparse
+    monkeypatch.chdir(tmp_path)
+    assert common.uri("sp") == (tmp_path / "sp").as_uri()
+    assert common.uri("s3://bucket/sp/") == "s3://bucket/sp"
+
+    def restore(**given):
+        a = argparse.Namespace(**{"from_checkpoint": None, "from_savepoint": None, "resume": False, **given})
+        return common.restore_path(config.load("test"), "adstream-profile", a)
+    assert restore(from_savepoint="sp/savepoint-1") == str(tmp_path / "sp" / "savepoint-1")
+    assert restore(from_checkpoint="ck/chk-3") == str(tmp_path / "ck" / "chk-3")
+    assert restore(from_savepoint="file:/x/savepoint-2") == "file:/x/savepoint-2"
+    assert restore(from_savepoint="s3://b/savepoint-3") == "s3://b/savepoint-3"
+    assert restore() is None
