@@ -74,7 +74,18 @@ def test_flink_run_command_ships_the_code_and_the_venv(cfg, tmp_path):
     assert cmd[1:5] == ["run", "-m", "127.0.0.1:18081", "-d"]
     opt = dict(zip(cmd, cmd[1:]))
     assert opt["-pym"] == "jobs.scoring" and opt["-pyexec"] == sys.executable == opt["-pyclientexec"]
-    assert opt["-pypath"].endswith("site-packages") and opt["-s"] == "file:///sp/savepoint-1"
+    site, kept = opt["-pypath"].split(":")
+    assert site.endswith("site-packages") and opt["-s"] == "file:///sp/savepoint-1"
+    # the code also in a folder named by its contents, which stays (thread mode: docs/cluster.md)
+    assert Path(kept).parent == tmp_path / "code" and (Path(kept) / "udfs/flink/scoring.py").is_file()
+    again = submit.flink_run_command(cfg, "jobs.profile", tmp_path / "c.json", "adstream-profile", [],
+                                     None, tmp_path)
+    assert dict(zip(again, again[1:]))["-pypath"] == opt["-pypath"] and "-s" not in again
+    assert not list((tmp_path / "code").glob(".tmp-*"))
+    remote = config.load("test", overrides=["flink.cluster.python_path=/opt/site"])
+    cmd_r = submit.flink_run_command(remote, "jobs.scoring", tmp_path / "c.json", "adstream-scoring", [],
+                                     None, tmp_path)
+    assert dict(zip(cmd_r, cmd_r[1:]))["-pypath"] == "/opt/site"   # a remote cluster names its own
     assert cmd[-5:] == ["--config-json", str(tmp_path / "c.json"), "scoring", "--catalog", "/c.json"]
     import zipfile
     names = zipfile.ZipFile(opt["-pyfs"]).namelist()
