@@ -8,6 +8,7 @@ memory and the workers' Python comes from the submission (docs/cluster.md).
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -16,10 +17,11 @@ from udfs.errors import StackError
 
 
 def uri(path_or_uri: str) -> str:
-    """A directory setting as Flink wants it: a URI (``s3://…``, ``file:///…``) as written, an
-    (absolute: the loader resolved it) path as ``file://``."""
+    """A directory setting as Flink wants it: a URI (``s3://…``, ``file:///…``) as written, a
+    path as ``file://``. A config path is absolute already (the loader resolved it); a
+    command-line one (``--dir sp``) is relative to the working directory, as the user meant."""
     p = path_or_uri.rstrip("/")
-    return p if "://" in p else Path(p).as_uri()
+    return p if "://" in p else Path(p).absolute().as_uri()
 
 
 def flink_settings(cfg: Config, job_name: str, cluster: bool = False) -> dict[str, str]:
@@ -177,9 +179,16 @@ def add_restore_args(p) -> None:
                    help="restore from this savepoint (what `adstream job savepoint|stop` printed)")
 
 
+URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")   # file:/…, s3://…: a location as Flink prints it
+
+
 def restore_path(cfg: Config, job_name: str, args) -> str | None:
     restore = (args.from_checkpoint or args.from_savepoint
                or (latest_checkpoint(cfg, job_name) if args.resume else None))
+    if restore and not URI_SCHEME.match(restore):
+        # A command-line path is the user's working directory's; on a cluster the JobManager
+        # would read it from its own (the cluster's work folder), so it goes on absolute.
+        restore = str(Path(restore).absolute())
     if restore:
         print(f"restoring from {restore}", flush=True)
     return restore

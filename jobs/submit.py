@@ -14,8 +14,11 @@ venv's site-packages (``-pypath``). The Kafka connector is in the cluster's ``li
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -46,6 +49,12 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(in_cluster=False)
 
 
+def _shipped_files() -> list[tuple[str, Path]]:
+    """(path in the archive, file) of every file of the shipped packages, caches left out."""
+    return [(f.relative_to(ROOT).as_posix(), f) for pkg in SHIPPED for f in sorted((ROOT / pkg).rglob("*"))
+            if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"]
+
+
 def code_archive(out_dir: Path) -> Path:
     """A zip of the shipped packages (``SHIPPED``, no caches), rewritten on every submission.
 
@@ -55,12 +64,39 @@ def code_archive(out_dir: Path) -> Path:
     archive = out_dir / "adstream-code.zip"
     tmp = archive.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-        for pkg in SHIPPED:
-            for f in sorted((ROOT / pkg).rglob("*")):
-                if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc":
-                    z.write(f, f.relative_to(ROOT).as_posix())
+        for name, f in _shipped_files():
+            z.write(f, name)
     tmp.replace(archive)
     return archive
+
+
+def code_dir(out_dir: Path) -> Path:
+    """The shipped packages copied to ``<out_dir>/code/<digest of their contents>/``, kept.
+
+    Why: a TaskManager's thread-mode Python is one interpreter for all its jobs, and each task
+    attempt gets ``-pyfs`` unpacked into its own folder, deleted when the task ends. The first
+    job's ``import udfs`` binds the package to its folder; once that job ended, a later job
+    (another job, or the same resubmitted) found ``udfs`` in ``sys.modules`` pointing at a
+    deleted folder and failed importing any module not imported before (``No module named
+    'udfs.flink.scoring'`` after a profile job). Ahead of the attempt's folder on the workers'
+    path, this folder is where every job's packages are found, and it stays as long as the
+    code it holds is what was submitted."""
+    files = _shipped_files()
+    digest = hashlib.sha256()
+    for name, f in files:
+        digest.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
+    target = out_dir / "code" / digest.hexdigest()[:16]
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+        for name, f in files:
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, tmp / name)
+        try:
+            tmp.rename(target)
+        except OSError:   # a concurrent submission of the same code got there first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def flink_run_command(cfg: Config, module: str, config_json: Path, job_name: str,
@@ -72,7 +108,10 @@ def flink_run_command(cfg: Config, module: str, config_json: Path, job_name: str
     cmd = [str(flink_home() / "bin" / "flink"), "run", "-m", c.rest_address, "-d",
            "-pym", module, "-pyfs", str(code_archive(layout_root)),
            "-pyexec", python, "-pyclientexec", python,
-           "-pypath", c.python_path or sysconfig.get_paths()["purelib"]]
+           # A cluster of this machine (no python_path named) also reads the code from a kept
+           # folder (code_dir: thread mode's shared interpreter); a remote one names its own.
+           "-pypath", c.python_path or os.pathsep.join([sysconfig.get_paths()["purelib"],
+                                                        str(code_dir(layout_root))])]
     if restore_from:
         cmd += ["-s", restore_from] + (["-n"] if cfg.flink.allow_unclaimed_state else [])
     return cmd + ["--config-json", str(config_json), job_name.removeprefix("adstream-"), *job_args]

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.integration.test_profile_job import _same, click, dead_letters, expected, job_config, publish, wait_for
+from tests.support.profile_support import click, dead_letters, expected, job_config, landed, publish
 from tests.support.jobproc import kill_group, launch
 from udfs.io import feast_store
 
@@ -49,15 +49,6 @@ def stop_after_checkpoints(job, root, n: int = 2):
     wait_for_checkpoints(root, n)
     kill_group(job)
     return newest_checkpoint(root)[1]
-
-
-def landed(reader, users, want, timeout_s: float = 180):
-    rows = wait_for(reader, users, lambda r: all(
-        r[u]["last_event_ts"] == want[u]["last_event_ts"] and _same(r[u], want[u]) for u in users),
-        timeout_s=timeout_s)
-    bad = {u: {k: (rows[u][k], w) for k, w in want[u].items() if not _same({k: rows[u][k]}, {k: w})}
-           for u in users if not _same(rows[u], want[u])}
-    return bad
 
 
 def test_resume_at_parallelism_2_keeps_every_users_profile_and_dedupe_state(stack, tmp_path):

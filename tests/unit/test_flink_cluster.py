@@ -74,7 +74,18 @@ def test_flink_run_command_ships_the_code_and_the_venv(cfg, tmp_path):
     assert cmd[1:5] == ["run", "-m", "127.0.0.1:18081", "-d"]
     opt = dict(zip(cmd, cmd[1:]))
     assert opt["-pym"] == "jobs.scoring" and opt["-pyexec"] == sys.executable == opt["-pyclientexec"]
-    assert opt["-pypath"].endswith("site-packages") and opt["-s"] == "file:///sp/savepoint-1"
+    site, kept = opt["-pypath"].split(":")
+    assert site.endswith("site-packages") and opt["-s"] == "file:///sp/savepoint-1"
+    # the code also in a folder named by its contents, which stays (thread mode: docs/cluster.md)
+    assert Path(kept).parent == tmp_path / "code" and (Path(kept) / "udfs/flink/scoring.py").is_file()
+    again = submit.flink_run_command(cfg, "jobs.profile", tmp_path / "c.json", "adstream-profile", [],
+                                     None, tmp_path)
+    assert dict(zip(again, again[1:]))["-pypath"] == opt["-pypath"] and "-s" not in again
+    assert not list((tmp_path / "code").glob(".tmp-*"))
+    remote = config.load("test", overrides=["flink.cluster.python_path=/opt/site"])
+    cmd_r = submit.flink_run_command(remote, "jobs.scoring", tmp_path / "c.json", "adstream-scoring", [],
+                                     None, tmp_path)
+    assert dict(zip(cmd_r, cmd_r[1:]))["-pypath"] == "/opt/site"   # a remote cluster names its own
     assert cmd[-5:] == ["--config-json", str(tmp_path / "c.json"), "scoring", "--catalog", "/c.json"]
     import zipfile
     names = zipfile.ZipFile(opt["-pyfs"]).namelist()
@@ -203,3 +214,23 @@ def test_unclaimed_state_is_refused_unless_the_config_allows_it(cfg, tmp_path):
     cmd = submit.flink_run_command(allow, "jobs.profile", tmp_path / "c.json", "adstream-profile", [],
                                    "file:///sp/1", tmp_path)
     assert cmd[cmd.index("-s") + 2] == "-n"
+
+
+def test_command_line_paths_reach_flink_absolute(tmp_path, monkeypatch):
+    """``adstream job stop X --dir sp`` raised ValueError (a relative path has no file URI), and
+    a relative ``--from-savepoint`` went to the JobManager as written, to be read from the
+    cluster's own working directory. Both are the user's working directory's now; a location
+    as Flink prints it (``file:/…``) or an object-store URI goes on unchanged."""
+    import argparse
+    monkeypatch.chdir(tmp_path)
+    assert common.uri("sp") == (tmp_path / "sp").as_uri()
+    assert common.uri("s3://bucket/sp/") == "s3://bucket/sp"
+
+    def restore(**given):
+        a = argparse.Namespace(**{"from_checkpoint": None, "from_savepoint": None, "resume": False, **given})
+        return common.restore_path(config.load("test"), "adstream-profile", a)
+    assert restore(from_savepoint="sp/savepoint-1") == str(tmp_path / "sp" / "savepoint-1")
+    assert restore(from_checkpoint="ck/chk-3") == str(tmp_path / "ck" / "chk-3")
+    assert restore(from_savepoint="file:/x/savepoint-2") == "file:/x/savepoint-2"
+    assert restore(from_savepoint="s3://b/savepoint-3") == "s3://b/savepoint-3"
+    assert restore() is None
