@@ -38,6 +38,8 @@ def run(a, stack_cfg, sets: list[str], events: list, throughput, freshness, log)
     log(f"cluster phases: parallelism {a.parallelism}, every input topic with {parts} partitions")
     out: dict = {"topic_partitions": parts, "phases": {}}
     with C.own_cluster(a.env, [*C.stack_overrides(stack_cfg), *sets], a.parallelism, log) as cl:
+        from udfs.io import feast_store
+        feast_store.apply(cl.cfg)   # Feast's registry lives under paths.work_dir: the cluster's is new
         c = cl.cfg.flink.cluster
         out["layout"] = {"taskmanagers": c.taskmanagers, "slots_per_taskmanager": c.slots_per_taskmanager,
                          "python_execution_mode": cl.cfg.flink.python_execution_mode}
