@@ -158,7 +158,13 @@ def daemon_pids(cfg: Config) -> dict[str, int]:
 
 
 class ClusterJob:
-    """One job on the cluster: submitted as a user does, cancelled through the REST API."""
+    """One job on the cluster: submitted as a user does, cancelled through the REST API.
+
+    On a loaded 2-core box the JobManager's REST API has let a call pass its 5 s timeout while
+    ``submit`` followed a job it had submitted (2026-12-03): a call that times out is retried
+    here (``RETRIES``) instead of ending the run with the job left on the cluster."""
+
+    RETRIES = 12
 
     def __init__(self, cfg: Config, module: str, job_name: str, args: Sequence[str] = ()):
         from jobs import submit
@@ -166,21 +172,35 @@ class ClusterJob:
         from udfs.io.flink_rest import FlinkRest
         self.rest, self.job_id = FlinkRest(cfg.flink.cluster.rest_url), None
         t0 = time.monotonic()
-        if submit.submit(cfg, module, job_name, list(args), None) != 0:
-            raise StackError(f"{job_name} did not start on the cluster (see its TaskManager log)")
-        self.job_id = find_job(self.rest, job_name.removeprefix("adstream-"))
+        try:
+            if submit.submit(cfg, module, job_name, list(args), None) != 0:
+                raise StackError(f"{job_name} did not start on the cluster (see its TaskManager log)")
+        except StackError as e:
+            if "does not answer" not in str(e):
+                raise
+            print(f"[bench] {e}; looking for the submitted job again", flush=True)
+        self.job_id = self._retry(lambda: find_job(self.rest, job_name.removeprefix("adstream-")))
         self.submit_s = round(time.monotonic() - t0, 1)
+
+    def _retry(self, call):
+        for i in range(self.RETRIES):
+            try:
+                return call()
+            except StackError:
+                if i == self.RETRIES - 1:
+                    raise
+                time.sleep(5.0)
 
     def stop(self, timeout_s: float = 60.0) -> str:
         """Cancel (REST ``PATCH /jobs/<id>?mode=cancel``) and wait until the job has ended, so the
         next phase gets its slots; returns the final state."""
         if self.job_id is None:
             return "not started"
-        state = self.rest.job(self.job_id).get("state")
+        state = self._retry(lambda: self.rest.job(self.job_id).get("state"))
         if state not in TERMINAL:
-            self.rest.cancel(self.job_id)
+            self._retry(lambda: self.rest.cancel(self.job_id))
         deadline = time.monotonic() + timeout_s
         while state not in TERMINAL and time.monotonic() < deadline:
             time.sleep(0.5)
-            state = self.rest.job(self.job_id).get("state")
+            state = self._retry(lambda: self.rest.job(self.job_id).get("state"))
         return state
