@@ -13,7 +13,14 @@
 4. naive design, same backlog: per-event Python keyed state (ValueState per user,
    the profile folded per event) in process mode, bounded source; events/s from
    the job's wall time minus that of an almost empty run.
-Starts its own Kafka + Redis on free ports and stops them afterwards.
+5. ``--target cluster``: then phases 1 and 2 again on a standalone session cluster the run
+   starts itself (free ports, its own temp dir), once per ``--parallelism`` (default 1,2),
+   the job submitted as ``adstream job profile --target cluster`` does and cancelled after
+   each phase, on input topics of at least 2 partitions; each phase's CPU per process
+   (JobManager, TaskManager, broker, Redis, this load generator) and
+   ``scaling_efficiency_1_to_2`` = throughput(p2) / (2 × throughput(p1)).
+Starts its own Kafka + Redis on free ports and stops them afterwards (and its cluster), by
+pid, also on SIGTERM, SIGHUP or Ctrl-C.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import threading
 import time
 import uuid
 
+from scripts.bench import cluster, profile_cluster
 from scripts.bench import common as benchlib
 from udfs import config
 from udfs.io import feast_store
@@ -48,18 +56,53 @@ def load_backlog(cfg, topic: str, values: list[bytes], keys: list[bytes]) -> flo
     return time.monotonic() - t
 
 
-def throughput(cfg, events: list[ClickEvent], timeout_s: float) -> dict:
+def local_job(cfg):
+    """The MiniCluster: the job in this process's PyFlink JVM; returns what stops it."""
     from jobs.profile import start
+    client = start(cfg)
+    return lambda: client.cancel().result()
+
+
+def local_roots(cfg) -> dict:
+    """Part → pid for the CPU split of a MiniCluster phase (the job is the gateway JVM's tree)."""
+    from scripts.bench.cluster import stack_pids
+    from scripts.bench.scoring_jobrun import gateway_pid
+    return {"job": gateway_pid(), **stack_pids(cfg)}
+
+
+def throughput(cfg, events: list[ClickEvent], timeout_s: float, launch=local_job, roots=local_roots) -> dict:
+    """Backlog → every user's final profile stored: events / seconds, and each process's CPU
+    over those seconds. ``launch(cfg)`` starts the job and returns what stops it; ``roots(cfg)``
+    names the processes to measure (both default to the MiniCluster)."""
     topic = cfg.kafka.topics.clicks.name
     load_s = load_backlog(cfg, topic, [e.encode() for e in events], [e.user_id.encode() for e in events])
     last = {}
     for e in events:
         last[e.user_id] = max(last.get(e.user_id, 0), e.ts)
+    stop = launch(cfg)
+    try:
+        t_first, t_done, cpu = _watch_landing(cfg, events, last, timeout_s, roots(cfg))
+    finally:
+        stop()
+    secs = (t_first and t_done and t_done - t_first) or float("nan")
+    # Then, untimed: every final profile reads back through Feast itself.
+    users = sorted(last)
+    rows = feast_store.ProfileReader(cfg).read_all(users)
+    through_feast = sum(1 for u, r in zip(users, rows) if r["last_event_ts"] == last[u])
+    return {"events": len(events), "users": len(users), "load_s": load_s, "seconds": secs,
+            "verified_through_feast": through_feast, "cpu": cpu,
+            "throughput_eps": len(events) / secs if secs and secs > 0 else 0.0}
+
+
+def _watch_landing(cfg, events, last: dict, timeout_s: float, roots: dict):
+    """(first stored, all stored, CPU split between the two) as the job works off the backlog."""
     # Landing is watched on stored versions (HGET) of a few users only: those owning the first
     # and the last 200 events of the backlog. One partition is processed in order, so when the
     # last ones have landed the rest have too; that is then checked for every user (and if
-    # not, every user is polled until it is). Re-reading all 5,000 users each poll, through
-    # Feast or even by HGET, cost the job a third of a core.
+    # not, every user is polled until it is: with several partitions, as on the cluster, it
+    # is). Re-reading all 5,000 users each poll, through Feast or even by HGET, cost the job a
+    # third of a core.
+    from scripts.bench.scoring_cpu import PhaseCpu
     probe = feast_store.RedisProfileWriter(cfg, cache_users=len(last) + 1)
 
     def landed(user: str, version_us: int | None) -> bool:
@@ -67,36 +110,32 @@ def throughput(cfg, events: list[ClickEvent], timeout_s: float) -> dict:
 
     first = sorted({e.user_id for e in events[:200]})
     watch = sorted({e.user_id for e in events[-200:]})
-    client = start(cfg)
-    t_first = t_done = None
-    end = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < end:
-            if t_first is None:
-                if any(probe.stored_versions_us(first)):
-                    t_first = time.monotonic()
-            else:
-                versions = probe.stored_versions_us(watch)
-                now = time.monotonic()
-                watch = [u for u, v in zip(watch, versions) if not landed(u, v)]
+    meter, t_first, end = PhaseCpu(roots), None, time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if t_first is None:
+            if any(probe.stored_versions_us(first)):
+                t_first = meter.__enter__().t0
+        else:
+            versions = probe.stored_versions_us(watch)
+            now = time.monotonic()
+            watch = [u for u, v in zip(watch, versions) if not landed(u, v)]
+            if not watch:
+                everyone = sorted(last)
+                watch = [u for u, v in zip(everyone, probe.stored_versions_us(everyone))
+                         if not landed(u, v)]
                 if not watch:
-                    everyone = sorted(last)
-                    watch = [u for u, v in zip(everyone, probe.stored_versions_us(everyone))
-                             if not landed(u, v)]
-                    if not watch:
-                        t_done = now
-                        break
-            time.sleep(0.05)
-    finally:
-        client.cancel().result()
-    secs = (t_done - t_first) if t_first and t_done else float("nan")
-    # Then, untimed: every final profile reads back through Feast itself.
-    users = sorted(last)
-    rows = feast_store.ProfileReader(cfg).read_all(users)
-    through_feast = sum(1 for u, r in zip(users, rows) if r["last_event_ts"] == last[u])
-    return {"events": len(events), "users": len(users), "load_s": load_s, "seconds": secs,
-            "verified_through_feast": through_feast,
-            "throughput_eps": len(events) / secs if secs and secs > 0 else 0.0}
+                    meter.__exit__(None, None, None)
+                    return t_first, now, _per_event(meter.result(len(events)))
+        time.sleep(0.05)
+    return t_first, None, {}
+
+
+def _per_event(cpu: dict) -> dict:
+    """PhaseCpu's figures, said per event (the profile job answers no requests)."""
+    out = dict(cpu)
+    out["job_cpu_ms_per_event"] = out.pop("job_cpu_ms_per_request")
+    out["events"] = out.pop("requests_answered")
+    return out
 
 
 class _Probes:
@@ -177,12 +216,15 @@ def _freshness_figures(probes: _Probes, sent: int, warmup_s: float, duration: fl
             "lost_probes": len(pending), **{f"fresh_{k}": v for k, v in benchlib.pct(lat).items()}}
 
 
-def freshness(cfg, rate: float, duration: float, warmup_s: float = 20.0) -> dict:
-    """Produced -> readable through Feast, for probes sent among background events at ``rate``."""
+def freshness(cfg, rate: float, duration: float, warmup_s: float = 20.0, launch=local_job,
+              roots=local_roots) -> dict:
+    """Produced -> readable through Feast, for probes sent among background events at ``rate``;
+    each process's CPU over the measured part (after the warm-up). ``launch``, ``roots``: as
+    for ``throughput``."""
     from kafka import KafkaProducer
-    from jobs.profile import start
+    from scripts.bench.scoring_cpu import PhaseCpu
     topic = cfg.kafka.topics.clicks.name
-    client = start(cfg)
+    stop = launch(cfg)
     reader = feast_store.ProfileReader(cfg)
     probe_user = f"probe-{uuid.uuid4().hex[:6]}"
     probes = _Probes()
@@ -194,17 +236,24 @@ def freshness(cfg, rate: float, duration: float, warmup_s: float = 20.0) -> dict
     start_t = time.monotonic()
     base_ts = int(time.time() * 1000)
     poller = threading.Thread(target=probes.poll, args=(reader, probe_user, start_t), daemon=True)
+    meter = PhaseCpu(roots(cfg))
+    # the CPU split starts with the measured probes (a timer: the send loop keeps its schedule)
+    timer = threading.Timer(warmup_s, meter.__enter__)
     poller.start()
+    timer.start()
     try:
         sent = _send_traffic(p, topic, probe_user, probes, rate, warmup_s + duration, start_t, base_ts)
+        timer.join()
+        meter.__exit__(None, None, None)
         p.flush()
         time.sleep(3)
     finally:
+        timer.cancel()
         probes.stop.set()
         poller.join()
-        client.cancel().result()
+        stop()
         p.close()
-    return _freshness_figures(probes, sent, warmup_s, duration)
+    return {**_freshness_figures(probes, sent, warmup_s, duration), "cpu": meter.result(0)}
 
 
 def naive_throughput(cfg, events: list[ClickEvent]) -> dict:
@@ -263,7 +312,7 @@ def _naive_run(cfg, topic: str) -> float:
     return time.monotonic() - t
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None):
     p = benchlib.parser(__doc__.splitlines()[0], duration=20)
     p.add_argument("--events", type=int, default=200_000, help="backlog size for the throughput phase")
     p.add_argument("--users", type=int, default=5000, help="users in the synthetic world")
@@ -275,7 +324,14 @@ def main(argv=None) -> int:
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive design")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="config override for the job, e.g. --set flink.parallelism=2 (repeatable)")
+    cluster.add_target_args(p)
     a = p.parse_args(argv)
+    cluster.check_target_args(p, a)
+    return a
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
     sets = list(a.overrides)
     if a.mode:
         sets.append(f"flink.python_execution_mode={a.mode}")
@@ -283,31 +339,40 @@ def main(argv=None) -> int:
         sets.append(f"profile.batch_interval_ms={a.slice_ms}")
     print(f"generating {a.events} events for {a.users} users …", flush=True)
     events = world_events(a.events, a.users)
+    cl = None
     with benchlib.own_stack(a.env, sets) as cfg:
         feast_store.apply(cfg)
         from scripts.bench_stack import kafka_latency, redis_latency
         kafka_lat, _ = kafka_latency(cfg, a.rate, 512, min(a.duration, 10), warmup=2)
         redis_lat = redis_latency(cfg, min(a.duration, 5))
         tp = throughput(cfg, events, timeout_s=600)
-        fr = freshness(_fresh_topics(cfg), a.rate, a.duration, a.warmup)
+        fr = freshness(cluster.own_topic(cfg, "clicks", f"fresh-{uuid.uuid4().hex[:6]}", 1),
+                       a.rate, a.duration, a.warmup)
         naive = {} if a.skip_naive else naive_throughput(cfg, events[: min(len(events), 50_000)])
+        if a.target == "cluster":
+            _stop_local_jvm()
+            cl = profile_cluster.run(a, cfg, sets, events, throughput, freshness, print)
     k, r = benchlib.pct(kafka_lat), benchlib.pct(redis_lat)
     figures = {
-        "throughput_eps": tp["throughput_eps"], "throughput_events": tp["events"],
-        "throughput_users": tp["users"], "throughput_seconds": tp["seconds"],
-        "throughput_verified_through_feast": tp["verified_through_feast"],
-        "freshness_rate_eps": fr["rate_eps"], "freshness_p50_ms": fr["fresh_p50"],
-        "freshness_p99_ms": fr["fresh_p99"], "freshness_probes": fr["probes"],
-        "freshness_lost_probes": fr["lost_probes"], "freshness_warmup_s": fr["warmup_s"],
-        "freshness_startup_catchup_s": fr["catchup_s"],
+        **profile_cluster.phase_figures(tp, fr),
         "naive_throughput_eps": naive.get("naive_throughput_eps"),
         "floor_kafka_p50_ms": k["p50"], "floor_kafka_p99_ms": k["p99"],
         "floor_redis_p50_ms": r["p50"], "floor_redis_p99_ms": r["p99"],
         "execution_mode": cfg.flink.python_execution_mode, "slice_ms": cfg.profile.batch_interval_ms,
-        "duration_s": a.duration,
+        "duration_s": a.duration, "target": a.target,
     }
+    rows = _rows(a, cfg, tp, fr, naive, k, r)
+    if cl is not None:
+        local = {**profile_cluster.phase_figures(tp, fr), "parallelism": cfg.flink.parallelism}
+        figures.update(profile_cluster.figures(local, cl))
+        rows += profile_cluster.rows(figures)
+    benchlib.report("bench_profile: clickstream → Feast", rows, figures, a.out)
+    return 0
+
+
+def _rows(a, cfg, tp: dict, fr: dict, naive: dict, k: dict, r: dict) -> list[tuple[str, str]]:
     naive_txt = (f"{naive['naive_throughput_eps']:.0f} events/s (50k events)" if naive else "skipped")
-    benchlib.report("bench_profile: clickstream → Feast", [
+    return [
         ("throughput (features in Redis)", f"{tp['throughput_eps']:.0f} events/s "
                                            f"({tp['events']} events, {tp['users']} users, {tp['seconds']:.1f} s; "
                                            f"{tp['verified_through_feast']} final profiles read back via Feast)"),
@@ -320,20 +385,14 @@ def main(argv=None) -> int:
         ("floor: redis HGETALL", f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms"),
         ("settings", f"mode {cfg.flink.python_execution_mode}, slice {cfg.profile.batch_interval_ms} ms, "
                      f"parallelism {cfg.flink.parallelism}"),
-    ], figures, a.out)
-    return 0
+    ]
 
 
-def _fresh_topics(cfg):
-    """The freshness phase gets its own clicks topic so the backlog does not delay it."""
-    from scripts.stack.control import create_topics
-    tag = uuid.uuid4().hex[:6]
-    fcfg = config.from_dict({**config.to_dict(cfg), "kafka": {
-        **config.to_dict(cfg)["kafka"],
-        "topics": {**config.to_dict(cfg)["kafka"]["topics"],
-                   "clicks": {"name": f"fresh-{tag}", "partitions": 1, "compacted": False}}}})
-    create_topics(fcfg)
-    return fcfg
+def _stop_local_jvm() -> None:
+    """The MiniCluster's phases are done: its JVM goes before the cluster's phases, so an idle
+    JVM holds neither memory nor a thread's CPU on the 2 cores they share."""
+    from scripts.bench.scoring_jobrun import gateway_pid, stop_jvm
+    stop_jvm(gateway_pid(), print)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,16 @@ window by send time, so a queue that builds shows; a PNG of the windows lands be
   steps from ``--rate`` for the highest rate whose p99 stays within 20 ms with every
   request answered (up while it passes, down if ``--rate`` fails);
 * the effect of buffer timeout and execution mode / bundle size, at the highest rate with
-  p99 ≤ 50 ms (``--variant-rate`` overrides).
+  p99 ≤ 50 ms (``--variant-rate`` overrides);
+* ``--target cluster``: then the sweep (and search) again with the job on a standalone session
+  cluster this run starts (free ports, its own temp dir), once per ``--parallelism`` (default
+  1,2), submitted as ``adstream job scoring --target cluster`` does, on request and response
+  topics of at least 2 partitions; CPU per process (JobManager, TaskManager, broker, Redis, load
+  generator) per phase and ``scaling_efficiency_1_to_2`` (``scripts/bench/scoring_cluster.py``).
 
 The load generator's Kafka clients are confluent-kafka when installed, else kafka-python
 (``loadgen_client`` in the JSON). SIGTERM, SIGHUP and Ctrl-C stop the job's JVM, the
-broker and Redis this run started, by pid (``--pid-file`` lists them).
+broker, Redis and the cluster's daemons this run started, by pid (``--pid-file`` lists them).
 
     .venv/bin/python scripts/bench_scoring.py --duration 60 --rate 500 --out .work/bench/scoring_500.json
 """
@@ -43,6 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts.bench import cluster, scoring_cluster  # noqa: E402
 from scripts.bench import common as benchlib  # noqa: E402
 from scripts.bench import scoring_clients as clients  # noqa: E402
 from scripts.bench import scoring_report as R  # noqa: E402
@@ -109,8 +115,12 @@ def parse_args(argv=None):
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for the stack and every job of the run (repeatable), e.g. "
                         "--set scoring.exploration.rate=0.1 --set scoring_job.experiments_file=FILE")
-    p.add_argument("--pid-file", help="keep a JSON of the pids this run started here (bench, kafka, redis, flink_jvm) and its ports")
-    return p.parse_args(argv)
+    p.add_argument("--pid-file", help="keep a JSON of the pids this run started here (bench, kafka, redis, "
+                                      "flink_jvm, flink_cluster) and its ports")
+    cluster.add_target_args(p)
+    a = p.parse_args(argv)
+    cluster.check_target_args(p, a)
+    return a
 
 
 def main(argv=None) -> int:
@@ -126,6 +136,10 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     probe.update(loadavg_end=S.loadavg(Path("/proc/loadavg").read_text()), cpu_probe_ms_end=benchlib.cpu_probe())
     fig, rows = R.build(a, res, probe, TARGET_P99_MS)
+    fig["target"] = a.target
+    if "cluster" in res:
+        fig.update(scoring_cluster.figures(a, res, res["cluster"]))
+        rows += scoring_cluster.rows(fig)
     benchlib.report("bench_scoring: request → ranked response, end to end", rows, S.finite(fig), a.out)
     return 0
 
@@ -153,6 +167,10 @@ def run(a, tmp: Path, pids: PidFile, log) -> dict:
             floor_jobs(a, mk, res, log)
             scoring_runs(a, mk, res, log)
             res["variants"] = variants(a, mk, res, log)
+            if a.target == "cluster":
+                # the MiniCluster's phases are done: its JVM goes before the cluster's phases start
+                stop_jvm(pids.get("flink_jvm"), log)
+                res["cluster"] = scoring_cluster.run(a, base, world, pids, scoring_runs, log)
         finally:
             stop_jvm(pids.get("flink_jvm"), log)
     return res

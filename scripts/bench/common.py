@@ -145,7 +145,9 @@ def _proc_stat(path: str) -> tuple[str, float]:
 
 
 def _children_by_marker() -> dict[str, int]:
-    """This process's java children: the Kafka broker and the PyFlink JVM (mini cluster)."""
+    """This process's children: the Kafka broker, Redis, the PyFlink JVM (mini cluster) and a
+    session cluster's daemons (``--target cluster``; their command lines name pyflink too, so
+    they are told apart by their main class first)."""
     import os
     found: dict[str, int] = {}
     for p in Path("/proc").iterdir():
@@ -160,6 +162,10 @@ def _children_by_marker() -> dict[str, int]:
             continue
         if b"kafka.Kafka" in cmd:
             found["kafka broker"] = int(p.name)
+        elif b"StandaloneSessionClusterEntrypoint" in cmd:
+            found["flink jobmanager"] = int(p.name)
+        elif b"TaskManagerRunner" in cmd:
+            found[f"{TASKMANAGER} {p.name}"] = int(p.name)
         elif b"PythonGatewayServer" in cmd or b"pyflink" in cmd:
             found["flink JVM"] = int(p.name)
         elif b"redis-server" in cmd:
@@ -167,12 +173,16 @@ def _children_by_marker() -> dict[str, int]:
     return found
 
 
+TASKMANAGER = "flink taskmanager"
+
+
 class CpuMeter:
     """Cores used per process over a stretch of wall time (``with CpuMeter(...) as m: ...``).
 
     Counts this process (the load generator), its Kafka broker, Redis and Flink JVM
     children, and the busiest threads of the Flink JVM (the Python step runs on its task
-    thread in thread mode), so a benchmark can show where a 2-core box's CPU went.
+    thread in thread mode) or of a session cluster's TaskManagers, so a benchmark can show
+    where a 2-core box's CPU went.
     """
 
     def __init__(self, flink_threads: int = 4):
@@ -187,7 +197,7 @@ class CpuMeter:
         for name, pid in _children_by_marker().items():
             try:
                 out[(name, "")] = _proc_stat(f"/proc/{pid}/stat")[1]
-                if name == "flink JVM":
+                if name == "flink JVM" or name.startswith(TASKMANAGER):
                     for t in Path(f"/proc/{pid}/task").iterdir():
                         tname, cpu = _proc_stat(str(t / "stat"))
                         out[(name, f"{tname} #{t.name}")] = cpu

@@ -36,12 +36,25 @@ def tree(root: int) -> set[int]:
     return {root} | S.descendants(ppid_map(), root)
 
 
+def is_tree(part: str) -> bool:
+    """Parts counted with their process tree: the MiniCluster's JVM (``job``) and a cluster's
+    TaskManagers (process mode's Python workers sit under them)."""
+    return part == "job" or part.startswith("taskmanager")
+
+
+def is_job(part: str) -> bool:
+    """Parts that are the job: the MiniCluster's JVM, or a session cluster's JobManager and
+    TaskManagers together (``job_cpu_ms_per_request`` sums them, so it means the same on both)."""
+    return part == "job" or part.startswith(("jobmanager", "taskmanager"))
+
+
 class PhaseCpu:
     """Ticks per part at the start and end of a phase.
 
-    ``pids``: part name → root pid. The ``job`` part counts its whole process tree with reaped
-    children (a worker that exits mid-phase is not lost); the others count the one process,
-    without children (the harness's children are the broker and Redis, counted on their own)."""
+    ``pids``: part name → root pid. The ``job`` and ``taskmanager*`` parts count their whole
+    process tree with reaped children (a worker that exits mid-phase is not lost); the others
+    count the one process, without children (the harness's children are the broker, Redis and
+    a cluster's daemons, counted on their own)."""
 
     def __init__(self, pids: dict[str, int | None]):
         self.pids = {k: v for k, v in pids.items() if v}
@@ -49,9 +62,9 @@ class PhaseCpu:
     def _ticks(self) -> dict[str, int]:
         out = {}
         for part, root in self.pids.items():
-            procs = tree(root) if part == "job" else {root}
+            procs = tree(root) if is_tree(part) else {root}
             texts = [t for t in (_read(f"/proc/{p}/stat") for p in procs) if t]
-            out[part] = sum(S.stat_cpu_ticks(t, children=part == "job") for t in texts)
+            out[part] = sum(S.stat_cpu_ticks(t, children=is_tree(part)) for t in texts)
         return out
 
     def __enter__(self) -> "PhaseCpu":
@@ -73,7 +86,8 @@ class PhaseCpu:
         out["machine_busy_cores"] = round(busy, 3)
         # Everything on the box that is none of the parts above: other people's work.
         out["other_cores"] = round(busy - sum(S.cores(0, d, self.wall, CLK_TCK) for d in delta.values()), 3)
-        out["job_cpu_ms_per_request"] = round(S.ms_per_request(delta.get("job", 0), CLK_TCK, answered), 3)
+        job = sum(d for k, d in delta.items() if is_job(k))
+        out["job_cpu_ms_per_request"] = round(S.ms_per_request(job, CLK_TCK, answered), 3)
         out["requests_answered"] = answered
         out["wall_s"] = round(self.wall, 2)
         out["loadavg_start"], out["loadavg_end"] = self.load0, self.load1

@@ -36,20 +36,30 @@ class JobRun:
                        f"scoring_job.group_id=bench-{name}"]
         cfg = config.load(env, overrides=sets)
         self.cfg = dataclasses.replace(cfg, scoring_job=dataclasses.replace(cfg.scoring_job, **job))
-        from jobs.scoring import start
         from scripts.stack.control import create_topics
         create_topics(self.cfg)
         self.world, self.pids, self.client = world, pids, None
         self.responses = Responses(self.cfg)
         try:
-            self.client = self._echo(lean) if echo else start(self.cfg)
-            if not pids.get("flink_jvm"):
-                pids.set(flink_jvm=gateway_pid())
+            self.client = self._launch(echo, lean)
             self.startup_s = wait_ready(self.cfg, self.responses, world.request)
             self.warmup = self._warm(warm_s)
         except BaseException:   # a signal mid warm-up too: the caller never gets an object to stop
             self.stop()
             raise
+
+    def _launch(self, echo: bool, lean: bool):
+        """Start the job in this process's PyFlink JVM (the MiniCluster); its JobClient."""
+        from jobs.scoring import start
+        client = self._echo(lean) if echo else start(self.cfg)
+        if not self.pids.get("flink_jvm"):
+            self.pids.set(flink_jvm=gateway_pid())
+        return client
+
+    def roots(self) -> dict[str, int | None]:
+        """Part → pid for a phase's CPU split: the job (the JVM's tree), load generator, broker, Redis."""
+        return {"job": self.pids.get("flink_jvm"), "loadgen": os.getpid(),
+                "broker": self.pids.get("kafka"), "redis": self.pids.get("redis")}
 
     def _warm(self, min_s: float) -> dict:
         """Unmeasured load until the JVM's JIT compilers go quiet (at least ``min_s``).
@@ -93,9 +103,7 @@ class JobRun:
 
         Waits first until the job has answered what an earlier (faster) phase queued."""
         settle = self.responses.wait_quiet()
-        roots = {"job": self.pids.get("flink_jvm"), "loadgen": os.getpid(),
-                 "broker": self.pids.get("kafka"), "redis": self.pids.get("redis")}
-        with benchlib.CpuMeter() as m, PhaseCpu(roots) as c:
+        with benchlib.CpuMeter() as m, PhaseCpu(self.roots()) as c:
             ph = self.phase(rate, duration, tag, drain_s)
         s = R.summary(ph)
         s.update(settle_s=settle, cpu=c.result(ph.answered + ph.warm_answered))

@@ -80,6 +80,10 @@ class FlinkRest:
         got = self.get(f"{path}?get={','.join(names)}&agg={agg}") if names else []
         return {m["id"]: m.get(agg, m.get("value", "")) for m in got}
 
+    def cancel(self, job_id: str) -> None:
+        """Cancel the job (``PATCH /jobs/<id>?mode=cancel``): no savepoint; returns once accepted."""
+        self._call("PATCH", f"/jobs/{job_id}?mode=cancel")
+
     def trigger_savepoint(self, job_id: str, target_dir: str, *, stop: bool = False) -> str:
         """Start a savepoint (``stop``: stop-with-savepoint); returns the operation's trigger id."""
         if stop:
