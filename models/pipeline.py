@@ -117,12 +117,12 @@ def _rebuild(d: Path, old: dict, n: int):
     if kind == "lr":
         m = linear.Linear.from_dict(old["model"]["linear"])
         return kind, m, m.predict, None
-    # GBDT+LR was saved as the rewritten booster (models/leaves.py): it re-exports as trees
     booster = xgb.Booster(model_file=str(d / "model.ubj"))
     if kind == "blend":  # the trees in model.ubj, the LR and the weight in the signature
         st = old["model"]
         m = blend.Blend(booster, linear.Linear.from_dict(st["linear"]), float(st["alpha"]), float(st["shift"]))
         return kind, m, m.predict, booster
+    # GBDT+LR was saved as the rewritten booster (models/leaves.py): it re-exports as trees
     return kind, booster, booster.inplace_predict, booster
 
 
