@@ -108,8 +108,11 @@ def _const(name: str, a: np.ndarray) -> TensorProto:
     return numpy_helper.from_array(np.asarray(a, dtype=np.float32), name)
 
 
-def to_onnx(m: Linear) -> bytes:
-    """The graph of ``m.predict`` over a float32 ``(n, d)`` input; output ``(n, 2)``."""
+def logit_nodes(m: Linear, out: str = "logit") -> tuple[list, list]:
+    """Nodes and initialisers computing ``m.logit`` of ``INPUT`` into ``out`` (n, 1).
+
+    Shared with the blend's graph (models/blend.py), which adds a tree ensemble's margin to it.
+    """
     d = len(m.w)
     n = helper.make_node
     nodes = [
@@ -126,20 +129,35 @@ def to_onnx(m: Linear) -> bytes:
         n("Cast", ["nan"], ["nanf"], to=TensorProto.FLOAT),
         n("MatMul", ["nanf", "v"], ["nv"]),
         n("Add", ["zw", "nv"], ["lin"]),
-        n("Add", ["lin", "b"], ["logit"]),
-        n("Sigmoid", ["logit"], ["p1"]),
-        n("Sub", ["one", "p1"], ["p0"]),
-        n("Concat", ["p0", "p1"], [OUTPUT], axis=1),
+        n("Add", ["lin", "b"], [out]),
     ]
     init = [_const("median", m.median), _const("mean", m.mean), _const("scale", m.scale),
             _const("w", m.w.reshape(d, 1)), _const("v", m.v.reshape(d, 1)),
             _const("b", np.array([m.b])), _const("one", np.array([1.0]))]
+    return nodes, init
+
+
+def probability_nodes(logit: str) -> list:
+    """``logit`` (n, 1) -> ``OUTPUT`` ``[1 - p, p]``, the tree ensemble's layout (needs ``one``)."""
+    n = helper.make_node
+    return [n("Sigmoid", [logit], ["p1"]), n("Sub", ["one", "p1"], ["p0"]),
+            n("Concat", ["p0", "p1"], [OUTPUT], axis=1)]
+
+
+def model_of(nodes: list, init: list, d: int, name: str, opsets: dict[str, int] | None = None) -> bytes:
+    """A checked ONNX model: float32 ``(n, d)`` ``INPUT`` -> ``(n, 2)`` ``OUTPUT``."""
     graph = helper.make_graph(
-        nodes, "logistic_regression",
+        nodes, name,
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [None, d])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, 2])], init)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="adstream")
+    ops = [helper.make_opsetid(dom, v) for dom, v in (opsets or {"": OPSET}).items()]
+    model = helper.make_model(graph, opset_imports=ops, producer_name="adstream")
     model.ir_version = 8  # what onnxruntime reads for opset 15
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def to_onnx(m: Linear) -> bytes:
+    """The graph of ``m.predict`` over a float32 ``(n, d)`` input; output ``(n, 2)``."""
+    nodes, init = logit_nodes(m)
+    return model_of(nodes + probability_nodes("logit"), init, len(m.w), "logistic_regression")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from models import compare, evaluate, linear, report_html, select, train
+from models import blend, compare, evaluate, linear, report_html, select, train
 from models.datasets.common import Dataset
 from models.jsonio import write_json
 from models.split import time_split
@@ -117,8 +117,12 @@ def _rebuild(d: Path, old: dict, n: int):
     if kind == "lr":
         m = linear.Linear.from_dict(old["model"]["linear"])
         return kind, m, m.predict, None
-    # GBDT+LR was saved as the rewritten booster (models/leaves.py): it re-exports as trees
     booster = xgb.Booster(model_file=str(d / "model.ubj"))
+    if kind == "blend":  # the trees in model.ubj, the LR and the weight in the signature
+        st = old["model"]
+        m = blend.Blend(booster, linear.Linear.from_dict(st["linear"]), float(st["alpha"]), float(st["shift"]))
+        return kind, m, m.predict, booster
+    # GBDT+LR was saved as the rewritten booster (models/leaves.py): it re-exports as trees
     return kind, booster, booster.inplace_predict, booster
 
 
@@ -126,7 +130,7 @@ def run_export(cfg, model_dir: str | Path) -> dict:
     """Re-export the shipped model to ONNX with the parity gate on ``holdout.parquet``; returns the signature.
 
     XGBoost and GBDT+LR are rebuilt from ``model.ubj`` (+ the leaf weights in the
-    signature), logistic regression from its weights in the signature.
+    signature), logistic regression from its weights in the signature, the blend from both.
     """
     d = Path(model_dir)
     try:
@@ -138,7 +142,7 @@ def run_export(cfg, model_dir: str | Path) -> dict:
         raise ModelError(f"{d}: needs signature.json, holdout.parquet (and model.ubj for trees): {e}") from e
     c = select.Candidate(kind, ref, old["calibration"], {}, float("nan"), {}, None, booster=booster,
                          state={k: v for k, v in old["model"].items() if k != "kind"} if "model" in old else {})
-    c.graph = select.graph_of("lr" if kind == "lr" else "xgboost", m, len(names))
+    c.graph = select.graph_of(kind if kind in ("lr", "blend") else "xgboost", m, len(names))
     w = tuple(old["windows_s"]) if old.get("live_features") else None
     params = (old.get("xgboost") or {}).get("params", {})
     return select.export_candidate(d, c, hold[names].to_numpy(np.float32), tolerance=cfg.model.parity_tolerance,

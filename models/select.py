@@ -1,13 +1,15 @@
 """The candidates, and which one ships: never a model worse than the simple one.
 
-Three candidates are fitted on the same split, each with its own calibrator
+Four candidates are fitted on the same split, each with its own calibrator
 (chosen by ``calibrate.choose_cv`` over forward-chaining folds of honest
 predictions):
 
 - ``xgboost``: the searched booster (models/train.py);
 - ``lr``: logistic regression on the served feature vector (models/linear.py);
 - ``gbdt_lr``: that booster's leaves one-hot into a logistic regression
-  (models/leaves.py, He et al. 2014).
+  (models/leaves.py, He et al. 2014);
+- ``blend``: the booster's and the LR's logits mixed, ``α`` chosen on the
+  training block's forward folds, never on validation (models/blend.py).
 
 Each is scored on the validation block by log loss, with its calibrator
 cross-fitted there (fitted on one half, scored on the other, both ways) so no
@@ -24,12 +26,12 @@ from typing import Callable
 
 import numpy as np
 
-from models import calibrate, export, leaves, linear
+from models import blend, calibrate, export, leaves, linear
 from models.metrics import logloss
 from models.split import Split, forward_folds
 from udfs.errors import ModelError
 
-ORDER = ("lr", "xgboost", "gbdt_lr")  # simplest first: ties go to the earlier one
+ORDER = ("lr", "xgboost", "gbdt_lr", "blend")  # simplest first: ties go to the earlier one
 
 
 @dataclass
@@ -79,6 +81,8 @@ def graph_of(kind: str, m, n_features: int) -> Callable[[dict], tuple[bytes, dic
 
     if kind == "lr":
         return lr_graph
+    if kind == "blend":
+        return lambda c: blend.graph(m, n_features, c)
     if kind == "gbdt_lr":
         return lambda c: export.fold_calibration(export.to_onnx(leaves.to_booster(m), n_features), c)
     return lambda c: export.fold_calibration(export.to_onnx(m, n_features), c)
@@ -97,15 +101,43 @@ def _xgboost(res, X, y, split, method) -> Candidate:
                      graph_of("xgboost", b, X.shape[1]), booster=b)
 
 
-def _lr(X, y, split, ts, folds, seed, method) -> Candidate:
+def _lr_parts(X, y, split, ts, folds, seed):
+    """The tuned LR, its scores by C, and per forward fold (past, block, LR refitted on past)."""
     m, scores = linear.fit_tuned(X, y, split.train, split.valid, seed)
-    blocks = [(y[nxt], linear.fit(X[past], y[past], m.C, seed).predict(X[nxt]))
-              for past, nxt in forward_folds(split.train, ts, folds) if y[past].min() != y[past].max()]
+    fold = [(past, nxt, linear.fit(X[past], y[past], m.C, seed))
+            for past, nxt in forward_folds(split.train, ts, folds) if y[past].min() != y[past].max()]
+    return m, scores, fold
+
+
+def _lr(X, y, split, parts, method) -> Candidate:
+    m, scores, fold = parts
+    blocks = [(y[nxt], f.predict(X[nxt])) for _, nxt, f in fold]
     cal, info, vl = _calibrated(blocks, y[split.valid], m.predict(X[split.valid]), 1.0, method)
     return Candidate("lr", m.predict, cal, info, vl,
                      {"C": m.C, "valid_logloss_by_C": {str(k): v for k, v in scores.items()},
                       "inputs": int(2 * len(m.w))}, graph_of("lr", m, X.shape[1]),
                      state={"linear": m.to_dict()})
+
+
+def _blend(res, X, y, split, parts, method) -> Candidate | None:
+    """α from the folds both parents were refitted on (the same forward folds, paired by block);
+    None when there is no such fold (too few clicks): α would then have no honest rows."""
+    m, _, lr_fold = parts
+    shift = float(np.log(res.pos_weight)) if res.pos_weight > 0 else 0.0
+    by_block = {(int(nxt[0]), len(nxt)): f for _, nxt, f in lr_fold if len(nxt)}
+    pairs = [(nxt, b, by_block[(int(nxt[0]), len(nxt))]) for _, nxt, b in res.folds
+             if len(nxt) and (int(nxt[0]), len(nxt)) in by_block]
+    tri = [(y[nxt], blend.Blend(b, f, 1.0, shift).margin(X[nxt]), f.logit(X[nxt])) for nxt, b, f in pairs]
+    if not tri:
+        return None
+    alpha, scores = blend.choose_alpha(tri)
+    bm = blend.Blend(res.booster, m, alpha, shift)
+    blocks = [(yb, blend.mix(alpha, zt, zl)) for yb, zt, zl in tri]
+    cal, info, vl = _calibrated(blocks, y[split.valid], bm.predict(X[split.valid]), 1.0, method)
+    return Candidate("blend", bm.predict, cal, info, vl,
+                     {"alpha": alpha, "alpha_folds": len(tri), "alpha_rows": int(sum(len(t[0]) for t in tri)),
+                      "fold_logloss_by_alpha": scores, "trees": res.best_iteration, "C": m.C},
+                     graph_of("blend", bm, X.shape[1]), booster=res.booster, state=bm.state())
 
 
 def _gbdt_lr(res, X, y, split, seed, method) -> Candidate:
@@ -125,10 +157,12 @@ def fit_candidates(res, X: np.ndarray, y: np.ndarray, split: Split, ts, *, folds
     """The candidates in ``names`` (``res`` is the searched booster), calibrated, scored on
     validation and parity-checked there."""
     X = np.asarray(X, dtype=np.float32)
+    lr_parts = _lr_parts(X, y, split, ts, folds, seed) if {"lr", "blend"} & set(names) else None
     make = {"xgboost": lambda: _xgboost(res, X, y, split, calibration),
-            "lr": lambda: _lr(X, y, split, ts, folds, seed, calibration),
-            "gbdt_lr": lambda: _gbdt_lr(res, X, y, split, seed, calibration)}
-    cands = [make[n]() for n in ORDER if n in names]
+            "lr": lambda: _lr(X, y, split, lr_parts, calibration),
+            "gbdt_lr": lambda: _gbdt_lr(res, X, y, split, seed, calibration),
+            "blend": lambda: _blend(res, X, y, split, lr_parts, calibration)}
+    cands = [c for c in (make[n]() for n in ORDER if n in names) if c is not None]
     for c in cands:
         try:
             model_bytes, cal = c.graph(c.calibration)

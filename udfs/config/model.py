@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from udfs.errors import ConfigError
 
 
+# the kinds models/select.py can fit (kept here: serving code must not import training code)
+CANDIDATES = ("lr", "xgboost", "gbdt_lr", "blend")
+
+
 @dataclass(frozen=True)
 class Model:
     """CTR model training, export and registry (models/, docs/model.md)."""
@@ -38,9 +42,9 @@ class Model:
     def __post_init__(self) -> None:
         if self.calibration not in ("auto", "none", "platt", "isotonic"):
             raise ConfigError("model.calibration", "must be auto, none, platt or isotonic")
-        bad = [c for c in self.candidates if c not in ("lr", "xgboost", "gbdt_lr")]
+        bad = [c for c in self.candidates if c not in CANDIDATES]
         if bad or not self.candidates:
-            raise ConfigError("model.candidates", f"must be a non-empty list of lr, xgboost, gbdt_lr (got {bad})")
+            raise ConfigError("model.candidates", f"must be a non-empty list of {', '.join(CANDIDATES)} (got {bad})")
         if not (0 < self.valid_fraction < 1 and 0 < self.test_fraction < 1
                 and self.valid_fraction + self.test_fraction < 1):
             raise ConfigError("model.valid_fraction", "valid and test fractions must be in (0, 1) "
